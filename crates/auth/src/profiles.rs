@@ -1,0 +1,165 @@
+//! The caller's account, profile edits, user search and public profiles (SPEC §2.5).
+
+use crate::AppState;
+use crate::accounts::profile_event;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use chatsync_core::UserId;
+use chatsync_core::http::{ApiError, ApiResult, AuthUser, Json};
+use chatsync_core::ports::users::{Me, ProfilePatch, PublicProfile};
+use chatsync_core::validate::{DisplayName, Invalid};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/users/me", get(me).patch(update_me))
+        .route("/api/users", get(search))
+        .route("/api/users/{id}", get(user))
+}
+
+async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Me>> {
+    let account = state
+        .inner
+        .store
+        .account_by_id(user.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json((&account).into()))
+}
+
+/// `PATCH /api/users/me`: fields left out stay as they are; `"avatar_url": null` removes the
+/// avatar.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    /// New shown name.
+    pub display_name: Option<String>,
+    /// New avatar URL, or `null` to remove it.
+    #[serde(default, deserialize_with = "present")]
+    pub avatar_url: Option<Option<String>>,
+}
+
+/// Tells "absent" (`None`) from "null" (`Some(None)`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+const MAX_AVATAR_URL: usize = 2048;
+
+fn check_avatar(url: &str) -> Result<String, Invalid> {
+    let url = url.trim();
+    if url.len() > MAX_AVATAR_URL {
+        return Err(Invalid::new("avatar_url", "is too long"));
+    }
+    // Absolute http(s) URLs, or a path on this server (uploaded media).
+    let ok = url.starts_with("https://") || url.starts_with("http://") || url.starts_with("/api/");
+    if !ok
+        || url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
+        return Err(Invalid::new(
+            "avatar_url",
+            "must be an http(s) URL or a path starting with /api/",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+async fn update_me(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<UpdateMe>,
+) -> ApiResult<Json<Me>> {
+    let patch = ProfilePatch {
+        display_name: req
+            .display_name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()?
+            .map(DisplayName::into_inner),
+        avatar_url: req
+            .avatar_url
+            .map(|a| a.as_deref().map(check_avatar).transpose())
+            .transpose()?,
+    };
+    let s = &state.inner;
+    let account = s
+        .store
+        .update_profile(user.user_id, &patch, &|a| {
+            // Unverified accounts have no profile copy in chat yet; verify publishes it.
+            if a.verified_at.is_some() {
+                vec![profile_event(a, a.updated_at)]
+            } else {
+                Vec::new()
+            }
+        })
+        .await?;
+    s.outbox_wake.notify_one();
+    Ok(Json((&account).into()))
+}
+
+/// `GET /api/users?q=&limit=&offset=`.
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    /// Prefix of a name (or of any word of it) or of an address.
+    #[serde(default)]
+    pub q: String,
+    /// Page size, 1–50 (default 20).
+    pub limit: Option<u32>,
+    /// Results to skip.
+    pub offset: Option<u32>,
+}
+
+/// A page of search results.
+#[derive(Serialize)]
+pub struct SearchPage {
+    /// Matching users, by name.
+    pub users: Vec<PublicProfile>,
+    /// Pass as `offset` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u32>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<SearchPage>> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let term = q.q.trim();
+    if term.is_empty() {
+        return Err(Invalid::new("q", "is required").into());
+    }
+    if term.chars().count() > 254 {
+        return Err(Invalid::new("q", "is too long").into());
+    }
+    let limit = q.limit.unwrap_or(20).clamp(1, 50);
+    let offset = q.offset.unwrap_or(0);
+    // One extra row tells whether there is a next page.
+    let mut rows = state.inner.store.search(term, limit + 1, offset).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok(Json(SearchPage {
+        users: rows.iter().map(PublicProfile::from).collect(),
+        next_offset: more.then_some(offset + limit),
+    }))
+}
+
+async fn user(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PublicProfile>> {
+    let not_found = || ApiError::not_found("user");
+    let id: UserId = id.parse().map_err(|_| not_found())?;
+    let account = state
+        .inner
+        .store
+        .account_by_id(id)
+        .await?
+        .filter(|a| a.verified_at.is_some())
+        .ok_or_else(not_found)?;
+    Ok(Json((&account).into()))
+}

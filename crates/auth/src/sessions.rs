@@ -1,0 +1,263 @@
+//! Login, token refresh with rotation and reuse detection, logout, and the session list
+//! (SPEC §2.4–2.6).
+
+use crate::accounts::LoggedIn;
+use crate::{AppState, Inner};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{delete, get, post};
+use bytes::Bytes;
+use chatsync_core::SessionId;
+use chatsync_core::events::{Event, SessionRevoked};
+use chatsync_core::http::{ApiError, ApiResult, AuthUser, ClientIp, Json};
+use chatsync_core::ports::sessions::{Rotation, Session};
+use chatsync_core::ports::users::Account;
+use chatsync_core::tokens::{TokenSubject, new_refresh_token, parse_refresh_token};
+use chatsync_core::validate::Email;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/sessions", get(list_sessions))
+        .route("/api/sessions/{id}", delete(revoke_session))
+}
+
+/// An access token and a refresh token.
+#[derive(Serialize)]
+pub struct TokenPair {
+    /// Short-lived JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque; exchange at `/api/auth/refresh`. Each use returns a new one.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The session both tokens belong to.
+    pub session_id: SessionId,
+}
+
+fn tokens_for(s: &Inner, user: &Session, refresh: String) -> TokenPair {
+    let tokens = s.auth.tokens();
+    TokenPair {
+        access_token: tokens.issue(
+            TokenSubject {
+                user_id: user.user_id,
+                session_id: user.id,
+            },
+            Utc::now(),
+        ),
+        refresh_token: refresh,
+        token_type: "Bearer",
+        expires_in: tokens.ttl_secs(),
+        session_id: user.id,
+    }
+}
+
+fn refresh_expiry(s: &Inner, now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::seconds(i64::try_from(s.cfg.refresh_ttl_secs).unwrap_or(i64::MAX / 4))
+}
+
+/// Opens a session for `account` and returns its tokens.
+pub(crate) async fn start_session(
+    s: &Inner,
+    account: &Account,
+    ip: ClientIp,
+    headers: &HeaderMap,
+) -> Result<TokenPair, ApiError> {
+    let id = SessionId::new();
+    let refresh = new_refresh_token(id);
+    let now = Utc::now();
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(256).collect());
+    let session = Session {
+        id,
+        user_id: account.id,
+        refresh_hash: refresh.hash,
+        created_at: now,
+        last_used_at: now,
+        expires_at: refresh_expiry(s, now),
+        user_agent,
+        ip: ip.0.map(|i| i.to_string()),
+    };
+    s.sessions.create(&session).await?;
+    Ok(tokens_for(s, &session, refresh.token))
+}
+
+/// `POST /api/auth/login`.
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    /// Address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Json<LoggedIn>> {
+    let s = &state.inner;
+    s.limit(&format!("login:ip:{}", ip.key()), s.cfg.login_per_ip)
+        .await?;
+    let invalid = || ApiError::unauthorized("invalid_credentials", "wrong email or password");
+    let Ok(email) = Email::parse(&req.email) else {
+        return Err(invalid());
+    };
+    s.limit(&format!("login:account:{email}"), s.cfg.login_per_account)
+        .await?;
+    let account = s.store.account_by_email(&email).await?;
+    let ok = s
+        .secrets
+        .verify_password(
+            req.password,
+            account.as_ref().map(|a| a.password_hash.clone()),
+        )
+        .await?;
+    let account = match account {
+        Some(a) if ok => a,
+        _ => return Err(invalid()),
+    };
+    // Only after the password matched, so this reveals nothing to a guesser.
+    if account.verified_at.is_none() {
+        return Err(ApiError::forbidden(
+            "unverified",
+            "verify your email address first; we can send a new code",
+        ));
+    }
+    let tokens = start_session(s, &account, ip, &headers).await?;
+    Ok(Json(LoggedIn {
+        tokens,
+        user: (&account).into(),
+    }))
+}
+
+/// `POST /api/auth/refresh`.
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    /// The latest refresh token.
+    pub refresh_token: String,
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Json(req): Json<RefreshRequest>,
+) -> ApiResult<Json<TokenPair>> {
+    let s = &state.inner;
+    s.limit(&format!("refresh:ip:{}", ip.key()), s.cfg.refresh_per_ip)
+        .await?;
+    let invalid = || ApiError::unauthorized("invalid_token", "invalid or expired refresh token");
+    let (sid, presented) = parse_refresh_token(req.refresh_token.trim()).ok_or_else(invalid)?;
+    let next = new_refresh_token(sid);
+    let now = Utc::now();
+    match s
+        .sessions
+        .rotate(sid, &presented, &next.hash, now, refresh_expiry(s, now))
+        .await?
+    {
+        Rotation::Rotated(session) => Ok(Json(tokens_for(s, &session, next.token))),
+        Rotation::Reused(session) => {
+            tracing::warn!(session = %session.id, user = %session.user_id, "refresh token reused; session revoked");
+            s.announce_revoked(&session).await;
+            Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was already used; the session has been ended for safety",
+            ))
+        }
+        Rotation::Missing => Err(invalid()),
+    }
+}
+
+async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+    let s = &state.inner;
+    if let Some(session) = s.sessions.revoke(user.session_id).await? {
+        s.announce_revoked(&session).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A session as listed to its owner.
+#[derive(Serialize)]
+pub struct SessionView {
+    /// Id.
+    pub id: SessionId,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Last refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// End unless refreshed.
+    pub expires_at: DateTime<Utc>,
+    /// Browser or app.
+    pub user_agent: Option<String>,
+    /// Address at login.
+    pub ip: Option<String>,
+    /// The session making this request.
+    pub current: bool,
+}
+
+async fn list_sessions(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<Vec<SessionView>>> {
+    let sessions = state.inner.sessions.list(user.user_id).await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|s| SessionView {
+                current: s.id == user.session_id,
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+                expires_at: s.expires_at,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect(),
+    ))
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let s = &state.inner;
+    let not_found = || ApiError::not_found("session");
+    let id: SessionId = id.parse().map_err(|_| not_found())?;
+    // Check ownership before revoking: other users' sessions are "not found".
+    match s.sessions.get(id).await? {
+        Some(session) if session.user_id == user.user_id => {
+            if let Some(session) = s.sessions.revoke(id).await? {
+                s.announce_revoked(&session).await;
+            }
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(not_found()),
+    }
+}
+
+impl Inner {
+    /// Tells chat nodes to close the session's sockets. The session is already gone from the
+    /// store, so REST calls fail even if this event is lost; chat nodes also re-check their
+    /// sockets' sessions periodically.
+    pub(crate) async fn announce_revoked(&self, session: &Session) {
+        let event = SessionRevoked {
+            session_id: session.id,
+            user_id: session.user_id,
+        };
+        let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
+        if let Err(e) = self.bus.publish(SessionRevoked::TOPIC, payload).await {
+            tracing::warn!(error = %e, "could not announce a revoked session");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Delivering events to sockets, on this node and (with the Redis adapter) on every node.
+//! The rest of the service talks to this trait, so only the Socket.IO wiring is generic over
+//! socketioxide's adapter type.
+
+use async_trait::async_trait;
+use chatsync_core::ids::{SessionId, UserId};
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::socket::Sid;
+use std::sync::Arc;
+
+/// The room every socket of a user joins.
+pub fn user_room(user: UserId) -> String {
+    format!("u:{user}")
+}
+
+/// Who a connected socket belongs to; kept in the socket's extensions.
+#[derive(Clone, Debug)]
+pub struct SocketUser {
+    /// The user.
+    pub user_id: UserId,
+    /// The session whose token opened the socket.
+    pub session_id: SessionId,
+}
+
+/// What an event carries. Serialized once, straight into the packet (no intermediate JSON
+/// tree): `message:new` is the hot path.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Payload<'a> {
+    /// A message.
+    Message(&'a chatsync_core::ports::chat::Message),
+    /// A conversation.
+    Conversation(&'a chatsync_core::ports::chat::Conversation),
+    /// Anything else.
+    Json(&'a Value),
+}
+
+/// Sends events to sockets.
+#[async_trait]
+pub trait Fanout: Send + Sync + 'static {
+    /// Emits to every socket of `users`, on every node, except the socket `except`.
+    async fn to_users(
+        &self,
+        users: &[UserId],
+        except: Option<&str>,
+        event: &'static str,
+        data: Payload<'_>,
+    );
+    /// Closes this node's sockets of `session`.
+    fn disconnect_session(&self, session: SessionId);
+    /// This node's sockets: (socket id, owner).
+    fn local_sockets(&self) -> Vec<(String, SocketUser)>;
+}
+
+/// [`Fanout`] over a socketioxide server.
+pub(crate) struct IoFanout<A: Adapter>(pub(crate) SocketIo<A>);
+
+#[async_trait]
+impl<A: Adapter> Fanout for IoFanout<A> {
+    async fn to_users(
+        &self,
+        users: &[UserId],
+        except: Option<&str>,
+        event: &'static str,
+        data: Payload<'_>,
+    ) {
+        if users.is_empty() {
+            return;
+        }
+        let rooms: Vec<String> = users.iter().map(|u| user_room(*u)).collect();
+        let op = self.0.to(rooms);
+        let op = match except.and_then(|s| s.parse::<Sid>().ok()) {
+            // Each socket is in a room named by its id (see `socket::on_connect`).
+            Some(sid) => op.except(sid),
+            None => op,
+        };
+        if let Err(e) = op.emit(event, &data).await {
+            tracing::warn!(error = %e, event, "emit failed");
+        }
+    }
+
+    fn disconnect_session(&self, session: SessionId) {
+        for s in self.0.sockets() {
+            if s.extensions
+                .get::<Arc<SocketUser>>()
+                .is_some_and(|u| u.session_id == session)
+            {
+                let _ = s.disconnect();
+            }
+        }
+    }
+
+    fn local_sockets(&self) -> Vec<(String, SocketUser)> {
+        self.0
+            .sockets()
+            .into_iter()
+            .filter_map(|s| {
+                let u = s.extensions.get::<Arc<SocketUser>>()?;
+                Some((s.id.to_string(), (*u).clone()))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,227 @@
+//! The chat service (SPEC §3, §4): conversations, members, messages with gap-free per
+//! conversation seqs, receipts, typing, presence, offline sync, over REST and Socket.IO, on one
+//! node or several (socketioxide's Redis adapter fans out across nodes).
+//!
+//! It owns the `chat_user`, `conversation`, `member`, `message` and `reaction` tables (through
+//! [`ChatStore`]); it learns profiles from `user.upserted` events and closes the sockets of
+//! sessions named by `session.revoked`.
+//!
+//! # Layout
+//! - [`protocol`]: event names and payloads.
+//! - `service`: the operations and their authorization, shared by REST and Socket.IO.
+//! - `writer`: group commit of sent messages and ordered fan-out.
+//! - `rest`, `socket`: the two front doors.
+//! - [`directory`]: asking the user service for profiles the chat service lacks.
+//!
+//! Depends only on `chatsync-core` (and socketioxide).
+#![warn(missing_docs)]
+
+pub mod directory;
+mod error;
+pub mod fanout;
+pub mod protocol;
+mod rest;
+mod service;
+mod socket;
+mod writer;
+
+pub use error::{ChatError, ChatResult};
+pub use service::ChatCore;
+
+use axum::Router;
+use chatsync_core::config::ChatConfig;
+use chatsync_core::events::{self, Event, SessionRevoked, UserUpserted};
+use chatsync_core::http::Authenticator;
+use chatsync_core::ports::bus::topology;
+use chatsync_core::ports::{ChatStore, EventBus, HealthCheck, Presence, SessionStore};
+use directory::UserDirectory;
+use fanout::{Fanout, IoFanout};
+use socketioxide::adapter::Adapter;
+use socketioxide::{SocketIo, SocketIoBuilder};
+pub use socketioxide_core::adapter::DefinedAdapter;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The adapters the chat service runs on.
+#[derive(Clone)]
+pub struct ChatDeps {
+    /// Conversations and messages.
+    pub store: Arc<dyn ChatStore>,
+    /// Who is online.
+    pub presence: Arc<dyn Presence>,
+    /// Sessions, to check tokens and find revoked sockets.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Events in (user profiles, revoked sessions).
+    pub bus: Arc<dyn EventBus>,
+    /// Checks access tokens.
+    pub auth: Authenticator,
+    /// Profiles the chat service has no copy of.
+    pub directory: Arc<dyn UserDirectory>,
+    /// Media ids to attachments, and signed URLs for them.
+    pub attachments: Option<Arc<dyn chatsync_core::ports::Attachments>>,
+    /// What `/readyz` checks.
+    pub health: Vec<Arc<dyn HealthCheck>>,
+}
+
+/// The chat service.
+#[derive(Clone)]
+pub struct ChatService {
+    core: Arc<ChatCore>,
+    bus: Arc<dyn EventBus>,
+    health: Vec<Arc<dyn HealthCheck>>,
+}
+
+/// How often a node renews its sockets' presence leases (a third of the lease).
+const PRESENCE_RENEW: Duration = Duration::from_secs(20);
+/// How often a node re-checks its sockets' sessions, in case a revocation event was lost.
+const SESSION_RECHECK: Duration = Duration::from_secs(60);
+
+impl ChatService {
+    /// Builds the service; starts its message writer.
+    pub fn new(cfg: ChatConfig, deps: ChatDeps) -> Self {
+        let core = Arc::new(ChatCore::new(
+            cfg,
+            deps.store,
+            deps.presence,
+            deps.sessions,
+            deps.auth,
+            deps.directory,
+            deps.attachments,
+        ));
+        Self {
+            core,
+            bus: deps.bus,
+            health: deps.health,
+        }
+    }
+
+    /// The REST routes.
+    pub fn router(&self) -> Router {
+        rest::router(self.core.clone())
+    }
+
+    /// What `/readyz` checks for this service.
+    pub fn health_checks(&self) -> Vec<Arc<dyn HealthCheck>> {
+        self.health.clone()
+    }
+
+    /// Applies the chat service's Socket.IO settings and state to `builder`.
+    pub fn configure<A: Adapter>(&self, builder: SocketIoBuilder<A>) -> SocketIoBuilder<A> {
+        let cfg = &self.core.cfg;
+        builder
+            .with_state(self.core.clone())
+            .req_path("/socket.io")
+            // Small read buffers keep idle sockets cheap (SPEC §7); a packet above
+            // `max_payload` closes the socket instead of being buffered.
+            .ws_read_buffer_size(cfg.ws_read_buffer_bytes)
+            .max_buffer_size(cfg.socket_queue_packets)
+            .max_payload(cfg.max_payload_bytes)
+            .ws_max_message_size(usize::try_from(cfg.max_payload_bytes).unwrap_or(usize::MAX))
+            .ws_max_frame_size(usize::try_from(cfg.max_payload_bytes).unwrap_or(usize::MAX))
+    }
+
+    /// Wires the built Socket.IO server to the service. The returned value initialises the
+    /// adapter (a future to await for Redis, `()` in process).
+    pub fn attach<A: Adapter + DefinedAdapter>(&self, io: &SocketIo<A>) -> A::InitRes {
+        let fanout: Arc<dyn Fanout> = Arc::new(IoFanout(io.clone()));
+        let _ = self.core.fanout.set(fanout);
+        socket::register(io)
+    }
+
+    /// Runs the service's background work until `shutdown`: the profile-event consumer, the
+    /// revoked-session listener, presence lease renewal and the session re-check.
+    pub async fn run_background(&self, shutdown: CancellationToken) {
+        tokio::join!(
+            self.consume_profiles(shutdown.clone()),
+            self.watch_revocations(shutdown.clone()),
+            self.maintain_sockets(shutdown),
+        );
+    }
+
+    async fn consume_profiles(&self, shutdown: CancellationToken) {
+        let mut sub = match self.bus.consume(topology::CHAT_USERS).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot consume user events");
+                return;
+            }
+        };
+        loop {
+            let d = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                d = sub.next() => match d { Some(d) => d, None => return },
+            };
+            match events::decode::<UserUpserted>(&d.payload) {
+                Ok(UserUpserted(p)) => match self.core.store.upsert_profile(&p).await {
+                    Ok(()) => {
+                        let _ = d.ack().await;
+                    }
+                    Err(e) => {
+                        let _ = d.retry(&e.to_string()).await;
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, topic = %d.topic, "undecodable user event");
+                    let _ = d.retry("undecodable payload").await;
+                }
+            }
+        }
+    }
+
+    async fn watch_revocations(&self, shutdown: CancellationToken) {
+        let pattern = format!(
+            "{}.#",
+            SessionRevoked::TOPIC.split('.').next().unwrap_or("session")
+        );
+        let mut sub = match self.bus.subscribe(&pattern).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for revoked sessions");
+                return;
+            }
+        };
+        loop {
+            let d = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                d = sub.next() => match d { Some(d) => d, None => return },
+            };
+            if let Ok(ev) = events::decode::<SessionRevoked>(&d.payload)
+                && let Some(f) = self.core.fanout.get()
+            {
+                tracing::debug!(session = %ev.session_id, "closing the sockets of a revoked session");
+                f.disconnect_session(ev.session_id);
+            }
+        }
+    }
+
+    async fn maintain_sockets(&self, shutdown: CancellationToken) {
+        let mut renew = tokio::time::interval(PRESENCE_RENEW);
+        let mut recheck = tokio::time::interval(SESSION_RECHECK);
+        renew.tick().await;
+        recheck.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = renew.tick() => {
+                    let Some(f) = self.core.fanout.get() else { continue };
+                    let conns: Vec<_> = f.local_sockets().into_iter().map(|(sid, u)| (u.user_id, sid)).collect();
+                    if let Err(e) = self.core.presence.renew(&conns).await {
+                        tracing::warn!(error = %e, "presence leases not renewed");
+                    }
+                }
+                _ = recheck.tick() => {
+                    let Some(f) = self.core.fanout.get() else { continue };
+                    let mut seen = std::collections::HashSet::new();
+                    for (_, u) in f.local_sockets() {
+                        if seen.insert(u.session_id)
+                            && matches!(self.core.sessions.get(u.session_id).await, Ok(None))
+                        {
+                            f.disconnect_session(u.session_id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

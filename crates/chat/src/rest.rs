@@ -1,0 +1,383 @@
+//! The chat service's REST API (SPEC §3): conversations, members, history, and the message
+//! operations that also exist as Socket.IO events.
+
+use crate::error::ChatError;
+use crate::protocol::SendPayload;
+use crate::service::ChatCore;
+use axum::Router;
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post, put};
+use chatsync_core::http::{ApiError, ApiResult, AuthUser, Authenticator, Json};
+use chatsync_core::ids::{ConversationId, MessageId, UserId};
+use chatsync_core::ports::chat::{Conversation, ConversationSummary, Message, Page, ReceiptKind};
+use chatsync_core::ports::presence::PresenceState;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub(crate) struct RestState(pub(crate) Arc<ChatCore>);
+
+impl FromRef<RestState> for Authenticator {
+    fn from_ref(s: &RestState) -> Self {
+        s.0.auth.clone()
+    }
+}
+
+/// The authenticated caller and their token (forwarded to the user service when the chat
+/// service must look up a profile it has no copy of).
+pub(crate) struct Caller {
+    user: AuthUser,
+    token: String,
+}
+
+impl FromRequestParts<RestState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &RestState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, t)| t.trim().to_owned())
+            .unwrap_or_default();
+        Ok(Self { user, token })
+    }
+}
+
+pub(crate) fn router(core: Arc<ChatCore>) -> Router {
+    Router::new()
+        .route("/api/conversations", post(create).get(list))
+        .route("/api/conversations/{id}", get(show).patch(rename))
+        .route("/api/conversations/{id}/members", post(add_members))
+        .route(
+            "/api/conversations/{id}/members/{user_id}",
+            delete(remove_member),
+        )
+        .route("/api/conversations/{id}/leave", post(leave))
+        .route("/api/conversations/{id}/messages", get(history).post(send))
+        .route("/api/conversations/{id}/receipts", post(receipt))
+        .route(
+            "/api/messages/{id}",
+            axum::routing::patch(edit).delete(remove_message),
+        )
+        .route(
+            "/api/messages/{id}/reactions/{emoji}",
+            put(react_on).delete(react_off),
+        )
+        .route("/api/presence", get(presence))
+        .with_state(RestState(core))
+}
+
+fn id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what))
+}
+
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+}
+
+/// `POST /api/conversations`.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub(crate) enum CreateConversation {
+    /// `{kind: "direct", user_id}`: idempotent per pair.
+    Direct {
+        /// The other person.
+        user_id: UserId,
+    },
+    /// `{kind: "group", name, member_ids}`.
+    Group {
+        /// 1–100 characters.
+        name: String,
+        /// Members besides the creator.
+        #[serde(default)]
+        member_ids: Vec<UserId>,
+    },
+}
+
+async fn create(
+    State(s): State<RestState>,
+    c: Caller,
+    Json(req): Json<CreateConversation>,
+) -> ApiResult<(StatusCode, Json<Conversation>)> {
+    let me = c.user.user_id;
+    match req {
+        CreateConversation::Direct { user_id } => {
+            let (conv, created) = s.0.direct(me, user_id, &c.token).await?;
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, Json(conv)))
+        }
+        CreateConversation::Group { name, member_ids } => {
+            let conv = s.0.group(me, &name, &member_ids, &c.token).await?;
+            Ok((StatusCode::CREATED, Json(conv)))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    before: Option<DateTime<Utc>>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct ConversationList {
+    conversations: Vec<ConversationSummary>,
+}
+
+async fn list(
+    State(s): State<RestState>,
+    user: AuthUser,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<ConversationList>> {
+    let q = query(q)?;
+    let conversations =
+        s.0.list(user.user_id, q.before, q.limit.unwrap_or(50))
+            .await?;
+    Ok(Json(ConversationList { conversations }))
+}
+
+async fn show(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Conversation>> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    Ok(Json(s.0.get(user.user_id, cid).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    name: String,
+}
+
+async fn rename(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    Json(req): Json<Rename>,
+) -> ApiResult<Json<Conversation>> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    Ok(Json(s.0.rename(user.user_id, cid, &req.name).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMembers {
+    user_ids: Vec<UserId>,
+}
+
+async fn add_members(
+    State(s): State<RestState>,
+    c: Caller,
+    Path(raw): Path<String>,
+    Json(req): Json<AddMembers>,
+) -> ApiResult<Json<Conversation>> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    Ok(Json(
+        s.0.add_members(c.user.user_id, cid, &req.user_ids, &c.token)
+            .await?,
+    ))
+}
+
+async fn remove_member(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path((raw, target)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    let target: UserId = id(&target, "member")?;
+    s.0.remove_member(user.user_id, cid, target).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn leave(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<StatusCode> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    s.0.remove_member(user.user_id, cid, user.user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    before_seq: Option<i64>,
+    after_seq: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct MessagePage {
+    messages: Vec<Message>,
+    has_more: bool,
+}
+
+async fn history(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<MessagePage>> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    let q = query(q)?;
+    let page = Page {
+        before_seq: q.before_seq,
+        after_seq: q.after_seq,
+        limit: q.limit.unwrap_or(50),
+    };
+    let (messages, has_more) = s.0.history(user.user_id, cid, page).await?;
+    Ok(Json(MessagePage { messages, has_more }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    client_id: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    attachments: Vec<chatsync_core::MediaId>,
+}
+
+async fn send(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    Json(req): Json<SendBody>,
+) -> ApiResult<(StatusCode, Json<Message>)> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    let sent =
+        s.0.send(
+            user.user_id,
+            None,
+            SendPayload {
+                conversation_id: cid,
+                client_id: req.client_id,
+                body: req.body,
+                attachments: req.attachments,
+            },
+        )
+        .await?;
+    let status = if sent.new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(sent.message)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiptBody {
+    kind: ReceiptKind,
+    seq: i64,
+}
+
+async fn receipt(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    Json(req): Json<ReceiptBody>,
+) -> ApiResult<Json<Value>> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    let moved =
+        s.0.receipt(user.user_id, None, cid, req.kind, req.seq)
+            .await?;
+    Ok(Json(json!({"moved": moved.is_some(), "seq": moved})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    body: String,
+}
+
+async fn edit(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    Json(req): Json<EditBody>,
+) -> ApiResult<Json<Message>> {
+    let mid: MessageId = id(&raw, "message")?;
+    Ok(Json(s.0.edit(user.user_id, None, mid, &req.body).await?))
+}
+
+async fn remove_message(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Message>> {
+    let mid: MessageId = id(&raw, "message")?;
+    Ok(Json(s.0.delete(user.user_id, None, mid).await?))
+}
+
+async fn react_on(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path((raw, emoji)): Path<(String, String)>,
+) -> ApiResult<Json<Message>> {
+    let mid: MessageId = id(&raw, "message")?;
+    Ok(Json(
+        s.0.react(user.user_id, None, mid, &emoji, true).await?,
+    ))
+}
+
+async fn react_off(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path((raw, emoji)): Path<(String, String)>,
+) -> ApiResult<Json<Message>> {
+    let mid: MessageId = id(&raw, "message")?;
+    Ok(Json(
+        s.0.react(user.user_id, None, mid, &emoji, false).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct PresenceQuery {
+    /// Comma-separated user ids.
+    user_ids: String,
+}
+
+#[derive(Serialize)]
+struct PresenceList {
+    presence: Vec<PresenceState>,
+}
+
+async fn presence(
+    State(s): State<RestState>,
+    user: AuthUser,
+    q: Result<Query<PresenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<PresenceList>> {
+    let q = query(q)?;
+    let ids: Vec<UserId> = q
+        .user_ids
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            ApiError::from(ChatError::Payload(
+                "user_ids must be comma-separated ids".into(),
+            ))
+        })?;
+    if ids.len() > 500 {
+        return Err(ChatError::Payload("at most 500 user_ids".into()).into());
+    }
+    Ok(Json(PresenceList {
+        presence: s.0.presence_of(user.user_id, &ids).await?,
+    }))
+}

@@ -1,0 +1,597 @@
+//! The chat service's operations, shared by the REST API and the Socket.IO handlers.
+//! Authorization lives here: non-members get `not_found`, members lacking a right `forbidden`.
+
+use crate::directory::UserDirectory;
+use crate::error::{ChatError, ChatResult};
+use crate::fanout::{Fanout, Payload};
+use crate::protocol::{self, SendPayload};
+use crate::writer::{Sent, Writer};
+use chatsync_core::config::ChatConfig;
+use chatsync_core::http::Authenticator;
+use chatsync_core::ids::{ConversationId, MessageId, UserId};
+use chatsync_core::ports::chat::{
+    Conversation, ConversationKind, ConversationSummary, Message, NewMessage, Page, ReceiptKind,
+};
+use chatsync_core::ports::presence::PresenceState;
+use chatsync_core::ports::{Attachments, ChatStore, Presence, SessionStore};
+use chatsync_core::validate::{ConversationName, Invalid, MessageBody};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Most members a group may have.
+pub(crate) const MAX_GROUP_MEMBERS: usize = 512;
+/// Most attachments on one message.
+pub(crate) const MAX_ATTACHMENTS: usize = 10;
+/// How long a cached member list is trusted for typing and receipt relays. Sends always check
+/// membership in the database.
+const MEMBER_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Member ids per conversation, with the time they were read.
+type MemberCache = HashMap<ConversationId, (Instant, Arc<Vec<UserId>>)>;
+
+/// The chat service's state and operations.
+pub struct ChatCore {
+    pub(crate) cfg: ChatConfig,
+    pub(crate) store: Arc<dyn ChatStore>,
+    pub(crate) presence: Arc<dyn Presence>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) auth: Authenticator,
+    pub(crate) directory: Arc<dyn UserDirectory>,
+    pub(crate) attachments: Option<Arc<dyn Attachments>>,
+    /// Set once the Socket.IO server exists (it needs this core as its state first).
+    pub(crate) fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+    pub(crate) writer: Writer,
+    members: Mutex<MemberCache>,
+}
+
+fn parse_client_id(s: &str) -> ChatResult<String> {
+    let n = s.chars().count();
+    if n == 0 || n > 64 || s.chars().any(char::is_control) {
+        return Err(Invalid::new("client_id", "must be 1 to 64 printable characters").into());
+    }
+    Ok(s.to_owned())
+}
+
+fn check_emoji(s: &str) -> ChatResult<()> {
+    let n = s.chars().count();
+    if n == 0 || n > 16 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(
+            Invalid::new("emoji", "must be one emoji (1 to 16 characters, no spaces)").into(),
+        );
+    }
+    Ok(())
+}
+
+impl ChatCore {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        cfg: ChatConfig,
+        store: Arc<dyn ChatStore>,
+        presence: Arc<dyn Presence>,
+        sessions: Arc<dyn SessionStore>,
+        auth: Authenticator,
+        directory: Arc<dyn UserDirectory>,
+        attachments: Option<Arc<dyn Attachments>>,
+    ) -> Self {
+        let fanout = Arc::new(OnceLock::new());
+        let writer = Writer::start(
+            store.clone(),
+            fanout.clone(),
+            attachments.clone(),
+            cfg.max_batch,
+        );
+        Self {
+            cfg,
+            store,
+            presence,
+            sessions,
+            auth,
+            directory,
+            attachments,
+            fanout,
+            writer,
+            members: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Adds fresh signed URLs to the messages' attachments before they leave.
+    pub(crate) fn present(&self, messages: &mut [Message]) {
+        if let Some(a) = &self.attachments {
+            a.present(messages);
+        }
+    }
+
+    /// Emits to `users`' sockets, except the socket `except`.
+    pub(crate) async fn emit(
+        &self,
+        users: &[UserId],
+        except: Option<&str>,
+        event: &'static str,
+        data: Payload<'_>,
+    ) {
+        if let Some(f) = self.fanout.get() {
+            f.to_users(users, except, event, data).await;
+        }
+    }
+
+    async fn emit_conversation(&self, event: &'static str, users: &[UserId], c: &Conversation) {
+        self.emit(users, None, event, Payload::Conversation(c)).await;
+    }
+
+    /// Member ids, from a short-lived cache (relays only: typing, receipts).
+    async fn cached_members(&self, cid: ConversationId) -> ChatResult<Arc<Vec<UserId>>> {
+        if let Some((at, m)) = self.lock_members().get(&cid)
+            && at.elapsed() < MEMBER_CACHE_TTL
+        {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(self.store.member_ids(cid).await?);
+        let mut cache = self.lock_members();
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(cid, (Instant::now(), m.clone()));
+        Ok(m)
+    }
+
+    fn forget_members(&self, cid: ConversationId) {
+        self.lock_members().remove(&cid);
+    }
+
+    fn lock_members(&self) -> std::sync::MutexGuard<'_, MemberCache> {
+        self.members.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes sure the chat service has a profile copy of each user, asking the user service
+    /// for missing ones. `NotFound` if a user does not exist.
+    async fn ensure_profiles(&self, ids: &[UserId], token: &str) -> ChatResult<()> {
+        let known: HashSet<UserId> = self
+            .store
+            .profiles(ids)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        for id in ids.iter().filter(|i| !known.contains(i)) {
+            match self.directory.profile(*id, token).await {
+                Ok(Some(p)) => self.store.upsert_profile(&p).await?,
+                Ok(None) => return Err(ChatError::NotFound("user")),
+                Err(e) => return Err(ChatError::Unavailable(format!("user service: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    // ---- conversations --------------------------------------------------------------------
+
+    /// Opens (or finds) the direct conversation with `other`. True if created now.
+    pub(crate) async fn direct(
+        &self,
+        me: UserId,
+        other: UserId,
+        token: &str,
+    ) -> ChatResult<(Conversation, bool)> {
+        if me == other {
+            return Err(Invalid::new("user_id", "must be someone else").into());
+        }
+        self.ensure_profiles(&[me, other], token).await?;
+        let (c, created) = self.store.direct_conversation(me, other).await?;
+        if created {
+            self.emit_conversation(protocol::CONVERSATION_NEW, &[me, other], &c)
+                .await;
+        }
+        Ok((c, created))
+    }
+
+    /// Creates a group owned by `me`.
+    pub(crate) async fn group(
+        &self,
+        me: UserId,
+        name: &str,
+        members: &[UserId],
+        token: &str,
+    ) -> ChatResult<Conversation> {
+        let name = ConversationName::parse(name)?;
+        let mut ids: Vec<UserId> = members.to_vec();
+        ids.push(me);
+        ids.sort();
+        ids.dedup();
+        if ids.len() > MAX_GROUP_MEMBERS {
+            return Err(Invalid::new(
+                "member_ids",
+                format!("a group has at most {MAX_GROUP_MEMBERS} members"),
+            )
+            .into());
+        }
+        self.ensure_profiles(&ids, token).await?;
+        let c = self.store.create_group(me, name.as_str(), &ids).await?;
+        self.emit_conversation(protocol::CONVERSATION_NEW, &ids, &c)
+            .await;
+        Ok(c)
+    }
+
+    pub(crate) async fn list(
+        &self,
+        me: UserId,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> ChatResult<Vec<ConversationSummary>> {
+        let mut list = self
+            .store
+            .conversations(me, before, limit.clamp(1, 100))
+            .await?;
+        for c in &mut list {
+            if let Some(m) = c.last_message.as_mut() {
+                self.present(std::slice::from_mut(m));
+            }
+        }
+        Ok(list)
+    }
+
+    pub(crate) async fn get(&self, me: UserId, cid: ConversationId) -> ChatResult<Conversation> {
+        self.store
+            .conversation(cid, me)
+            .await
+            .map_err(not_found("conversation"))
+    }
+
+    async fn group_of(&self, me: UserId, cid: ConversationId) -> ChatResult<Conversation> {
+        let c = self.get(me, cid).await?;
+        if c.kind != ConversationKind::Group {
+            return Err(ChatError::Forbidden(
+                "direct conversations have exactly two members",
+            ));
+        }
+        Ok(c)
+    }
+
+    /// Adds members to a group; any member may.
+    pub(crate) async fn add_members(
+        &self,
+        me: UserId,
+        cid: ConversationId,
+        users: &[UserId],
+        token: &str,
+    ) -> ChatResult<Conversation> {
+        let c = self.group_of(me, cid).await?;
+        if c.members.len() + users.len() > MAX_GROUP_MEMBERS {
+            return Err(Invalid::new(
+                "user_ids",
+                format!("a group has at most {MAX_GROUP_MEMBERS} members"),
+            )
+            .into());
+        }
+        self.ensure_profiles(users, token).await?;
+        let added = self.store.add_members(cid, users).await?;
+        self.forget_members(cid);
+        let c = self.get(me, cid).await?;
+        if !added.is_empty() {
+            let existing: Vec<UserId> = c
+                .members
+                .iter()
+                .map(|m| m.user_id)
+                .filter(|u| !added.contains(u))
+                .collect();
+            self.emit_conversation(protocol::CONVERSATION_NEW, &added, &c)
+                .await;
+            self.emit_conversation(protocol::CONVERSATION_UPDATED, &existing, &c)
+                .await;
+        }
+        Ok(c)
+    }
+
+    /// Removes `target` from a group: themselves (leave), or anyone by the owner.
+    pub(crate) async fn remove_member(
+        &self,
+        me: UserId,
+        cid: ConversationId,
+        target: UserId,
+    ) -> ChatResult<()> {
+        let c = self.group_of(me, cid).await?;
+        if target != me {
+            let my_role = c.members.iter().find(|m| m.user_id == me).map(|m| m.role);
+            if my_role != Some(chatsync_core::ports::chat::Role::Owner) {
+                return Err(ChatError::Forbidden(
+                    "only the group's owner can remove other members",
+                ));
+            }
+        }
+        self.store
+            .remove_member(cid, target)
+            .await
+            .map_err(not_found("member"))?;
+        self.forget_members(cid);
+        let gone = json!({"conversation_id": cid});
+        self.emit(&[target], None, protocol::CONVERSATION_REMOVED, Payload::Json(&gone))
+            .await;
+        let remaining: Vec<UserId> = c
+            .members
+            .iter()
+            .map(|m| m.user_id)
+            .filter(|u| *u != target)
+            .collect();
+        if let Some(first) = remaining.first()
+            && let Ok(updated) = self.store.conversation(cid, *first).await
+        {
+            self.emit_conversation(protocol::CONVERSATION_UPDATED, &remaining, &updated)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Renames a group; any member may.
+    pub(crate) async fn rename(
+        &self,
+        me: UserId,
+        cid: ConversationId,
+        name: &str,
+    ) -> ChatResult<Conversation> {
+        let _ = self.group_of(me, cid).await?;
+        let name = ConversationName::parse(name)?;
+        let c = self.store.rename(cid, name.as_str()).await?;
+        let ids: Vec<UserId> = c.members.iter().map(|m| m.user_id).collect();
+        self.emit_conversation(protocol::CONVERSATION_UPDATED, &ids, &c)
+            .await;
+        Ok(c)
+    }
+
+    // ---- messages -------------------------------------------------------------------------
+
+    /// Validates and stores a message, then delivers it to the other members' sockets.
+    pub(crate) async fn send(
+        &self,
+        me: UserId,
+        origin: Option<String>,
+        p: SendPayload,
+    ) -> ChatResult<Sent> {
+        let client_id = parse_client_id(&p.client_id)?;
+        let body = MessageBody::parse(&p.body)?;
+        if p.attachments.len() > MAX_ATTACHMENTS {
+            return Err(Invalid::new(
+                "attachments",
+                format!("at most {MAX_ATTACHMENTS} per message"),
+            )
+            .into());
+        }
+        if body.is_blank() && p.attachments.is_empty() {
+            return Err(Invalid::new("body", "a message needs text or an attachment").into());
+        }
+        let attachments = if p.attachments.is_empty() {
+            Vec::new()
+        } else {
+            match &self.attachments {
+                Some(r) => r
+                    .resolve(me, p.conversation_id, &p.attachments)
+                    .await
+                    .map_err(not_found("media"))?,
+                None => return Err(ChatError::NotFound("media")),
+            }
+        };
+        self.writer
+            .send(
+                NewMessage {
+                    conversation_id: p.conversation_id,
+                    sender_id: me,
+                    client_id,
+                    body: body.into_inner(),
+                    attachments,
+                },
+                origin,
+            )
+            .await
+    }
+
+    pub(crate) async fn history(
+        &self,
+        me: UserId,
+        cid: ConversationId,
+        page: Page,
+    ) -> ChatResult<(Vec<Message>, bool)> {
+        let limit = page.limit.clamp(1, self.cfg.max_page);
+        // One more than asked tells whether there is more in the paging direction.
+        let mut msgs = self
+            .store
+            .messages(
+                cid,
+                me,
+                Page {
+                    limit: limit + 1,
+                    ..page
+                },
+            )
+            .await
+            .map_err(not_found("conversation"))?;
+        let more = msgs.len() > limit as usize;
+        if more {
+            if page.after_seq.is_some() {
+                msgs.pop();
+            } else {
+                msgs.remove(0);
+            }
+        }
+        self.present(&mut msgs);
+        Ok((msgs, more))
+    }
+
+    async fn updated(&self, m: &mut Message, origin: Option<&str>) {
+        self.present(std::slice::from_mut(m));
+        if let Ok(members) = self.cached_members(m.conversation_id).await {
+            self.emit(&members, origin, protocol::MESSAGE_UPDATED, Payload::Message(m))
+                .await;
+        }
+    }
+
+    pub(crate) async fn edit(
+        &self,
+        me: UserId,
+        origin: Option<&str>,
+        mid: MessageId,
+        body: &str,
+    ) -> ChatResult<Message> {
+        let body = MessageBody::parse(body)?;
+        if body.is_blank() {
+            return Err(
+                Invalid::new("body", "must not be empty; delete the message instead").into(),
+            );
+        }
+        let mut m = self
+            .store
+            .edit_message(mid, me, body.as_str())
+            .await
+            .map_err(not_found("message"))?;
+        self.updated(&mut m, origin).await;
+        Ok(m)
+    }
+
+    pub(crate) async fn delete(
+        &self,
+        me: UserId,
+        origin: Option<&str>,
+        mid: MessageId,
+    ) -> ChatResult<Message> {
+        let mut m = self
+            .store
+            .delete_message(mid, me)
+            .await
+            .map_err(not_found("message"))?;
+        self.updated(&mut m, origin).await;
+        Ok(m)
+    }
+
+    pub(crate) async fn react(
+        &self,
+        me: UserId,
+        origin: Option<&str>,
+        mid: MessageId,
+        emoji: &str,
+        on: bool,
+    ) -> ChatResult<Message> {
+        check_emoji(emoji)?;
+        let mut m = self
+            .store
+            .react(mid, me, emoji, on)
+            .await
+            .map_err(not_found("message"))?;
+        self.updated(&mut m, origin).await;
+        Ok(m)
+    }
+
+    /// Records a delivered/read position and tells the other members (and the user's other
+    /// devices). Returns the position now stored.
+    pub(crate) async fn receipt(
+        &self,
+        me: UserId,
+        origin: Option<&str>,
+        cid: ConversationId,
+        kind: ReceiptKind,
+        seq: i64,
+    ) -> ChatResult<Option<i64>> {
+        if seq < 0 {
+            return Err(Invalid::new("seq", "must not be negative").into());
+        }
+        let moved = self
+            .store
+            .receipt(cid, me, kind, seq)
+            .await
+            .map_err(not_found("conversation"))?;
+        if let Some(seq) = moved {
+            let members = self.cached_members(cid).await?;
+            let data = json!({"conversation_id": cid, "user_id": me, "kind": kind, "seq": seq});
+            self.emit(&members, origin, protocol::RECEIPT_EVENT, Payload::Json(&data))
+                .await;
+        }
+        Ok(moved)
+    }
+
+    /// Relays typing to the other members. Membership is checked.
+    pub(crate) async fn typing(
+        &self,
+        me: UserId,
+        cid: ConversationId,
+        typing: bool,
+    ) -> ChatResult<()> {
+        let members = self.cached_members(cid).await?;
+        if !members.contains(&me) {
+            return Err(ChatError::NotFound("conversation"));
+        }
+        let others: Vec<UserId> = members.iter().copied().filter(|u| *u != me).collect();
+        let data = json!({"conversation_id": cid, "user_id": me, "typing": typing});
+        self.emit(&others, None, protocol::TYPING_EVENT, Payload::Json(&data))
+            .await;
+        Ok(())
+    }
+
+    /// Messages after the given positions; `has_more` when a conversation filled its page.
+    pub(crate) async fn sync(
+        &self,
+        me: UserId,
+        after: &HashMap<ConversationId, i64>,
+        limit: Option<u32>,
+    ) -> ChatResult<(Vec<Message>, bool)> {
+        let limit = limit
+            .unwrap_or(self.cfg.max_page)
+            .clamp(1, self.cfg.max_page);
+        let positions: Vec<(ConversationId, i64)> =
+            after.iter().map(|(c, s)| (*c, (*s).max(0))).collect();
+        let mut msgs = self.store.sync(me, &positions, limit).await?;
+        self.present(&mut msgs);
+        let mut per: HashMap<ConversationId, u32> = HashMap::new();
+        for m in &msgs {
+            *per.entry(m.conversation_id).or_default() += 1;
+        }
+        let more = per.values().any(|n| *n >= limit);
+        Ok((msgs, more))
+    }
+
+    // ---- presence -------------------------------------------------------------------------
+
+    /// A socket of `me` went away; tells contacts if it was the last one.
+    pub(crate) async fn disconnected(&self, me: UserId, sid: &str) -> ChatResult<()> {
+        if let Some(at) = self.presence.disconnect(me, sid).await? {
+            self.announce(me, false, Some(at)).await;
+        }
+        Ok(())
+    }
+
+    /// Tells `me`'s contacts that `me` came online or went offline.
+    pub(crate) async fn announce(
+        &self,
+        me: UserId,
+        online: bool,
+        last_seen: Option<DateTime<Utc>>,
+    ) {
+        match self.store.contacts(me).await {
+            Ok(contacts) => {
+                let data = json!({"user_id": me, "online": online, "last_seen": last_seen});
+                self.emit(&contacts, None, protocol::PRESENCE, Payload::Json(&data)).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "presence not announced"),
+        }
+    }
+
+    /// Presence of `users`, limited to people who share a conversation with `me`.
+    pub(crate) async fn presence_of(
+        &self,
+        me: UserId,
+        users: &[UserId],
+    ) -> ChatResult<Vec<PresenceState>> {
+        let contacts: HashSet<UserId> = self.store.contacts(me).await?.into_iter().collect();
+        let visible: Vec<UserId> = users
+            .iter()
+            .copied()
+            .filter(|u| contacts.contains(u) || *u == me)
+            .collect();
+        Ok(self.presence.states(&visible).await?)
+    }
+}
+
+/// Maps a store's `NotFound` to "`what` not found".
+fn not_found(what: &'static str) -> impl Fn(chatsync_core::ports::StoreError) -> ChatError {
+    move |e| match e {
+        chatsync_core::ports::StoreError::NotFound => ChatError::NotFound(what),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,414 @@
+//! Socket.IO (SPEC §4): handshake authentication, the per-socket context, and one handler per
+//! client event. Generic over socketioxide's adapter (in-process or Redis); everything else is
+//! in [`ChatCore`].
+
+use crate::error::{ChatError, ChatResult};
+use crate::fanout::{SocketUser, user_room};
+use crate::protocol::{self, *};
+use crate::service::ChatCore;
+use chatsync_core::ids::ConversationId;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide_core::adapter::DefinedAdapter;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Registers the default namespace's handlers.
+///
+/// All set-up happens in the connect middleware, which socketioxide awaits before it tells the
+/// client it is connected: the connect handler runs on a spawned task, so event handlers
+/// registered there could miss a client's first events.
+pub(crate) fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
+    io.ns("/", connected::<A>.with(authenticate::<A>))
+}
+
+async fn connected<A: Adapter>(s: SocketRef<A>) {
+    tracing::debug!(socket = %s.id, "socket connected");
+}
+
+#[derive(Deserialize)]
+struct Handshake {
+    token: String,
+}
+
+/// Why a handshake was refused; the message reaches the client's `connect_error`.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Connect middleware: the handshake's `{token}` must be a valid access token of a live
+/// session. Then the socket is set up: rooms, context, handlers, presence.
+async fn authenticate<A: Adapter>(
+    s: SocketRef<A>,
+    State(core): State<Arc<ChatCore>>,
+    TryData(auth): TryData<Handshake>,
+) -> Result<(), Refused> {
+    let Ok(Handshake { token }) = auth else {
+        return Err(Refused(
+            "unauthorized: send {token: <access token>} as auth".into(),
+        ));
+    };
+    let u = core
+        .auth
+        .authenticate(&token)
+        .await
+        .map_err(|e| Refused(format!("unauthorized: {e}")))?;
+    let user = Arc::new(SocketUser {
+        user_id: u.user_id,
+        session_id: u.session_id,
+    });
+    set_up(&s, &core, user.clone());
+    // Before the client hears it is connected, so a disconnect cannot overtake it.
+    match core.presence.connect(user.user_id, &s.id.to_string()).await {
+        Ok(true) => {
+            let core = core.clone();
+            tokio::spawn(async move { core.announce(user.user_id, true, None).await });
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "presence not recorded"),
+    }
+    Ok(())
+}
+
+/// A token bucket.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            at: Instant::now(),
+            rate: f64::from(rate.max(1)),
+            burst: f64::from(burst.max(1)),
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    fn take(&mut self) -> Result<(), Duration> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+/// Refused events after which a flooding socket is disconnected.
+const MAX_STRIKES: u32 = 200;
+
+/// Per-socket state, in the socket's extensions.
+struct SocketCtx {
+    user: Arc<SocketUser>,
+    limits: Mutex<Limits>,
+    /// Conversations this socket is typing in, with a generation so that only the latest
+    /// `typing: true` arms the expiry.
+    typing: Mutex<HashMap<ConversationId, u64>>,
+}
+
+struct Limits {
+    sends: Bucket,
+    events: Bucket,
+    strikes: u32,
+}
+
+enum Kind {
+    Send,
+    Other,
+}
+
+impl SocketCtx {
+    fn admit(&self, kind: Kind) -> Result<(), (Duration, bool)> {
+        let mut l = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        let r = match kind {
+            Kind::Send => l.sends.take(),
+            Kind::Other => l.events.take(),
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                l.strikes += 1;
+                Err((wait, l.strikes > MAX_STRIKES))
+            }
+        }
+    }
+}
+
+fn set_up<A: Adapter>(s: &SocketRef<A>, core: &ChatCore, user: Arc<SocketUser>) {
+    // The user's room receives their events on every device; the socket's own room lets a
+    // broadcast skip the sender (`except(sid)`).
+    s.join(user_room(user.user_id));
+    s.join(s.id.to_string());
+    s.extensions.insert(user.clone());
+    s.extensions.insert(Arc::new(SocketCtx {
+        user,
+        limits: Mutex::new(Limits {
+            sends: Bucket::new(core.cfg.send_per_sec, core.cfg.send_burst),
+            events: Bucket::new(
+                core.cfg.events_per_sec,
+                core.cfg.events_per_sec.saturating_mul(2),
+            ),
+            strikes: 0,
+        }),
+        typing: Mutex::new(HashMap::new()),
+    }));
+    metrics::gauge!("chat_sockets").increment(1.0);
+
+    s.on(protocol::SEND, on_send::<A>);
+    s.on(protocol::TYPING, on_typing::<A>);
+    s.on(protocol::RECEIPT, on_receipt::<A>);
+    s.on(protocol::SYNC, on_sync::<A>);
+    s.on(protocol::EDIT, on_edit::<A>);
+    s.on(protocol::DELETE, on_delete::<A>);
+    s.on(protocol::REACT, on_react::<A>);
+    s.on_fallback(async |s: SocketRef<A>, ack: AckSender<A>| {
+        tracing::debug!(socket = %s.id, "unknown event");
+        let _ = ack.send(
+            &json!({"ok": false, "error": {"code": "unknown_event", "message": "unknown event"}}),
+        );
+    });
+    s.on_disconnect(on_disconnect::<A>);
+}
+
+async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(core): State<Arc<ChatCore>>) {
+    metrics::gauge!("chat_sockets").decrement(1.0);
+    let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() else {
+        return;
+    };
+    let typing: Vec<ConversationId> = ctx
+        .typing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain()
+        .map(|(c, _)| c)
+        .collect();
+    for cid in typing {
+        let _ = core.typing(ctx.user.user_id, cid, false).await;
+    }
+    if let Err(e) = core.disconnected(ctx.user.user_id, &s.id.to_string()).await {
+        tracing::warn!(error = %e, "presence not updated on disconnect");
+    }
+}
+
+/// Common shape of every handler: rate limit, decode, run, ack.
+async fn handle<A: Adapter, T, F, Fut>(
+    s: &SocketRef<A>,
+    ack: AckSender<A>,
+    kind: Kind,
+    payload: Result<T, socketioxide::ParserError>,
+    f: F,
+) where
+    F: FnOnce(Arc<SocketCtx>, T) -> Fut,
+    Fut: std::future::Future<Output = ChatResult<Value>>,
+{
+    let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() else {
+        return;
+    };
+    let reply = match ctx.admit(kind) {
+        Err((wait, flooding)) => {
+            if flooding {
+                tracing::warn!(socket = %s.id, "disconnecting a flooding socket");
+                let _ = ack.send(&ChatError::RateLimited(wait).ack());
+                let _ = s.clone().disconnect();
+                return;
+            }
+            ChatError::RateLimited(wait).ack()
+        }
+        Ok(()) => match payload {
+            Err(e) => ChatError::Payload(payload_error(&e)).ack(),
+            Ok(p) => match f(ctx, p).await {
+                Ok(v) => v,
+                Err(e) => e.ack(),
+            },
+        },
+    };
+    if let Err(e) = ack.send(&reply) {
+        tracing::warn!(socket = %s.id, error = %e, "ack not sent");
+    }
+}
+
+fn payload_error(e: &socketioxide::ParserError) -> String {
+    let s = e.to_string();
+    // serde's text names the field ("missing field `body`"); keep it, drop the wrapping.
+    s.rsplit(": ").next().unwrap_or(&s).to_owned()
+}
+
+async fn on_send<A: Adapter>(
+    s: SocketRef<A>,
+    State(core): State<Arc<ChatCore>>,
+    TryData(p): TryData<SendPayload>,
+    ack: AckSender<A>,
+) {
+    let sid = s.id.to_string();
+    handle(&s, ack, Kind::Send, p, |ctx, p| async move {
+        let sent = core.send(ctx.user.user_id, Some(sid), p).await?;
+        Ok(json!({"ok": true, "message": sent.message, "duplicate": !sent.new}))
+    })
+    .await;
+}
+
+async fn on_typing<A: Adapter>(
+    s: SocketRef<A>,
+    State(core): State<Arc<ChatCore>>,
+    TryData(p): TryData<TypingPayload>,
+    ack: AckSender<A>,
+) {
+    handle(
+        &s,
+        ack,
+        Kind::Other,
+        p,
+        |ctx, p: TypingPayload| async move {
+            let me = ctx.user.user_id;
+            let cid = p.conversation_id;
+            if !p.typing {
+                ctx.typing
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&cid);
+                core.typing(me, cid, false).await?;
+                return Ok(json!({"ok": true}));
+            }
+            core.typing(me, cid, true).await?;
+            let generation = {
+                let mut t = ctx.typing.lock().unwrap_or_else(|e| e.into_inner());
+                let g = t.get(&cid).map_or(1, |g| g + 1);
+                t.insert(cid, g);
+                g
+            };
+            // Expire by itself unless refreshed or stopped.
+            let timeout = Duration::from_secs(core.cfg.typing_timeout_secs.max(1));
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                let still = {
+                    let mut t = ctx.typing.lock().unwrap_or_else(|e| e.into_inner());
+                    if t.get(&cid) == Some(&generation) {
+                        t.remove(&cid);
+                        true
+                    } else {
+                        false
+                    }
+                };
+                if still {
+                    let _ = core.typing(me, cid, false).await;
+                }
+            });
+            Ok(json!({"ok": true}))
+        },
+    )
+    .await;
+}
+
+async fn on_receipt<A: Adapter>(
+    s: SocketRef<A>,
+    State(core): State<Arc<ChatCore>>,
+    TryData(p): TryData<ReceiptPayload>,
+    ack: AckSender<A>,
+) {
+    let sid = s.id.to_string();
+    handle(
+        &s,
+        ack,
+        Kind::Other,
+        p,
+        |ctx, p: ReceiptPayload| async move {
+            let moved = core
+                .receipt(
+                    ctx.user.user_id,
+                    Some(&sid),
+                    p.conversation_id,
+                    p.kind,
+                    p.seq,
+                )
+                .await?;
+            Ok(json!({"ok": true, "moved": moved.is_some(), "seq": moved}))
+        },
+    )
+    .await;
+}
+
+async fn on_sync<A: Adapter>(
+    s: SocketRef<A>,
+    State(core): State<Arc<ChatCore>>,
+    TryData(p): TryData<SyncPayload>,
+    ack: AckSender<A>,
+) {
+    handle(&s, ack, Kind::Other, p, |ctx, p: SyncPayload| async move {
+        let (messages, has_more) = core.sync(ctx.user.user_id, &p.after, p.limit).await?;
+        Ok(json!({"ok": true, "messages": messages, "has_more": has_more}))
+    })
+    .await;
+}
+
+async fn on_edit<A: Adapter>(
+    s: SocketRef<A>,
+    State(core): State<Arc<ChatCore>>,
+    TryData(p): TryData<EditPayload>,
+    ack: AckSender<A>,
+) {
+    let sid = s.id.to_string();
+    handle(&s, ack, Kind::Other, p, |ctx, p: EditPayload| async move {
+        let m = core
+            .edit(ctx.user.user_id, Some(&sid), p.message_id, &p.body)
+            .await?;
+        Ok(json!({"ok": true, "message": m}))
+    })
+    .await;
+}
+
+async fn on_delete<A: Adapter>(
+    s: SocketRef<A>,
+    State(core): State<Arc<ChatCore>>,
+    TryData(p): TryData<DeletePayload>,
+    ack: AckSender<A>,
+) {
+    let sid = s.id.to_string();
+    handle(
+        &s,
+        ack,
+        Kind::Other,
+        p,
+        |ctx, p: DeletePayload| async move {
+            let m = core
+                .delete(ctx.user.user_id, Some(&sid), p.message_id)
+                .await?;
+            Ok(json!({"ok": true, "message": m}))
+        },
+    )
+    .await;
+}
+
+async fn on_react<A: Adapter>(
+    s: SocketRef<A>,
+    State(core): State<Arc<ChatCore>>,
+    TryData(p): TryData<ReactPayload>,
+    ack: AckSender<A>,
+) {
+    let sid = s.id.to_string();
+    handle(&s, ack, Kind::Other, p, |ctx, p: ReactPayload| async move {
+        let m = core
+            .react(ctx.user.user_id, Some(&sid), p.message_id, &p.emoji, p.on)
+            .await?;
+        Ok(json!({"ok": true, "message": m}))
+    })
+    .await;
+}

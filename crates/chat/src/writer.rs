@@ -1,0 +1,196 @@
+//! Group commit: `message:send`s from every socket of this node are collected into batches and
+//! each batch is appended in one transaction. While one batch commits, the next fills up, so
+//! under load many messages share one commit and one fsync; an idle node still commits a lone
+//! message at once (a batch is whatever is waiting, never a timer).
+//!
+//! Conversations are spread over shards (as many as the store can usefully run at once, see
+//! [`ChatStore::parallel_appends`]); a conversation always goes to the same shard. So each
+//! conversation's messages are appended, and their `message:new` events sent, in arrival
+//! order, while different conversations commit side by side.
+
+use crate::error::{ChatError, ChatResult};
+use crate::fanout::{Fanout, Payload};
+use crate::protocol;
+use chatsync_core::ids::{ConversationId, UserId};
+use chatsync_core::ports::chat::{Appended, Message, NewMessage};
+use chatsync_core::ports::{Attachments, ChatStore};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{mpsc, oneshot};
+
+/// Submits messages to the batching tasks.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    shards: Arc<Vec<mpsc::Sender<Job>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+struct Job {
+    msg: NewMessage,
+    /// The sending socket, which gets the ack instead of `message:new`.
+    origin: Option<String>,
+    reply: oneshot::Sender<ChatResult<Sent>>,
+}
+
+/// The outcome of a send.
+pub(crate) struct Sent {
+    /// The stored message.
+    pub(crate) message: Message,
+    /// False when the (sender, client_id) was seen before: nothing new was delivered.
+    pub(crate) new: bool,
+}
+
+/// A committed message on its way to the other members.
+struct Delivery {
+    message: Message,
+    recipients: Arc<Vec<UserId>>,
+    origin: Option<String>,
+}
+
+/// What a shard's tasks share.
+#[derive(Clone)]
+struct Shard {
+    store: Arc<dyn ChatStore>,
+    attachments: Option<Arc<dyn Attachments>>,
+    max_batch: usize,
+}
+
+impl Writer {
+    /// Starts the batching and fan-out tasks; they end when every `Writer` clone is dropped.
+    pub(crate) fn start(
+        store: Arc<dyn ChatStore>,
+        fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+        attachments: Option<Arc<dyn Attachments>>,
+        max_batch: usize,
+    ) -> Self {
+        let shard = Shard {
+            store: store.clone(),
+            attachments,
+            max_batch,
+        };
+        let shards = (0..store.parallel_appends().max(1))
+            .map(|_| {
+                // Bounded: when the database falls behind, senders wait here (back-pressure)
+                // instead of memory growing without limit.
+                let (tx, rx) = mpsc::channel(max_batch * 4);
+                let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
+                tokio::spawn(commit_loop(shard.clone(), rx, deliveries_tx));
+                tokio::spawn(fanout_loop(fanout.clone(), deliveries_rx));
+                tx
+            })
+            .collect();
+        Self {
+            shards: Arc::new(shards),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    fn shard(&self, conversation: ConversationId) -> &mpsc::Sender<Job> {
+        let mut h = self.hasher.build_hasher();
+        conversation.hash(&mut h);
+        let i = usize::try_from(h.finish() % self.shards.len() as u64).unwrap_or(0);
+        &self.shards[i]
+    }
+
+    /// Appends `msg` durably; returns once it is committed.
+    pub(crate) async fn send(&self, msg: NewMessage, origin: Option<String>) -> ChatResult<Sent> {
+        let (reply, rx) = oneshot::channel();
+        self.shard(msg.conversation_id)
+            .send(Job { msg, origin, reply })
+            .await
+            .map_err(|_| ChatError::Unavailable("chat writer stopped".into()))?;
+        rx.await
+            .map_err(|_| ChatError::Unavailable("chat writer stopped".into()))?
+    }
+}
+
+impl Shard {
+    fn present(&self, m: &mut Message) {
+        if let Some(a) = &self.attachments {
+            a.present(std::slice::from_mut(m));
+        }
+    }
+}
+
+async fn commit_loop(
+    shard: Shard,
+    mut rx: mpsc::Receiver<Job>,
+    deliveries: mpsc::UnboundedSender<Vec<Delivery>>,
+) {
+    let mut jobs = Vec::with_capacity(shard.max_batch);
+    while rx.recv_many(&mut jobs, shard.max_batch).await > 0 {
+        let batch: Vec<NewMessage> = jobs.iter().map(|j| j.msg.clone()).collect();
+        metrics::histogram!("chat_commit_batch_size").record(batch.len() as f64);
+        match shard.store.append(&batch).await {
+            Ok(result) => {
+                let members: HashMap<ConversationId, Arc<Vec<UserId>>> = result
+                    .members
+                    .into_iter()
+                    .map(|(c, m)| (c, Arc::new(m)))
+                    .collect();
+                let mut out = Vec::new();
+                for (job, outcome) in jobs.drain(..).zip(result.outcomes) {
+                    let reply = match outcome {
+                        Appended::New(mut m) => {
+                            metrics::counter!("chat_messages_total").increment(1);
+                            shard.present(&mut m);
+                            if let Some(recipients) = members.get(&m.conversation_id) {
+                                out.push(Delivery {
+                                    message: m.clone(),
+                                    recipients: recipients.clone(),
+                                    origin: job.origin,
+                                });
+                            }
+                            Ok(Sent {
+                                message: m,
+                                new: true,
+                            })
+                        }
+                        Appended::Duplicate(mut m) => {
+                            shard.present(&mut m);
+                            Ok(Sent {
+                                message: m,
+                                new: false,
+                            })
+                        }
+                        Appended::NotMember => Err(ChatError::NotFound("conversation")),
+                    };
+                    // The sender may have gone; the message is stored all the same.
+                    let _ = job.reply.send(reply);
+                }
+                if !out.is_empty() {
+                    let _ = deliveries.send(out);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = batch.len(), "message batch failed");
+                let e = ChatError::from(e);
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(match &e {
+                        ChatError::Unavailable(s) => ChatError::Unavailable(s.clone()),
+                        other => ChatError::Internal(other.to_string()),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+async fn fanout_loop(
+    fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+    mut rx: mpsc::UnboundedReceiver<Vec<Delivery>>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let Some(f) = fanout.get() else { continue };
+        for d in batch {
+            f.to_users(
+                &d.recipients,
+                d.origin.as_deref(),
+                protocol::MESSAGE_NEW,
+                Payload::Message(&d.message),
+            )
+            .await;
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! HTTP plumbing every service shares: the error shape of SPEC §6, a JSON extractor whose
+//! rejections use it, bearer authentication against the session store, and the client address.
+
+use crate::ids::{SessionId, UserId};
+use crate::ports::bus::BusError;
+use crate::ports::sessions::SessionStore;
+use crate::ports::{StateError, StoreError};
+use crate::tokens::{AccessTokens, TokenError};
+use crate::validate::Invalid;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An error answered to an HTTP client: `{"error":{"code","message"}}` with a status.
+/// Codes are stable identifiers clients may branch on; messages are for people. A 5xx never
+/// reveals its cause: that goes to the log.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+    retry_after: Option<Duration>,
+    cause: Option<String>,
+}
+
+/// Result of a handler.
+pub type ApiResult<T, E = ApiError> = Result<T, E>;
+
+impl ApiError {
+    /// An error with any status, code and message.
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+            cause: None,
+        }
+    }
+
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401 with `code`.
+    pub fn unauthorized(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 403 with `code`.
+    pub fn forbidden(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// 404 `not_found`: also what a caller gets for other people's data (SPEC §6).
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 409 with `code`.
+    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 422 `validation_failed` naming the field at fault.
+    pub fn invalid(e: Invalid) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            e.to_string(),
+        )
+    }
+
+    /// 429 `rate_limited` with `Retry-After`.
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests; try again in {} s",
+                retry_after.as_secs().max(1)
+            ),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// 503 `unavailable`: a backend is down; the client may retry.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "a backend service is unavailable; try again shortly",
+        );
+        e.cause = Some(cause.to_string());
+        e.retry_after = Some(Duration::from_secs(2));
+        e
+    }
+
+    /// 500 `internal`: a bug. The cause is logged, never sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        );
+        e.cause = Some(cause.to_string());
+        e
+    }
+
+    /// Adds a `Retry-After` to any error.
+    pub fn with_retry_after(mut self, d: Duration) -> Self {
+        self.retry_after = Some(d);
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The message for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+/// The body of every error response, for clients and tests.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// `{code, message}`.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ErrorDetail {
+    /// Stable code.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), code = %self.code, cause = self.cause.as_deref().unwrap_or(""), "request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into_owned(),
+                message: self.message.into_owned(),
+            },
+        };
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(d) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&d.as_secs().max(1).to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        Self::invalid(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::not_found("resource"),
+            StoreError::Conflict(what) => Self::conflict("conflict", what),
+            StoreError::Unavailable(_) => Self::unavailable(e),
+            StoreError::Other(_) => Self::internal(e),
+        }
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Unavailable(_) => Self::unavailable(e),
+            StateError::Other(_) => Self::internal(e),
+        }
+    }
+}
+
+impl From<BusError> for ApiError {
+    fn from(e: BusError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+/// A JSON body whose rejections answer in the SPEC §6 shape: malformed JSON is 400, a missing
+/// or mistyped field 422, a wrong content type 415, an oversized body 413.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::JsonDataError(e) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            // serde's message names the field: "missing field `email` at line 1 column 2".
+            e.body_text()
+                .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                .to_owned(),
+        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request("invalid_json", "the request body is not valid JSON")
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        ),
+        other => ApiError::new(other.status(), "invalid_body", other.body_text()),
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Checks bearer tokens: signature, expiry, and that the session still exists, on every
+/// request, so a logout takes effect at once.
+#[derive(Clone)]
+pub struct Authenticator {
+    tokens: Arc<AccessTokens>,
+    sessions: Arc<dyn SessionStore>,
+}
+
+/// Why authentication failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    /// No token was presented.
+    #[error("missing bearer token")]
+    Missing,
+    /// Bad signature or format.
+    #[error("invalid access token")]
+    Invalid,
+    /// Past its expiry: refresh it.
+    #[error("access token expired")]
+    Expired,
+    /// The session was logged out or revoked.
+    #[error("session revoked")]
+    Revoked,
+    /// The session store is unreachable.
+    #[error(transparent)]
+    Store(#[from] StateError),
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(e: AuthFailure) -> Self {
+        let code = match &e {
+            AuthFailure::Missing => "unauthorized",
+            AuthFailure::Invalid => "invalid_token",
+            AuthFailure::Expired => "token_expired",
+            AuthFailure::Revoked => "session_revoked",
+            AuthFailure::Store(_) => {
+                let AuthFailure::Store(s) = e else {
+                    unreachable!()
+                };
+                return s.into();
+            }
+        };
+        ApiError::unauthorized(code, e.to_string())
+    }
+}
+
+impl Authenticator {
+    /// Checks tokens signed by `tokens` against `sessions`.
+    pub fn new(tokens: Arc<AccessTokens>, sessions: Arc<dyn SessionStore>) -> Self {
+        Self { tokens, sessions }
+    }
+
+    /// The issuer, for services that mint tokens.
+    pub fn tokens(&self) -> &Arc<AccessTokens> {
+        &self.tokens
+    }
+
+    /// Authenticates a raw access token.
+    pub async fn authenticate(&self, token: &str) -> Result<AuthUser, AuthFailure> {
+        let subject = self.tokens.verify(token).map_err(|e| match e {
+            TokenError::Expired => AuthFailure::Expired,
+            TokenError::Invalid => AuthFailure::Invalid,
+        })?;
+        match self.sessions.get(subject.session_id).await? {
+            Some(s) if s.user_id == subject.user_id => Ok(AuthUser {
+                user_id: subject.user_id,
+                session_id: subject.session_id,
+            }),
+            _ => Err(AuthFailure::Revoked),
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthUser {
+    /// The user.
+    pub user_id: UserId,
+    /// Their session.
+    pub session_id: SessionId,
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(AuthFailure::Missing)?;
+        Ok(Authenticator::from_ref(state).authenticate(token).await?)
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The client's address, as [`client_ip`] found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl ClientIp {
+    /// A key part for rate limits.
+    pub fn key(&self) -> String {
+        self.0
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<ClientIp>()
+            .copied()
+            .unwrap_or(ClientIp(None)))
+    }
+}
+
+/// Middleware that records the client address in the request: the peer address, or with
+/// `trust_forwarded_for` the last hop a trusted proxy appended to `X-Forwarded-For`.
+pub async fn client_ip(trust_forwarded_for: bool, mut req: Request, next: Next) -> Response {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+        })
+        .flatten();
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    req.extensions_mut().insert(ClientIp(forwarded.or(peer)));
+    next.run(req).await
+}
+
+/// `404 not_found` for routes that do not exist.
+pub async fn not_found_fallback() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// `405 method_not_allowed` for a known route with the wrong method.
+pub async fn method_not_allowed_fallback() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}
+
+/// The layers every public router gets, innermost first: client address, a body limit for
+/// JSON, a request timeout (so a stuck request cannot hold shutdown forever), metrics and a
+/// trace span per request.
+pub fn standard_layers(router: axum::Router, cfg: &crate::config::HttpConfig) -> axum::Router {
+    use tower_http::timeout::TimeoutLayer;
+    use tower_http::trace::TraceLayer;
+    let trust = cfg.trust_forwarded_for;
+    router
+        .layer(axum::middleware::from_fn(move |req, next| {
+            client_ip(trust, req, next)
+        }))
+        .layer(axum::extract::DefaultBodyLimit::max(cfg.json_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(cfg.request_timeout_secs.max(1)),
+        ))
+        .layer(axum::middleware::from_fn(crate::telemetry::http_metrics))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("", |p| p.as_str());
+                tracing::info_span!("http", method = %req.method(), route, uri = %req.uri().path())
+            }),
+        )
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish (each is bounded by the timeout layer) before returning.
+pub async fn serve(
+    router: axum::Router,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}

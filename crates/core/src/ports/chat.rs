@@ -1,0 +1,376 @@
+//! The chat service's store: its copy of profiles, conversations, members, messages,
+//! reactions and read positions.
+
+use crate::ids::{ConversationId, MediaId, MessageId, UserId};
+use crate::ports::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The chat service's copy of a user's public profile, fed by `user.upserted` events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// The user.
+    pub id: UserId,
+    /// Shown name.
+    pub display_name: String,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// The user service's `updated_at`; an older event never overwrites a newer copy.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Direct (exactly two people, one conversation per pair) or group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationKind {
+    /// One-to-one.
+    Direct,
+    /// Named, with members added and removed.
+    Group,
+}
+
+impl ConversationKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Group => "group",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "direct" => Ok(Self::Direct),
+            "group" => Ok(Self::Group),
+            other => Err(StoreError::Other(format!(
+                "unknown conversation kind {other}"
+            ))),
+        }
+    }
+}
+
+/// A member's role in a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Created the group; may add and remove anyone.
+    Owner,
+    /// Everyone else.
+    Member,
+}
+
+impl Role {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Member => "member",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "owner" => Ok(Self::Owner),
+            "member" => Ok(Self::Member),
+            other => Err(StoreError::Other(format!("unknown role {other}"))),
+        }
+    }
+}
+
+/// A member of a conversation, with their profile and positions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member.
+    pub user_id: UserId,
+    /// Shown name (from the profile copy).
+    pub display_name: String,
+    /// Avatar URL (from the profile copy).
+    pub avatar_url: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+    /// Everything up to this seq reached one of their devices.
+    pub delivered_seq: i64,
+    /// Everything up to this seq was read.
+    pub read_seq: i64,
+}
+
+/// A conversation with its members.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Id.
+    pub id: ConversationId,
+    /// Direct or group.
+    pub kind: ConversationKind,
+    /// Group name; `None` for direct conversations.
+    pub name: Option<String>,
+    /// Who created it.
+    pub created_by: UserId,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Seq of the newest message; 0 when empty.
+    pub last_seq: i64,
+    /// Time of the newest message, or creation time when empty: the list's sort key.
+    pub last_activity_at: DateTime<Utc>,
+    /// Current members.
+    pub members: Vec<Member>,
+}
+
+/// A conversation as listed for one member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    /// The conversation.
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// The newest message.
+    pub last_message: Option<Message>,
+    /// Messages from others after the member's read position.
+    pub unread_count: i64,
+}
+
+/// A file attached to a message; the media service fills it from its own records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The media id.
+    pub media_id: MediaId,
+    /// Detected type.
+    pub content_type: String,
+    /// Bytes.
+    pub size: i64,
+    /// File name as uploaded (sanitised).
+    pub name: String,
+    /// Pixel width, for images and video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Pixel height, for images and video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether a thumbnail exists.
+    #[serde(default)]
+    pub has_thumbnail: bool,
+    /// Short-lived signed URL of the file, added when the message is handed to a member;
+    /// never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Short-lived signed URL of the thumbnail, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+}
+
+/// One emoji and who reacted with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji.
+    pub emoji: String,
+    /// Who reacted, in order of reacting.
+    pub user_ids: Vec<UserId>,
+}
+
+/// A stored message (SPEC §3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Id.
+    pub id: MessageId,
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Position in the conversation: 1, 2, 3, ... without gaps.
+    pub seq: i64,
+    /// Author.
+    pub sender_id: UserId,
+    /// The sender's idempotency key.
+    pub client_id: String,
+    /// Text; empty once deleted.
+    pub body: String,
+    /// Files; empty once deleted.
+    pub attachments: Vec<Attachment>,
+    /// Commit time.
+    pub created_at: DateTime<Utc>,
+    /// Last edit.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Deleted by its author.
+    pub deleted: bool,
+    /// Reactions, by emoji.
+    pub reactions: Vec<Reaction>,
+}
+
+/// A message to append.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Author.
+    pub sender_id: UserId,
+    /// Idempotency key, unique per sender.
+    pub client_id: String,
+    /// Validated text.
+    pub body: String,
+    /// Validated attachments.
+    pub attachments: Vec<Attachment>,
+}
+
+/// The outcome of appending one message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Appended {
+    /// Stored now, with this seq.
+    New(Message),
+    /// The sender used this `client_id` before: the message stored then.
+    Duplicate(Message),
+    /// The sender is not a member (or the conversation does not exist).
+    NotMember,
+}
+
+/// A committed batch: outcomes in input order plus, for fan-out, each touched conversation's
+/// members.
+#[derive(Clone, Debug, Default)]
+pub struct AppendBatch {
+    /// One per input message.
+    pub outcomes: Vec<Appended>,
+    /// Members of every conversation that received a new message.
+    pub members: Vec<(ConversationId, Vec<UserId>)>,
+}
+
+/// Which page of history.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Page {
+    /// Messages with a smaller seq (older), newest of them first taken.
+    pub before_seq: Option<i64>,
+    /// Messages with a greater seq (newer).
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Delivered or read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiptKind {
+    /// Reached a device.
+    Delivered,
+    /// Seen by the person.
+    Read,
+}
+
+/// A changed message, returned by edits, deletes and reactions.
+pub type Updated = Message;
+
+/// Everything the chat service stores. Membership is checked inside each call that takes a
+/// `user` as the actor: a non-member gets `NotFound`, never a hint that the conversation exists.
+#[async_trait]
+pub trait ChatStore: Send + Sync + 'static {
+    /// Stores or refreshes a profile copy unless the stored one is newer.
+    async fn upsert_profile(&self, p: &Profile) -> Result<(), StoreError>;
+
+    /// Profile copies of these users (unknown ids are left out).
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Profile>, StoreError>;
+
+    /// The direct conversation of `a` and `b`, created if missing; true if created now.
+    async fn direct_conversation(
+        &self,
+        a: UserId,
+        b: UserId,
+    ) -> Result<(Conversation, bool), StoreError>;
+
+    /// Creates a group owned by `owner` with `members` (owner included automatically).
+    async fn create_group(
+        &self,
+        owner: UserId,
+        name: &str,
+        members: &[UserId],
+    ) -> Result<Conversation, StoreError>;
+
+    /// The conversation, if `user` is a member.
+    async fn conversation(
+        &self,
+        id: ConversationId,
+        user: UserId,
+    ) -> Result<Conversation, StoreError>;
+
+    /// `user`'s conversations, most recent activity first; `before` pages by activity time.
+    async fn conversations(
+        &self,
+        user: UserId,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<ConversationSummary>, StoreError>;
+
+    /// Adds members (the service has checked who may); returns the users actually added.
+    async fn add_members(
+        &self,
+        id: ConversationId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
+
+    /// Removes a member (the service has checked who may). If the owner goes, the longest
+    /// standing member becomes owner. `NotFound` if `user` was not a member.
+    async fn remove_member(&self, id: ConversationId, user: UserId) -> Result<(), StoreError>;
+
+    /// Renames a group; `NotFound` for a direct conversation.
+    async fn rename(&self, id: ConversationId, name: &str) -> Result<Conversation, StoreError>;
+
+    /// Current member ids of a conversation (no membership check: internal use).
+    async fn member_ids(&self, id: ConversationId) -> Result<Vec<UserId>, StoreError>;
+
+    /// Everyone who shares at least one conversation with `user`.
+    async fn contacts(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
+
+    /// Appends messages in one transaction, assigning each conversation's next seqs in input
+    /// order. Idempotent on (sender, client_id), including within the batch.
+    async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError>;
+
+    /// How many `append` transactions may usefully run at once (on distinct conversations).
+    /// One for a database with a single writer.
+    fn parallel_appends(&self) -> usize {
+        1
+    }
+
+    /// A page of history, in ascending seq order.
+    async fn messages(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        page: Page,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Messages after each given seq in `user`'s conversations, ascending per conversation,
+    /// at most `limit` per conversation. Conversations not listed are read from seq 0.
+    async fn sync(
+        &self,
+        user: UserId,
+        after: &[(ConversationId, i64)],
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Replaces the body of `user`'s own message.
+    async fn edit_message(
+        &self,
+        id: MessageId,
+        user: UserId,
+        body: &str,
+    ) -> Result<Updated, StoreError>;
+
+    /// Deletes `user`'s own message (body and attachments are cleared; the seq stays).
+    async fn delete_message(&self, id: MessageId, user: UserId) -> Result<Updated, StoreError>;
+
+    /// Adds or removes `user`'s reaction on a message in one of their conversations.
+    async fn react(
+        &self,
+        id: MessageId,
+        user: UserId,
+        emoji: &str,
+        on: bool,
+    ) -> Result<Updated, StoreError>;
+
+    /// Moves `user`'s delivered or read position forward to `seq` (clamped to the last seq;
+    /// read implies delivered). Returns the new position if it moved.
+    async fn receipt(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        kind: ReceiptKind,
+        seq: i64,
+    ) -> Result<Option<i64>, StoreError>;
+}

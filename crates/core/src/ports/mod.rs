@@ -1,0 +1,55 @@
+//! The capabilities services need, as traits. Adapters implement them; services hold them as
+//! `Arc<dyn Trait>` so that the backend is chosen at run time by configuration.
+
+pub mod bus;
+pub mod chat;
+pub mod media;
+pub mod presence;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+
+pub use bus::{Delivery, EventBus, Subscription};
+pub use chat::ChatStore;
+pub use media::{Attachments, MediaRepo};
+pub use presence::Presence;
+pub use sessions::SessionStore;
+pub use throttle::Throttle;
+pub use users::UserStore;
+
+/// Errors of a SQL store, in terms services can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist (or is not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule would be broken; the string names the rule.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or failed; retrying later may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; a bug or corrupt data.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// Errors of the key-value backends (sessions, presence, throttles).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The backend (Redis) could not be reached; retrying later may work.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back.
+    #[error("state store error: {0}")]
+    Other(String),
+}
+
+/// Something a readiness probe can check.
+#[async_trait::async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// A short name for `/readyz` output, e.g. `database`.
+    fn name(&self) -> &'static str;
+    /// Succeeds when the backend answers.
+    async fn check(&self) -> Result<(), String>;
+}

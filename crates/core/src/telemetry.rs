@@ -1,0 +1,133 @@
+//! Logs, metrics and the operational endpoints every service exposes.
+
+use crate::config::{LogConfig, LogFormat};
+use crate::ports::HealthCheck;
+use axum::extract::{MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Installs the global tracing subscriber. Later calls (tests start many apps) are ignored.
+pub fn init_logging(cfg: &LogConfig) {
+    let filter = EnvFilter::try_new(&cfg.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match cfg.format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true),
+            )
+            .try_init(),
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+    };
+}
+
+/// Tests: logs only when `TEST_LOG` is set, written through the test harness's capture.
+pub fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+        let _ = tracing_subscriber::registry()
+            .with(EnvFilter::new(filter))
+            .with(tracing_subscriber::fmt::layer().with_test_writer())
+            .try_init();
+    }
+}
+
+static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    METRICS.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first; metrics then go there.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Middleware counting requests and timing them by route and status.
+pub async fn http_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    res
+}
+
+/// `/healthz` (the process answers), `/readyz` (every backend answers) and `/metrics`.
+pub fn ops_router(checks: Vec<Arc<dyn HealthCheck>>) -> Router {
+    let checks = Arc::new(checks);
+    metrics_handle();
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let checks = checks.clone();
+                async move { readiness(&checks).await }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|| async {
+                let h = metrics_handle();
+                h.run_upkeep();
+                ([("content-type", "text/plain; version=0.0.4")], h.render())
+            }),
+        )
+}
+
+async fn readiness(checks: &[Arc<dyn HealthCheck>]) -> Response {
+    let results = futures::future::join_all(checks.iter().map(|c| async move {
+        let r = tokio::time::timeout(Duration::from_secs(3), c.check())
+            .await
+            .unwrap_or_else(|_| Err("timed out".into()));
+        (c.name(), r)
+    }))
+    .await;
+    let ready = results.iter().all(|(_, r)| r.is_ok());
+    let detail: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(name, r)| {
+            let v = match r {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => {
+                    tracing::warn!(backend = name, error = %e, "readiness check failed");
+                    "unavailable".to_owned()
+                }
+            };
+            (name.to_owned(), serde_json::Value::String(v))
+        })
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({"status": if ready {"ready"} else {"unavailable"}, "checks": detail})),
+    )
+        .into_response()
+}

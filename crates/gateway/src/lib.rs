@@ -1,0 +1,137 @@
+//! The gateway: ChatSync's one public port (SPEC §1). It serves the built web app, routes
+//! `/api/...` and `/socket.io/` to the services, and puts the browser-facing protections on
+//! every response: a strict Content-Security-Policy and the usual security headers, and CORS
+//! for configured origins only.
+//!
+//! In one process the services' routers are mounted directly ([`Upstream::InProcess`]); when
+//! the gateway runs alone it forwards requests, WebSocket upgrades included, to the services'
+//! base URLs ([`Upstream::Remote`]).
+//!
+//! Depends only on `chatsync-core`.
+#![warn(missing_docs)]
+
+mod proxy;
+mod web;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use chatsync_core::config::{Config, HttpConfig};
+use chatsync_core::ports::HealthCheck;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use proxy::Remote;
+
+/// Where API requests go.
+pub enum Upstream {
+    /// The services' routers, in this process.
+    InProcess(Router),
+    /// The services elsewhere.
+    Remote(Remote),
+}
+
+/// The gateway.
+pub struct Gateway {
+    http: HttpConfig,
+    cors_origins: Vec<String>,
+    web_dir: PathBuf,
+    upstream: Upstream,
+    health: Vec<Arc<dyn HealthCheck>>,
+}
+
+/// The Content-Security-Policy of every response. Scripts, styles and connections only from
+/// this origin (WebSocket included); images and media also from `blob:`/`data:` for previews.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self'; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+impl Gateway {
+    /// A gateway in front of `upstream`.
+    pub fn new(cfg: &Config, upstream: Upstream, health: Vec<Arc<dyn HealthCheck>>) -> Self {
+        Self {
+            http: cfg.http.clone(),
+            cors_origins: cfg.cors_origins(),
+            web_dir: cfg.http.web_dir.clone(),
+            upstream,
+            health,
+        }
+    }
+
+    /// The whole public app: API, operational endpoints, web app, protections.
+    /// `/socket.io/` is added by the caller as a layer (in process) or proxied (remote).
+    pub fn router(self) -> Router {
+        let api = match self.upstream {
+            // Unknown `/api/...` paths answer JSON 404s instead of the web app's index page.
+            Upstream::InProcess(r) => r.route(
+                "/api/{*rest}",
+                axum::routing::any(chatsync_core::http::not_found_fallback),
+            ),
+            Upstream::Remote(remote) => proxy::router(remote),
+        };
+        let app = Router::new()
+            .merge(chatsync_core::telemetry::ops_router(self.health))
+            .merge(api)
+            .method_not_allowed_fallback(chatsync_core::http::method_not_allowed_fallback)
+            .fallback_service(web::service(&self.web_dir));
+        let app = chatsync_core::http::standard_layers(app, &self.http);
+        with_protections(app, &self.cors_origins)
+    }
+
+    /// Serves until `shutdown`, then drains.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        chatsync_core::http::serve(self.router(), listener, shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Security headers on every response, and CORS for the configured origins.
+pub fn with_protections(app: Router, cors_origins: &[String]) -> Router {
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    let app = app
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()",
+        ))
+        .layer(set(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ));
+    if cors_origins.is_empty() {
+        return app;
+    }
+    let origins: Vec<HeaderValue> = cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    app.layer(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PATCH,
+                Method::PUT,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}

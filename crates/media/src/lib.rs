@@ -1,0 +1,238 @@
+//! Media (SPEC §5), part of the chat service: uploads streamed to storage and checked by their
+//! bytes against an allow-list, images stripped of metadata and thumbnailed, files served only
+//! through short-lived signed URLs (with ranges, for video seeking), and uploads never attached
+//! to a message cleaned up.
+//!
+//! Bytes go through the `object_store` crate: local disk under the data dir, or any
+//! S3-compatible service (`chatsync-media-s3`). Records go through [`MediaRepo`], in the chat
+//! service's database.
+//!
+//! Depends only on `chatsync-core`.
+#![warn(missing_docs)]
+
+mod detect;
+mod images;
+mod serve;
+mod signing;
+mod upload;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::FromRef;
+use chatsync_core::config::MediaConfig;
+use chatsync_core::http::Authenticator;
+use chatsync_core::ids::{ConversationId, MediaId, UserId};
+use chatsync_core::ports::chat::{Attachment, Message};
+use chatsync_core::ports::media::{Attachments, MediaRecord, MediaRepo};
+use chatsync_core::ports::{HealthCheck, StoreError};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::Serialize;
+use signing::Signer;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The media part of the chat service.
+#[derive(Clone)]
+pub struct MediaService {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cfg: MediaConfig,
+    pub(crate) allowed: HashSet<String>,
+    pub(crate) repo: Arc<dyn MediaRepo>,
+    pub(crate) blobs: Arc<dyn ObjectStore>,
+    pub(crate) auth: Authenticator,
+    pub(crate) signer: Signer,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState(pub(crate) Arc<Inner>);
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(s: &AppState) -> Self {
+        s.0.auth.clone()
+    }
+}
+
+/// A file as the API describes it.
+#[derive(Serialize)]
+pub(crate) struct MediaView {
+    id: MediaId,
+    content_type: String,
+    size: i64,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    url: String,
+    thumbnail_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<String>,
+}
+
+impl Inner {
+    pub(crate) fn key(&self, id: MediaId) -> ObjectPath {
+        ObjectPath::from(format!("{}media/{id}", self.cfg.s3_prefix))
+    }
+
+    pub(crate) fn thumb_key(&self, id: MediaId) -> ObjectPath {
+        ObjectPath::from(format!("{}media/{id}.thumb", self.cfg.s3_prefix))
+    }
+
+    pub(crate) fn view(&self, m: &MediaRecord) -> MediaView {
+        let now = chrono::Utc::now().timestamp();
+        MediaView {
+            id: m.id,
+            content_type: m.content_type.clone(),
+            size: m.size,
+            name: m.name.clone(),
+            width: m.width,
+            height: m.height,
+            url: self.signer.url(m.id, "content", now),
+            thumbnail_url: m
+                .thumbnail_type
+                .as_ref()
+                .map(|_| self.signer.url(m.id, "thumbnail", now)),
+            public_url: m.public.then(|| format!("/api/media/{}/public", m.id)),
+        }
+    }
+}
+
+impl MediaService {
+    /// A media service storing bytes in `blobs` and records in `repo`. URLs are signed with a
+    /// key derived from `install_secret`.
+    pub fn new(
+        cfg: MediaConfig,
+        repo: Arc<dyn MediaRepo>,
+        blobs: Arc<dyn ObjectStore>,
+        auth: Authenticator,
+        install_secret: &[u8],
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                allowed: cfg.allowed(),
+                signer: Signer::new(install_secret, cfg.url_ttl_secs),
+                cfg,
+                repo,
+                blobs,
+                auth,
+            }),
+        }
+    }
+
+    /// `POST /api/media`, `GET /api/media/{id}`, and the signed and public file routes.
+    pub fn router(&self) -> Router {
+        let state = AppState(self.inner.clone());
+        Router::new()
+            .merge(upload::router(&self.inner.cfg))
+            .merge(serve::router())
+            .with_state(state)
+    }
+
+    /// The chat service's hook for attachments.
+    pub fn attachments(&self) -> Arc<dyn Attachments> {
+        Arc::new(self.clone())
+    }
+
+    /// Checks that storage answers.
+    pub fn health_check(&self) -> Arc<dyn HealthCheck> {
+        Arc::new(self.clone())
+    }
+
+    /// Deletes uploads that were never attached, every few minutes, until `shutdown`.
+    pub async fn run_cleanup(&self, shutdown: CancellationToken) {
+        let every = Duration::from_secs(self.inner.cfg.cleanup_interval_secs.max(1));
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Err(e) = self.clean_orphans().await {
+                        tracing::warn!(error = %e, "media cleanup failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Deletes unattached uploads older than the configured age; returns how many.
+    pub async fn clean_orphans(&self) -> Result<usize, StoreError> {
+        let s = &self.inner;
+        let age = chrono::Duration::seconds(i64::try_from(s.cfg.orphan_ttl_secs).unwrap_or(86400));
+        let mut deleted = 0;
+        loop {
+            let ids = s.repo.orphans(chrono::Utc::now() - age, 100).await?;
+            if ids.is_empty() {
+                return Ok(deleted);
+            }
+            for id in ids {
+                // Record first: once it is gone nobody can attach the file, then the bytes.
+                if s.repo.delete_orphan(id).await? {
+                    for key in [s.key(id), s.thumb_key(id)] {
+                        match s.blobs.delete(&key).await {
+                            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                            Err(e) => tracing::warn!(error = %e, %id, "orphan bytes not deleted"),
+                        }
+                    }
+                    deleted += 1;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Attachments for MediaService {
+    async fn resolve(
+        &self,
+        sender: UserId,
+        _conversation: ConversationId,
+        ids: &[MediaId],
+    ) -> Result<Vec<Attachment>, StoreError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids.iter().filter(|i| seen.insert(**i)) {
+            let m = self
+                .inner
+                .repo
+                .media(*id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            // Your own uploads, or files you can already see (forwarding).
+            if m.uploader_id != sender && !self.inner.repo.can_read(*id, sender).await? {
+                return Err(StoreError::NotFound);
+            }
+            out.push(m.attachment());
+        }
+        Ok(out)
+    }
+
+    fn present(&self, messages: &mut [Message]) {
+        let now = chrono::Utc::now().timestamp();
+        for a in messages.iter_mut().flat_map(|m| m.attachments.iter_mut()) {
+            a.url = Some(self.inner.signer.url(a.media_id, "content", now));
+            a.thumbnail_url = a
+                .has_thumbnail
+                .then(|| self.inner.signer.url(a.media_id, "thumbnail", now));
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for MediaService {
+    fn name(&self) -> &'static str {
+        "media"
+    }
+    async fn check(&self) -> Result<(), String> {
+        let probe = ObjectPath::from(format!("{}media/.probe", self.inner.cfg.s3_prefix));
+        match self.inner.blobs.head(&probe).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

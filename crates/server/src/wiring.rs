@@ -1,0 +1,411 @@
+//! The only code that turns configuration into adapters (which database, which bus, which
+//! state store). Everything else receives ports.
+
+use crate::{Service, Services};
+use anyhow::Context;
+use axum::Router;
+use chatsync_auth::{AuthDeps, AuthService};
+use chatsync_chat::directory::{HttpDirectory, UserDirectory};
+use chatsync_chat::{ChatDeps, ChatService};
+use chatsync_core::UserId;
+use chatsync_core::config::{Config, DatabaseKind};
+use chatsync_core::http::Authenticator;
+use chatsync_core::memory::{MemoryBus, MemoryPresence, MemorySessions, MemoryThrottle};
+use chatsync_core::outbox::OutboxStore;
+use chatsync_core::ports::chat::Profile;
+use chatsync_core::ports::{
+    ChatStore, EventBus, HealthCheck, MediaRepo, Presence, SessionStore, Throttle, UserStore,
+};
+use chatsync_core::tokens::AccessTokens;
+use chatsync_media::MediaService;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+type Closer = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Adapters the services of one process share.
+pub struct Shared {
+    /// Signs access tokens and keys OTP hashes.
+    pub signing_secret: Vec<u8>,
+    /// The event bus.
+    pub bus: Arc<dyn EventBus>,
+    bus_check: Option<Arc<dyn HealthCheck>>,
+    /// Sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Rate limits and cooldowns.
+    pub throttle: Arc<dyn Throttle>,
+    /// Presence.
+    pub presence: Arc<dyn Presence>,
+    state_check: Option<Arc<dyn HealthCheck>>,
+    closers: std::sync::Mutex<Vec<Closer>>,
+    /// Closes the Socket.IO server, when this process runs the chat service.
+    socket_closer: std::sync::Mutex<Option<Closer>>,
+}
+
+impl Shared {
+    /// Connects the bus and the state store that `only` needs.
+    pub async fn new(cfg: &Config, only: &Services) -> anyhow::Result<Self> {
+        let signing_secret = chatsync_core::tokens::signing_secret(cfg)
+            .context("loading the token signing secret")?;
+        let mut closers: Vec<Closer> = Vec::new();
+
+        let needs_bus =
+            only.has(Service::User) || only.has(Service::Mail) || only.has(Service::Chat);
+        let (bus, bus_check): (Arc<dyn EventBus>, Option<Arc<dyn HealthCheck>>) =
+            match &cfg.bus.rabbitmq_url {
+                Some(url) if needs_bus => {
+                    let (bus, check, closer) = rabbit(cfg, url.expose()).await?;
+                    closers.push(closer);
+                    (bus, Some(check))
+                }
+                _ => (Arc::new(MemoryBus::new(cfg.bus.max_attempts)), None),
+            };
+
+        let state = match &cfg.redis.url {
+            Some(url) => redis(url.expose(), &cfg.redis.prefix)?,
+            None => StateStores {
+                sessions: Arc::new(MemorySessions::new()),
+                throttle: Arc::new(MemoryThrottle::new()),
+                presence: Arc::new(MemoryPresence::new()),
+                check: None,
+            },
+        };
+        if cfg.redis.url.is_none() && !(only.has(Service::User) && only.has(Service::Chat)) {
+            tracing::warn!(
+                "no REDIS_URL: sessions live in this process only, so other processes will not \
+                 accept its tokens"
+            );
+        }
+        Ok(Self {
+            signing_secret,
+            bus,
+            bus_check,
+            sessions: state.sessions,
+            throttle: state.throttle,
+            presence: state.presence,
+            state_check: state.check,
+            closers: std::sync::Mutex::new(closers),
+            socket_closer: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The bus's readiness check, if it has one.
+    pub fn bus_health(&self) -> Vec<Arc<dyn HealthCheck>> {
+        self.bus_check.iter().cloned().collect()
+    }
+
+    /// The state store's readiness check, if it has one.
+    pub fn state_health(&self) -> Vec<Arc<dyn HealthCheck>> {
+        self.state_check.iter().cloned().collect()
+    }
+
+    /// The user service's adapters; connects and migrates its database.
+    pub async fn auth_deps(&self, cfg: &Config) -> anyhow::Result<AuthDeps> {
+        let (store, outbox, check) = user_store(cfg).await?;
+        let mut health = vec![check];
+        health.extend(self.bus_health());
+        health.extend(self.state_health());
+        Ok(AuthDeps {
+            store,
+            outbox,
+            sessions: self.sessions.clone(),
+            throttle: self.throttle.clone(),
+            bus: self.bus.clone(),
+            health,
+        })
+    }
+
+    /// The chat service's adapters and its media part; connects and migrates its database.
+    /// Profiles it lacks come from `local_auth` in this process, or from `USER_SERVICE_URL`.
+    pub async fn chat_deps(
+        &self,
+        cfg: &Config,
+        local_auth: Option<AuthService>,
+    ) -> anyhow::Result<(ChatDeps, MediaService)> {
+        let (store, media_repo, check) = chat_store(cfg).await?;
+        let auth = Authenticator::new(
+            Arc::new(AccessTokens::new(
+                &self.signing_secret,
+                cfg.auth.access_ttl_secs,
+            )),
+            self.sessions.clone(),
+        );
+        let media = MediaService::new(
+            cfg.media.clone(),
+            media_repo,
+            media_storage(cfg)?,
+            auth.clone(),
+            &self.signing_secret,
+        );
+        let directory: Arc<dyn UserDirectory> = match (local_auth, &cfg.services.user_url) {
+            (Some(auth), _) => Arc::new(LocalDirectory(auth)),
+            (None, Some(url)) => Arc::new(HttpDirectory::new(url)),
+            (None, None) => {
+                tracing::warn!(
+                    "no USER_SERVICE_URL: the chat service knows only profiles from user events"
+                );
+                Arc::new(NoDirectory)
+            }
+        };
+        let mut health = vec![check, media.health_check()];
+        health.extend(self.bus_health());
+        health.extend(self.state_health());
+        let deps = ChatDeps {
+            store,
+            presence: self.presence.clone(),
+            sessions: self.sessions.clone(),
+            bus: self.bus.clone(),
+            auth,
+            directory,
+            attachments: Some(media.attachments()),
+            health,
+        };
+        Ok((deps, media))
+    }
+
+    /// The Socket.IO endpoint of `chat`: in-process fan-out, or through Redis when
+    /// `REDIS_URL` is set, so several chat nodes share rooms.
+    pub async fn socket_io(&self, cfg: &Config, chat: &ChatService) -> anyhow::Result<Router> {
+        let (router, closer): (Router, Closer) = match &cfg.redis.url {
+            Some(url) => redis_socket_io(url.expose(), &cfg.redis.prefix, chat).await?,
+            None => {
+                let (svc, io) = chat
+                    .configure(socketioxide::SocketIo::builder())
+                    .build_svc();
+                chat.attach(&io);
+                (
+                    Router::new().route_service("/socket.io/", svc),
+                    Box::new(move || Box::pin(async move { io.close().await })),
+                )
+            }
+        };
+        *self.socket_closer.lock().unwrap_or_else(|p| p.into_inner()) = Some(closer);
+        Ok(router)
+    }
+
+    /// Disconnects every socket (shutdown).
+    pub async fn close_sockets(&self) {
+        let closer = self
+            .socket_closer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(c) = closer {
+            c().await;
+        }
+    }
+
+    /// Closes connections after the services stopped.
+    pub async fn close(&self) {
+        let closers = std::mem::take(&mut *self.closers.lock().unwrap_or_else(|p| p.into_inner()));
+        for c in closers {
+            c().await;
+        }
+    }
+}
+
+type UserStores = (
+    Arc<dyn UserStore>,
+    Arc<dyn OutboxStore>,
+    Arc<dyn HealthCheck>,
+);
+
+async fn user_store(cfg: &Config) -> anyhow::Result<UserStores> {
+    match cfg.user_database()? {
+        DatabaseKind::Sqlite(url) => {
+            let s = chatsync_store_sqlite::SqliteStore::connect(url.expose())
+                .await
+                .with_context(|| format!("opening {}", url.redacted()))?;
+            s.migrate_user().await?;
+            let s = Arc::new(s);
+            Ok((s.clone(), s.clone(), s))
+        }
+        DatabaseKind::Postgres(url) => postgres_user_store(cfg, url.expose()).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_user_store(cfg: &Config, url: &str) -> anyhow::Result<UserStores> {
+    let s =
+        chatsync_store_postgres::PgStore::connect(url, cfg.database.max_connections.unwrap_or(10))
+            .await
+            .context("connecting to PostgreSQL")?;
+    s.migrate_user().await?;
+    let s = Arc::new(s);
+    Ok((s.clone(), s.clone(), s))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_user_store(_: &Config, _: &str) -> anyhow::Result<UserStores> {
+    anyhow::bail!("this build has no PostgreSQL support; rebuild with the `postgres` feature")
+}
+
+type ChatStores = (Arc<dyn ChatStore>, Arc<dyn MediaRepo>, Arc<dyn HealthCheck>);
+
+async fn chat_store(cfg: &Config) -> anyhow::Result<ChatStores> {
+    match cfg.chat_database()? {
+        DatabaseKind::Sqlite(url) => {
+            let s = chatsync_store_sqlite::SqliteStore::connect(url.expose())
+                .await
+                .with_context(|| format!("opening {}", url.redacted()))?;
+            s.migrate_chat().await?;
+            let s = Arc::new(s);
+            Ok((s.clone(), s.clone(), s))
+        }
+        DatabaseKind::Postgres(url) => postgres_chat_store(cfg, url.expose()).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_chat_store(cfg: &Config, url: &str) -> anyhow::Result<ChatStores> {
+    let s =
+        chatsync_store_postgres::PgStore::connect(url, cfg.database.max_connections.unwrap_or(10))
+            .await
+            .context("connecting to PostgreSQL")?;
+    s.migrate_chat().await?;
+    let s = Arc::new(s);
+    Ok((s.clone(), s.clone(), s))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_chat_store(_: &Config, _: &str) -> anyhow::Result<ChatStores> {
+    anyhow::bail!("this build has no PostgreSQL support; rebuild with the `postgres` feature")
+}
+
+/// Runs every service's migrations (`chatsync migrate`).
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    user_store(cfg).await?;
+    tracing::info!("user service tables are up to date");
+    chat_store(cfg).await?;
+    tracing::info!("chat service tables are up to date");
+    Ok(())
+}
+
+/// Where media bytes go: `DATA_DIR/media`, or S3 when `S3_BUCKET` is set.
+fn media_storage(cfg: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    if cfg.media.s3_bucket.is_some() {
+        return s3_storage(cfg);
+    }
+    let dir = cfg.data_dir.path().join("media");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(&dir)
+            .with_context(|| format!("media directory {}", dir.display()))?,
+    ))
+}
+
+#[cfg(feature = "s3")]
+fn s3_storage(cfg: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    chatsync_media_s3::s3_store(&cfg.media)
+}
+
+#[cfg(not(feature = "s3"))]
+fn s3_storage(_: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    anyhow::bail!("this build has no S3 support; rebuild with the `s3` feature")
+}
+
+/// The user service in this process, as the chat service's directory.
+struct LocalDirectory(AuthService);
+
+#[async_trait::async_trait]
+impl UserDirectory for LocalDirectory {
+    async fn profile(&self, id: UserId, _token: &str) -> Result<Option<Profile>, String> {
+        self.0.public_profile(id).await.map_err(|e| e.to_string())
+    }
+}
+
+/// No user service to ask: only profiles from events are known.
+struct NoDirectory;
+
+#[async_trait::async_trait]
+impl UserDirectory for NoDirectory {
+    async fn profile(&self, _: UserId, _: &str) -> Result<Option<Profile>, String> {
+        Err("USER_SERVICE_URL is not set".into())
+    }
+}
+
+#[cfg(feature = "redis")]
+async fn redis_socket_io(
+    url: &str,
+    prefix: &str,
+    chat: &ChatService,
+) -> anyhow::Result<(Router, Closer)> {
+    use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+    // The adapter speaks RESP3.
+    let url = if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    };
+    let client = redis::Client::open(url).context("REDIS_URL")?;
+    let ctr = RedisAdapterCtr::new_with_redis_config(
+        &client,
+        RedisAdapterConfig::new().with_prefix(format!("{prefix}socket.io")),
+    )
+    .await
+    .context("connecting the Socket.IO Redis adapter")?;
+    let (svc, io) = chat
+        .configure(socketioxide::SocketIo::builder().with_adapter::<RedisAdapter<_>>(ctr))
+        .build_svc();
+    chat.attach(&io)
+        .await
+        .context("initialising the Socket.IO Redis adapter")?;
+    Ok((
+        Router::new().route_service("/socket.io/", svc),
+        Box::new(move || Box::pin(async move { io.close().await })),
+    ))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_socket_io(_: &str, _: &str, _: &ChatService) -> anyhow::Result<(Router, Closer)> {
+    anyhow::bail!("this build has no Redis support; rebuild with the `redis` feature")
+}
+
+type Bus = (Arc<dyn EventBus>, Arc<dyn HealthCheck>, Closer);
+
+#[cfg(feature = "rabbitmq")]
+async fn rabbit(cfg: &Config, url: &str) -> anyhow::Result<Bus> {
+    let bus = chatsync_bus_rabbitmq::RabbitBus::connect(chatsync_bus_rabbitmq::RabbitConfig {
+        url: url.to_owned(),
+        exchange: cfg.bus.exchange.clone(),
+        max_attempts: cfg.bus.max_attempts,
+        prefetch: cfg.bus.prefetch,
+    })
+    .await
+    .context("connecting to RabbitMQ")?;
+    let b = bus.clone();
+    let closer: Closer = Box::new(move || Box::pin(async move { b.close().await }));
+    Ok((Arc::new(bus.clone()), Arc::new(bus), closer))
+}
+
+#[cfg(not(feature = "rabbitmq"))]
+async fn rabbit(_: &Config, _: &str) -> anyhow::Result<Bus> {
+    anyhow::bail!("this build has no RabbitMQ support; rebuild with the `rabbitmq` feature")
+}
+
+/// Sessions, throttles and presence, and the health check of their backend.
+struct StateStores {
+    sessions: Arc<dyn SessionStore>,
+    throttle: Arc<dyn Throttle>,
+    presence: Arc<dyn Presence>,
+    check: Option<Arc<dyn HealthCheck>>,
+}
+
+#[cfg(feature = "redis")]
+fn redis(url: &str, prefix: &str) -> anyhow::Result<StateStores> {
+    let r = Arc::new(chatsync_redis::RedisState::connect(url, prefix).context("REDIS_URL")?);
+    Ok(StateStores {
+        sessions: r.clone(),
+        throttle: r.clone(),
+        presence: r.clone(),
+        check: Some(r),
+    })
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(_: &str, _: &str) -> anyhow::Result<StateStores> {
+    anyhow::bail!("this build has no Redis support; rebuild with the `redis` feature")
+}

@@ -1,0 +1,966 @@
+//! The chat service's tables: `chat_user`, `conversation`, `member`, `message`, `reaction`.
+//! Set operations take arrays (`= ANY($1)`, `UNNEST`), so a batch costs a fixed number of
+//! round trips whatever its size.
+
+use crate::{PgStore, map_err};
+use async_trait::async_trait;
+use chatsync_core::ids::{ConversationId, MessageId, UserId};
+use chatsync_core::ports::StoreError;
+use chatsync_core::ports::chat::{
+    AppendBatch, Appended, Attachment, ChatStore, Conversation, ConversationKind,
+    ConversationSummary, Member, Message, NewMessage, Page, Profile, Reaction, ReceiptKind, Role,
+};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use uuid::Uuid;
+
+type Db<'a> = &'a mut PgConnection;
+
+fn uuids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
+    ids.iter().map(|i| (*i).into()).collect()
+}
+
+macro_rules! message_columns {
+    () => {
+        "msg.message_id, msg.conversation_id, msg.seq, msg.sender_id, msg.client_id, msg.body, \
+         msg.attachments, msg.created_at, msg.edited_at, msg.deleted_at"
+    };
+}
+
+macro_rules! conversation_columns {
+    () => {
+        "c.conversation_id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, \
+         c.last_activity_at"
+    };
+}
+
+fn message(row: &PgRow) -> Result<Message, sqlx::Error> {
+    let attachments: serde_json::Value = row.try_get("attachments")?;
+    Ok(Message {
+        id: MessageId(row.try_get("message_id")?),
+        conversation_id: ConversationId(row.try_get("conversation_id")?),
+        seq: row.try_get("seq")?,
+        sender_id: UserId(row.try_get("sender_id")?),
+        client_id: row.try_get("client_id")?,
+        body: row.try_get("body")?,
+        attachments: serde_json::from_value::<Vec<Attachment>>(attachments).unwrap_or_default(),
+        created_at: row.try_get("created_at")?,
+        edited_at: row.try_get("edited_at")?,
+        deleted: row
+            .try_get::<Option<DateTime<Utc>>, _>("deleted_at")?
+            .is_some(),
+        reactions: Vec::new(),
+    })
+}
+
+fn member(row: &PgRow) -> Result<Member, sqlx::Error> {
+    Ok(Member {
+        user_id: UserId(row.try_get("user_id")?),
+        display_name: row.try_get("display_name")?,
+        avatar_url: row.try_get("avatar_url")?,
+        role: Role::parse(row.try_get("role")?).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        joined_at: row.try_get("joined_at")?,
+        delivered_seq: row.try_get("delivered_seq")?,
+        read_seq: row.try_get("read_seq")?,
+    })
+}
+
+fn conversation(row: &PgRow) -> Result<Conversation, sqlx::Error> {
+    Ok(Conversation {
+        id: ConversationId(row.try_get("conversation_id")?),
+        kind: ConversationKind::parse(row.try_get("kind")?)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+        name: row.try_get("name")?,
+        created_by: UserId(row.try_get("created_by")?),
+        created_at: row.try_get("created_at")?,
+        last_seq: row.try_get("last_seq")?,
+        last_activity_at: row.try_get("last_activity_at")?,
+        members: Vec::new(),
+    })
+}
+
+async fn members_of(
+    db: Db<'_>,
+    ids: &[ConversationId],
+) -> Result<HashMap<ConversationId, Vec<Member>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.conversation_id, m.user_id, m.role, m.joined_at, m.delivered_seq, m.read_seq,
+                COALESCE(u.display_name, '') AS display_name, u.avatar_url
+         FROM member m LEFT JOIN chat_user u ON u.chat_user_id = m.user_id
+         WHERE m.conversation_id = ANY($1)
+         ORDER BY m.joined_at, m.user_id",
+    )
+    .bind(uuids(ids))
+    .fetch_all(&mut *db)
+    .await
+    .map_err(map_err)?;
+    let mut out: HashMap<ConversationId, Vec<Member>> = HashMap::new();
+    for r in &rows {
+        let cid = ConversationId(r.try_get("conversation_id").map_err(map_err)?);
+        out.entry(cid)
+            .or_default()
+            .push(member(r).map_err(map_err)?);
+    }
+    Ok(out)
+}
+
+async fn with_reactions(db: Db<'_>, messages: &mut [Message]) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.id.0).collect();
+    let rows = sqlx::query(
+        "SELECT message_id, user_id, emoji FROM reaction WHERE message_id = ANY($1)
+         ORDER BY created_at, user_id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *db)
+    .await
+    .map_err(map_err)?;
+    let mut by_message: HashMap<MessageId, Vec<Reaction>> = HashMap::new();
+    for r in &rows {
+        let mid = MessageId(r.try_get("message_id").map_err(map_err)?);
+        let user = UserId(r.try_get("user_id").map_err(map_err)?);
+        let emoji: String = r.try_get("emoji").map_err(map_err)?;
+        let list = by_message.entry(mid).or_default();
+        match list.iter_mut().find(|x| x.emoji == emoji) {
+            Some(x) => x.user_ids.push(user),
+            None => list.push(Reaction {
+                emoji,
+                user_ids: vec![user],
+            }),
+        }
+    }
+    for m in messages {
+        m.reactions = by_message.remove(&m.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn is_member(db: Db<'_>, cid: ConversationId, user: UserId) -> Result<bool, StoreError> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM member WHERE conversation_id = $1 AND user_id = $2")
+            .bind(cid.0)
+            .bind(user.0)
+            .fetch_optional(&mut *db)
+            .await
+            .map_err(map_err)?;
+    Ok(found.is_some())
+}
+
+async fn load_conversation(db: Db<'_>, cid: ConversationId) -> Result<Conversation, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversation c WHERE c.conversation_id = $1"
+    ))
+    .bind(cid.0)
+    .fetch_optional(&mut *db)
+    .await
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)?;
+    let mut c = conversation(&row).map_err(map_err)?;
+    c.members = members_of(db, &[cid])
+        .await?
+        .remove(&cid)
+        .unwrap_or_default();
+    Ok(c)
+}
+
+async fn load_message(db: Db<'_>, mid: MessageId) -> Result<Message, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM message msg WHERE msg.message_id = $1"
+    ))
+    .bind(mid.0)
+    .fetch_optional(&mut *db)
+    .await
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)?;
+    let mut m = [message(&row).map_err(map_err)?];
+    with_reactions(db, &mut m).await?;
+    let [m] = m;
+    Ok(m)
+}
+
+/// Adds members; returns those who were not members before.
+async fn insert_members(
+    db: Db<'_>,
+    cid: ConversationId,
+    users: &[UserId],
+    role: Role,
+) -> Result<Vec<UserId>, StoreError> {
+    let rows: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO member (conversation_id, user_id, role, joined_at)
+         SELECT $1, u, $3, now() FROM UNNEST($2::uuid[]) AS u
+         ON CONFLICT DO NOTHING
+         RETURNING user_id",
+    )
+    .bind(cid.0)
+    .bind(uuids(users))
+    .bind(role.as_str())
+    .fetch_all(&mut *db)
+    .await
+    .map_err(map_err)?;
+    Ok(rows.into_iter().map(UserId).collect())
+}
+
+impl PgStore {
+    /// One attempt at [`ChatStore::append`]; fails with `Conflict` if another node inserted one
+    /// of the same (sender, client_id) pairs concurrently.
+    async fn append_once(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let now = Utc::now();
+
+        // Earlier sends with the same idempotency keys.
+        let senders: Vec<Uuid> = batch.iter().map(|m| m.sender_id.0).collect();
+        let client_ids: Vec<&str> = batch.iter().map(|m| m.client_id.as_str()).collect();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM message msg
+             JOIN UNNEST($1::uuid[], $2::text[]) AS k(sender_id, client_id)
+               ON msg.sender_id = k.sender_id AND msg.client_id = k.client_id"
+        ))
+        .bind(&senders)
+        .bind(&client_ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let mut existing: Vec<Message> = rows
+            .iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut tx, &mut existing).await?;
+        let existing: HashMap<(UserId, String), Message> = existing
+            .into_iter()
+            .map(|m| ((m.sender_id, m.client_id.clone()), m))
+            .collect();
+
+        // Members of every conversation in the batch: checks membership and feeds fan-out.
+        let convs: Vec<ConversationId> = batch
+            .iter()
+            .map(|m| m.conversation_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let rows = sqlx::query(
+            "SELECT conversation_id, user_id FROM member WHERE conversation_id = ANY($1)",
+        )
+        .bind(uuids(&convs))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
+        for r in &rows {
+            members
+                .entry(ConversationId(
+                    r.try_get("conversation_id").map_err(map_err)?,
+                ))
+                .or_default()
+                .push(UserId(r.try_get("user_id").map_err(map_err)?));
+        }
+
+        // Decide each message's fate; count new ones per conversation, in input order.
+        enum Fate {
+            New(usize),
+            Same(usize),
+        }
+        let mut outcomes: Vec<Option<Appended>> = vec![None; batch.len()];
+        let mut fates: Vec<Option<Fate>> = Vec::with_capacity(batch.len());
+        let mut first_of: HashMap<(UserId, &str), usize> = HashMap::new();
+        let mut counts: BTreeMap<ConversationId, i64> = BTreeMap::new();
+        for (i, m) in batch.iter().enumerate() {
+            if let Some(&j) = first_of.get(&(m.sender_id, m.client_id.as_str())) {
+                fates.push(Some(Fate::Same(j)));
+                continue;
+            }
+            first_of.insert((m.sender_id, m.client_id.as_str()), i);
+            if let Some(found) = existing.get(&(m.sender_id, m.client_id.clone())) {
+                outcomes[i] = Some(Appended::Duplicate(found.clone()));
+                fates.push(None);
+            } else if !members
+                .get(&m.conversation_id)
+                .is_some_and(|ms| ms.contains(&m.sender_id))
+            {
+                outcomes[i] = Some(Appended::NotMember);
+                fates.push(None);
+            } else {
+                *counts.entry(m.conversation_id).or_default() += 1;
+                fates.push(Some(Fate::New(i)));
+            }
+        }
+
+        // Reserve seqs. Rows are locked in id order so concurrent batches on other nodes
+        // cannot deadlock.
+        let mut next_seq: HashMap<ConversationId, i64> = HashMap::new();
+        if !counts.is_empty() {
+            let ids: Vec<Uuid> = counts.keys().map(|c| c.0).collect();
+            let ns: Vec<i64> = counts.values().copied().collect();
+            sqlx::query(
+                "SELECT 1 FROM conversation WHERE conversation_id = ANY($1)
+                 ORDER BY conversation_id FOR UPDATE",
+            )
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let rows = sqlx::query(
+                "UPDATE conversation c SET last_seq = c.last_seq + v.n, last_activity_at = $3
+                 FROM UNNEST($1::uuid[], $2::bigint[]) AS v(id, n)
+                 WHERE c.conversation_id = v.id
+                 RETURNING c.conversation_id, c.last_seq, v.n",
+            )
+            .bind(&ids)
+            .bind(&ns)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            for r in &rows {
+                let last: i64 = r.try_get("last_seq").map_err(map_err)?;
+                let n: i64 = r.try_get("n").map_err(map_err)?;
+                next_seq.insert(
+                    ConversationId(r.try_get("conversation_id").map_err(map_err)?),
+                    last - n + 1,
+                );
+            }
+        }
+
+        let mut new_msgs: Vec<Message> = Vec::new();
+        for fate in &fates {
+            if let Some(Fate::New(i)) = fate {
+                let m = &batch[*i];
+                let seq = next_seq.get_mut(&m.conversation_id).ok_or_else(|| {
+                    StoreError::Other("conversation vanished during append".into())
+                })?;
+                let stored = Message {
+                    id: MessageId::new(),
+                    conversation_id: m.conversation_id,
+                    seq: *seq,
+                    sender_id: m.sender_id,
+                    client_id: m.client_id.clone(),
+                    body: m.body.clone(),
+                    attachments: m.attachments.clone(),
+                    created_at: now,
+                    edited_at: None,
+                    deleted: false,
+                    reactions: Vec::new(),
+                };
+                *seq += 1;
+                outcomes[*i] = Some(Appended::New(stored.clone()));
+                new_msgs.push(stored);
+            }
+        }
+        if !new_msgs.is_empty() {
+            let ids: Vec<Uuid> = new_msgs.iter().map(|m| m.id.0).collect();
+            let cids: Vec<Uuid> = new_msgs.iter().map(|m| m.conversation_id.0).collect();
+            let seqs: Vec<i64> = new_msgs.iter().map(|m| m.seq).collect();
+            let senders: Vec<Uuid> = new_msgs.iter().map(|m| m.sender_id.0).collect();
+            let client_ids: Vec<&str> = new_msgs.iter().map(|m| m.client_id.as_str()).collect();
+            let bodies: Vec<&str> = new_msgs.iter().map(|m| m.body.as_str()).collect();
+            let attachments: Vec<serde_json::Value> = new_msgs
+                .iter()
+                .map(|m| serde_json::to_value(&m.attachments).unwrap_or_default())
+                .collect();
+            sqlx::query(
+                "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
+                                      body, attachments, created_at)
+                 SELECT *, $8 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[],
+                                          $5::text[], $6::text[], $7::jsonb[])",
+            )
+            .bind(&ids)
+            .bind(&cids)
+            .bind(&seqs)
+            .bind(&senders)
+            .bind(&client_ids)
+            .bind(&bodies)
+            .bind(&attachments)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let (media, convs, msgs): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = new_msgs
+                .iter()
+                .flat_map(|m| {
+                    m.attachments
+                        .iter()
+                        .map(move |a| (a.media_id.0, m.conversation_id.0, m.id.0))
+                })
+                .fold(
+                    (Vec::new(), Vec::new(), Vec::new()),
+                    |mut acc, (a, c, m)| {
+                        acc.0.push(a);
+                        acc.1.push(c);
+                        acc.2.push(m);
+                        acc
+                    },
+                );
+            if !media.is_empty() {
+                sqlx::query(
+                    "INSERT INTO media_attachment (media_id, conversation_id, message_id)
+                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[])
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&media)
+                .bind(&convs)
+                .bind(&msgs)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query(
+                    "UPDATE media SET attached_at = COALESCE(attached_at, $2)
+                     WHERE media_id = ANY($1)",
+                )
+                .bind(&media)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+
+        let outcomes = fates
+            .iter()
+            .enumerate()
+            .map(|(i, fate)| match fate {
+                Some(Fate::Same(j)) => match &outcomes[*j] {
+                    Some(Appended::New(x) | Appended::Duplicate(x)) => {
+                        Appended::Duplicate(x.clone())
+                    }
+                    _ => Appended::NotMember,
+                },
+                _ => outcomes[i].clone().unwrap_or(Appended::NotMember),
+            })
+            .collect();
+        Ok(AppendBatch {
+            outcomes,
+            members: members
+                .into_iter()
+                .filter(|(c, _)| next_seq.contains_key(c))
+                .collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl ChatStore for PgStore {
+    async fn upsert_profile(&self, p: &Profile) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chat_user (chat_user_id, display_name, avatar_url, updated_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (chat_user_id) DO UPDATE SET
+                 display_name = excluded.display_name,
+                 avatar_url = excluded.avatar_url,
+                 updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= chat_user.updated_at",
+        )
+        .bind(p.id.0)
+        .bind(&p.display_name)
+        .bind(&p.avatar_url)
+        .bind(p.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Profile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT chat_user_id, display_name, avatar_url, updated_at FROM chat_user
+             WHERE chat_user_id = ANY($1)",
+        )
+        .bind(uuids(ids))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Profile {
+                    id: UserId(r.try_get("chat_user_id")?),
+                    display_name: r.try_get("display_name")?,
+                    avatar_url: r.try_get("avatar_url")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)
+    }
+
+    async fn direct_conversation(
+        &self,
+        a: UserId,
+        b: UserId,
+    ) -> Result<(Conversation, bool), StoreError> {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let created: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO conversation (conversation_id, kind, created_by, created_at,
+                                       last_activity_at, direct_low, direct_high)
+             VALUES ($1, 'direct', $2, now(), now(), $3, $4)
+             ON CONFLICT (direct_low, direct_high) DO NOTHING
+             RETURNING conversation_id",
+        )
+        .bind(ConversationId::new().0)
+        .bind(a.0)
+        .bind(low.0)
+        .bind(high.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let cid = match created {
+            Some(id) => {
+                let cid = ConversationId(id);
+                insert_members(&mut tx, cid, &[low, high], Role::Member).await?;
+                cid
+            }
+            None => ConversationId(
+                sqlx::query_scalar(
+                    "SELECT conversation_id FROM conversation
+                     WHERE direct_low = $1 AND direct_high = $2",
+                )
+                .bind(low.0)
+                .bind(high.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?,
+            ),
+        };
+        let c = load_conversation(&mut tx, cid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok((c, created.is_some()))
+    }
+
+    async fn create_group(
+        &self,
+        owner: UserId,
+        name: &str,
+        members: &[UserId],
+    ) -> Result<Conversation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let cid = ConversationId::new();
+        sqlx::query(
+            "INSERT INTO conversation (conversation_id, kind, name, created_by, created_at,
+                                       last_activity_at)
+             VALUES ($1, 'group', $2, $3, now(), now())",
+        )
+        .bind(cid.0)
+        .bind(name)
+        .bind(owner.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_members(&mut tx, cid, &[owner], Role::Owner).await?;
+        let others: Vec<UserId> = members.iter().copied().filter(|m| *m != owner).collect();
+        insert_members(&mut tx, cid, &others, Role::Member).await?;
+        let c = load_conversation(&mut tx, cid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(c)
+    }
+
+    async fn conversation(
+        &self,
+        cid: ConversationId,
+        user: UserId,
+    ) -> Result<Conversation, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        if !is_member(&mut db, cid, user).await? {
+            return Err(StoreError::NotFound);
+        }
+        load_conversation(&mut db, cid).await
+    }
+
+    async fn conversations(
+        &self,
+        user: UserId,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            ",
+                (SELECT count(*) FROM message x
+                 WHERE x.conversation_id = c.conversation_id AND x.seq > m.read_seq
+                   AND x.sender_id <> m.user_id AND x.deleted_at IS NULL) AS unread_count
+             FROM member m JOIN conversation c ON c.conversation_id = m.conversation_id
+             WHERE m.user_id = $1 AND ($2::timestamptz IS NULL OR c.last_activity_at < $2)
+             ORDER BY c.last_activity_at DESC, c.conversation_id DESC
+             LIMIT $3"
+        ))
+        .bind(user.0)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(ConversationSummary {
+                conversation: conversation(r).map_err(map_err)?,
+                last_message: None,
+                unread_count: r.try_get("unread_count").map_err(map_err)?,
+            });
+        }
+        let ids: Vec<ConversationId> = out.iter().map(|s| s.conversation.id).collect();
+        let mut members = members_of(&mut db, &ids).await?;
+        let with_msgs: Vec<&ConversationSummary> =
+            out.iter().filter(|s| s.conversation.last_seq > 0).collect();
+        let cids: Vec<Uuid> = with_msgs.iter().map(|s| s.conversation.id.0).collect();
+        let seqs: Vec<i64> = with_msgs.iter().map(|s| s.conversation.last_seq).collect();
+        let last_rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM message msg
+             JOIN UNNEST($1::uuid[], $2::bigint[]) AS k(cid, seq)
+               ON msg.conversation_id = k.cid AND msg.seq = k.seq"
+        ))
+        .bind(&cids)
+        .bind(&seqs)
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut last: Vec<Message> = last_rows
+            .iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut db, &mut last).await?;
+        let mut last: HashMap<ConversationId, Message> =
+            last.into_iter().map(|m| (m.conversation_id, m)).collect();
+        for s in &mut out {
+            s.conversation.members = members.remove(&s.conversation.id).unwrap_or_default();
+            s.last_message = last.remove(&s.conversation.id);
+        }
+        Ok(out)
+    }
+
+    async fn add_members(
+        &self,
+        cid: ConversationId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        insert_members(&mut db, cid, users, Role::Member).await
+    }
+
+    async fn remove_member(&self, cid: ConversationId, user: UserId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let role: Option<String> = sqlx::query_scalar(
+            "DELETE FROM member WHERE conversation_id = $1 AND user_id = $2 RETURNING role",
+        )
+        .bind(cid.0)
+        .bind(user.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        match role.as_deref() {
+            None => return Err(StoreError::NotFound),
+            Some("owner") => {
+                sqlx::query(
+                    "UPDATE member SET role = 'owner'
+                     WHERE conversation_id = $1 AND user_id = (
+                         SELECT user_id FROM member WHERE conversation_id = $1
+                         ORDER BY joined_at, user_id LIMIT 1)",
+                )
+                .bind(cid.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            Some(_) => {}
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn rename(&self, cid: ConversationId, name: &str) -> Result<Conversation, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let changed = sqlx::query(
+            "UPDATE conversation SET name = $1 WHERE conversation_id = $2 AND kind = 'group'",
+        )
+        .bind(name)
+        .bind(cid.0)
+        .execute(&mut *db)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        load_conversation(&mut db, cid).await
+    }
+
+    async fn member_ids(&self, cid: ConversationId) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<Uuid> =
+            sqlx::query_scalar("SELECT user_id FROM member WHERE conversation_id = $1")
+                .bind(cid.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
+    async fn contacts(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT b.user_id FROM member a
+             JOIN member b ON b.conversation_id = a.conversation_id
+             WHERE a.user_id = $1 AND b.user_id <> $1",
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
+    /// Commits of distinct conversations overlap: while one waits for its fsync, the next
+    /// is sent.
+    fn parallel_appends(&self) -> usize {
+        4
+    }
+
+    async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
+        // A concurrent insert of the same idempotency key on another node makes the whole
+        // transaction fail; the retry then finds that message and answers it as a duplicate.
+        let mut attempt = 0;
+        loop {
+            match self.append_once(batch).await {
+                Err(StoreError::Conflict(_)) if attempt < 2 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn messages(
+        &self,
+        cid: ConversationId,
+        user: UserId,
+        page: Page,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        if !is_member(&mut db, cid, user).await? {
+            return Err(StoreError::NotFound);
+        }
+        let newest_first = page.after_seq.is_none();
+        let rows = sqlx::query(if newest_first {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM message msg WHERE msg.conversation_id = $1
+                  AND msg.seq < COALESCE($2, 9223372036854775807) AND msg.seq > COALESCE($3, 0)
+                ORDER BY msg.seq DESC LIMIT $4"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM message msg WHERE msg.conversation_id = $1
+                  AND msg.seq < COALESCE($2, 9223372036854775807) AND msg.seq > COALESCE($3, 0)
+                ORDER BY msg.seq ASC LIMIT $4"
+            )
+        })
+        .bind(cid.0)
+        .bind(page.before_seq)
+        .bind(page.after_seq)
+        .bind(i64::from(page.limit))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut msgs: Vec<Message> = rows
+            .iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        if newest_first {
+            msgs.reverse();
+        }
+        with_reactions(&mut db, &mut msgs).await?;
+        Ok(msgs)
+    }
+
+    async fn sync(
+        &self,
+        user: UserId,
+        after: &[(ConversationId, i64)],
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let cids: Vec<Uuid> = after.iter().map(|(c, _)| c.0).collect();
+        let seqs: Vec<i64> = after.iter().map(|(_, s)| *s).collect();
+        let rows = sqlx::query(concat!(
+            "SELECT * FROM (
+                SELECT ",
+            message_columns!(),
+            ", row_number() OVER (PARTITION BY msg.conversation_id ORDER BY msg.seq) AS rn
+                FROM member m
+                JOIN message msg ON msg.conversation_id = m.conversation_id
+                LEFT JOIN UNNEST($2::uuid[], $3::bigint[]) AS p(cid, after_seq)
+                  ON p.cid = m.conversation_id
+                WHERE m.user_id = $1 AND msg.seq > COALESCE(p.after_seq, 0)
+             ) t WHERE rn <= $4
+             ORDER BY conversation_id, seq"
+        ))
+        .bind(user.0)
+        .bind(&cids)
+        .bind(&seqs)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut msgs: Vec<Message> = rows
+            .iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut db, &mut msgs).await?;
+        Ok(msgs)
+    }
+
+    async fn edit_message(
+        &self,
+        mid: MessageId,
+        user: UserId,
+        body: &str,
+    ) -> Result<Message, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let changed = sqlx::query(
+            "UPDATE message SET body = $1, edited_at = now()
+             WHERE message_id = $2 AND sender_id = $3 AND deleted_at IS NULL
+               AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
+                                                  AND member.user_id = $3)",
+        )
+        .bind(body)
+        .bind(mid.0)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let m = load_message(&mut tx, mid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(m)
+    }
+
+    async fn delete_message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let changed = sqlx::query(
+            "UPDATE message SET body = '', attachments = '[]',
+                                deleted_at = COALESCE(deleted_at, now())
+             WHERE message_id = $1 AND sender_id = $2
+               AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
+                                                  AND member.user_id = $2)",
+        )
+        .bind(mid.0)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // A deleted message no longer grants access to its files.
+        for table in ["reaction", "media_attachment"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE message_id = $1"
+            )))
+            .bind(mid.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        let m = load_message(&mut tx, mid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(m)
+    }
+
+    async fn react(
+        &self,
+        mid: MessageId,
+        user: UserId,
+        emoji: &str,
+        on: bool,
+    ) -> Result<Message, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let visible: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM message msg JOIN member m
+               ON m.conversation_id = msg.conversation_id AND m.user_id = $2
+             WHERE msg.message_id = $1 AND msg.deleted_at IS NULL",
+        )
+        .bind(mid.0)
+        .bind(user.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if visible.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if on {
+            sqlx::query(
+                "INSERT INTO reaction (message_id, user_id, emoji, created_at)
+                 VALUES ($1, $2, $3, now()) ON CONFLICT DO NOTHING",
+            )
+            .bind(mid.0)
+            .bind(user.0)
+            .bind(emoji)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        } else {
+            sqlx::query(
+                "DELETE FROM reaction WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+            )
+            .bind(mid.0)
+            .bind(user.0)
+            .bind(emoji)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        let m = load_message(&mut tx, mid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(m)
+    }
+
+    async fn receipt(
+        &self,
+        cid: ConversationId,
+        user: UserId,
+        kind: ReceiptKind,
+        seq: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        // One statement: clamp to the last seq, move forward only, report whether it moved.
+        let row = sqlx::query(
+            "WITH cur AS (
+                 SELECT m.delivered_seq, m.read_seq, LEAST(GREATEST($4, 0), c.last_seq) AS target
+                 FROM member m JOIN conversation c ON c.conversation_id = m.conversation_id
+                 WHERE m.conversation_id = $1 AND m.user_id = $2
+                 FOR UPDATE OF m)
+             UPDATE member SET
+                 delivered_seq = GREATEST(cur.delivered_seq, cur.target),
+                 read_seq = CASE WHEN $3 THEN GREATEST(cur.read_seq, cur.target) ELSE cur.read_seq END
+             FROM cur
+             WHERE member.conversation_id = $1 AND member.user_id = $2
+             RETURNING cur.target,
+                       CASE WHEN $3 THEN cur.target > cur.read_seq
+                            ELSE cur.target > cur.delivered_seq END AS moved",
+        )
+        .bind(cid.0)
+        .bind(user.0)
+        .bind(kind == ReceiptKind::Read)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        let target: i64 = row.try_get("target").map_err(map_err)?;
+        let moved: bool = row.try_get("moved").map_err(map_err)?;
+        Ok(moved.then_some(target))
+    }
+}

@@ -1,0 +1,129 @@
+//! The production SQL store: PostgreSQL. Implements the user service's
+//! [`UserStore`](chatsync_core::ports::UserStore) and the chat service's
+//! [`ChatStore`](chatsync_core::ports::ChatStore); each service has its own tables and its own
+//! migration history, so each can live in its own database (`USER_DATABASE_URL`,
+//! `CHAT_DATABASE_URL`).
+//!
+//! Must not depend on any service crate.
+#![warn(missing_docs)]
+
+mod chat;
+mod media;
+mod users;
+
+use chatsync_core::ports::{HealthCheck, StoreError};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A connection pool on one PostgreSQL database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+static USER_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/user");
+static CHAT_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/chat");
+
+impl PgStore {
+    /// Connects to `url` with at most `max_connections` connections. The pool connects lazily
+    /// and reconnects by itself, so a database restart needs no service restart.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("bad postgres url: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            // Check a pooled connection before use: after a server restart every idle
+            // connection is dead, and without this each would fail one request.
+            .test_before_acquire(true)
+            .connect_with(opts)
+            .await
+            .map_err(map_err)?;
+        Ok(Self { pool })
+    }
+
+    /// Brings the user service's tables up to date.
+    pub async fn migrate_user(&self) -> Result<(), StoreError> {
+        run_migrations(&USER_MIGRATIONS, "_sqlx_migrations_user", &self.pool).await
+    }
+
+    /// Brings the chat service's tables up to date.
+    pub async fn migrate_chat(&self) -> Result<(), StoreError> {
+        run_migrations(&CHAT_MIGRATIONS, "_sqlx_migrations_chat", &self.pool).await
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn run_migrations(
+    m: &sqlx::migrate::Migrator,
+    table: &'static str,
+    pool: &PgPool,
+) -> Result<(), StoreError> {
+    // One history table per service, so services sharing a database do not see each other's
+    // migrations as unknown.
+    let mut m = sqlx::migrate::Migrator {
+        migrations: m.migrations.clone(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    m.dangerous_set_table_name(table);
+    m.run(pool)
+        .await
+        .map_err(|e| StoreError::Other(format!("migrating {table}: {e}")))
+}
+
+#[async_trait::async_trait]
+impl HealthCheck for PgStore {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    async fn check(&self) -> Result<(), String> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Maps driver errors to port errors.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+        }
+        // 57P01 admin_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
+        {
+            StoreError::Unavailable(db.message().to_owned())
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern (PostgreSQL's default escape is `\`).
+fn like_prefix(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

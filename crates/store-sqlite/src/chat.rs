@@ -1,0 +1,944 @@
+//! The chat service's tables: `chat_user`, `conversation`, `member`, `message`, `reaction`.
+
+use crate::{SqliteStore, from_millis, id, map_err, millis};
+use async_trait::async_trait;
+use chatsync_core::ids::{ConversationId, MessageId, UserId};
+use chatsync_core::ports::StoreError;
+use chatsync_core::ports::chat::{
+    AppendBatch, Appended, Attachment, ChatStore, Conversation, ConversationKind,
+    ConversationSummary, Member, Message, NewMessage, Page, Profile, Reaction, ReceiptKind, Role,
+};
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use std::collections::HashMap;
+
+type Db<'a> = &'a mut SqliteConnection;
+
+/// JSON array of ids, for `json_each(?)` in place of a variable-length `IN (...)`.
+fn json_ids<T: ToString>(ids: &[T]) -> String {
+    serde_json::to_string(&ids.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+macro_rules! message_columns {
+    () => {
+        "msg.message_id, msg.conversation_id, msg.seq, msg.sender_id, msg.client_id, msg.body, \
+         msg.attachments, msg.created_at, msg.edited_at, msg.deleted_at"
+    };
+}
+
+fn message(row: &SqliteRow) -> Result<Message, sqlx::Error> {
+    let attachments: String = row.try_get("attachments")?;
+    Ok(Message {
+        id: id(row, "message_id")?,
+        conversation_id: id(row, "conversation_id")?,
+        seq: row.try_get("seq")?,
+        sender_id: id(row, "sender_id")?,
+        client_id: row.try_get("client_id")?,
+        body: row.try_get("body")?,
+        attachments: serde_json::from_str::<Vec<Attachment>>(&attachments).unwrap_or_default(),
+        created_at: from_millis(row.try_get("created_at")?),
+        edited_at: row.try_get::<Option<i64>, _>("edited_at")?.map(from_millis),
+        deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
+        reactions: Vec::new(),
+    })
+}
+
+fn member(row: &SqliteRow) -> Result<Member, sqlx::Error> {
+    Ok(Member {
+        user_id: id(row, "user_id")?,
+        display_name: row.try_get("display_name")?,
+        avatar_url: row.try_get("avatar_url")?,
+        role: Role::parse(row.try_get("role")?).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        joined_at: from_millis(row.try_get("joined_at")?),
+        delivered_seq: row.try_get("delivered_seq")?,
+        read_seq: row.try_get("read_seq")?,
+    })
+}
+
+fn conversation(row: &SqliteRow) -> Result<Conversation, sqlx::Error> {
+    Ok(Conversation {
+        id: id(row, "conversation_id")?,
+        kind: ConversationKind::parse(row.try_get("kind")?)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+        name: row.try_get("name")?,
+        created_by: id(row, "created_by")?,
+        created_at: from_millis(row.try_get("created_at")?),
+        last_seq: row.try_get("last_seq")?,
+        last_activity_at: from_millis(row.try_get("last_activity_at")?),
+        members: Vec::new(),
+    })
+}
+
+macro_rules! conversation_columns {
+    () => {
+        "c.conversation_id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, \
+         c.last_activity_at"
+    };
+}
+
+/// Members of each conversation, oldest first.
+async fn members_of(
+    db: Db<'_>,
+    ids: &[ConversationId],
+) -> Result<HashMap<ConversationId, Vec<Member>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.conversation_id, m.user_id, m.role, m.joined_at, m.delivered_seq, m.read_seq,
+                COALESCE(u.display_name, '') AS display_name, u.avatar_url
+         FROM member m LEFT JOIN chat_user u ON u.chat_user_id = m.user_id
+         WHERE m.conversation_id IN (SELECT value FROM json_each(?1))
+         ORDER BY m.joined_at, m.user_id",
+    )
+    .bind(json_ids(ids))
+    .fetch_all(&mut *db)
+    .await
+    .map_err(map_err)?;
+    let mut out: HashMap<ConversationId, Vec<Member>> = HashMap::new();
+    for r in &rows {
+        let cid: ConversationId = id(r, "conversation_id").map_err(map_err)?;
+        out.entry(cid)
+            .or_default()
+            .push(member(r).map_err(map_err)?);
+    }
+    Ok(out)
+}
+
+/// Fills in each message's reactions.
+async fn with_reactions(db: Db<'_>, messages: &mut [Message]) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+    let rows = sqlx::query(
+        "SELECT message_id, user_id, emoji FROM reaction
+         WHERE message_id IN (SELECT value FROM json_each(?1))
+         ORDER BY rowid",
+    )
+    .bind(json_ids(&ids))
+    .fetch_all(&mut *db)
+    .await
+    .map_err(map_err)?;
+    let mut by_message: HashMap<MessageId, Vec<Reaction>> = HashMap::new();
+    for r in &rows {
+        let mid: MessageId = id(r, "message_id").map_err(map_err)?;
+        let user: UserId = id(r, "user_id").map_err(map_err)?;
+        let emoji: String = r.try_get("emoji").map_err(map_err)?;
+        let list = by_message.entry(mid).or_default();
+        match list.iter_mut().find(|x| x.emoji == emoji) {
+            Some(x) => x.user_ids.push(user),
+            None => list.push(Reaction {
+                emoji,
+                user_ids: vec![user],
+            }),
+        }
+    }
+    for m in messages {
+        m.reactions = by_message.remove(&m.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn is_member(db: Db<'_>, conv: ConversationId, user: UserId) -> Result<bool, StoreError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM member WHERE conversation_id = ? AND user_id = ?")
+            .bind(conv.to_string())
+            .bind(user.to_string())
+            .fetch_optional(&mut *db)
+            .await
+            .map_err(map_err)?;
+    Ok(found.is_some())
+}
+
+async fn load_conversation(db: Db<'_>, cid: ConversationId) -> Result<Conversation, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversation c WHERE c.conversation_id = ?"
+    ))
+    .bind(cid.to_string())
+    .fetch_optional(&mut *db)
+    .await
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)?;
+    let mut c = conversation(&row).map_err(map_err)?;
+    c.members = members_of(db, &[cid])
+        .await?
+        .remove(&cid)
+        .unwrap_or_default();
+    Ok(c)
+}
+
+async fn load_message(db: Db<'_>, mid: MessageId) -> Result<Message, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM message msg WHERE msg.message_id = ?"
+    ))
+    .bind(mid.to_string())
+    .fetch_optional(&mut *db)
+    .await
+    .map_err(map_err)?
+    .ok_or(StoreError::NotFound)?;
+    let mut m = [message(&row).map_err(map_err)?];
+    with_reactions(db, &mut m).await?;
+    let [m] = m;
+    Ok(m)
+}
+
+async fn insert_member(
+    db: Db<'_>,
+    cid: ConversationId,
+    user: UserId,
+    role: Role,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO member (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(cid.to_string())
+    .bind(user.to_string())
+    .bind(role.as_str())
+    .bind(now)
+    .execute(&mut *db)
+    .await
+    .map_err(map_err)?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[async_trait]
+impl ChatStore for SqliteStore {
+    async fn upsert_profile(&self, p: &Profile) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chat_user (chat_user_id, display_name, avatar_url, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (chat_user_id) DO UPDATE SET
+                 display_name = excluded.display_name,
+                 avatar_url = excluded.avatar_url,
+                 updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= chat_user.updated_at",
+        )
+        .bind(p.id.to_string())
+        .bind(&p.display_name)
+        .bind(&p.avatar_url)
+        .bind(millis(p.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn profiles(&self, ids: &[UserId]) -> Result<Vec<Profile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT chat_user_id, display_name, avatar_url, updated_at FROM chat_user
+             WHERE chat_user_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_ids(ids))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Profile {
+                    id: id(r, "chat_user_id")?,
+                    display_name: r.try_get("display_name")?,
+                    avatar_url: r.try_get("avatar_url")?,
+                    updated_at: from_millis(r.try_get("updated_at")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)
+    }
+
+    async fn direct_conversation(
+        &self,
+        a: UserId,
+        b: UserId,
+    ) -> Result<(Conversation, bool), StoreError> {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        let mut tx = self.begin_write().await?;
+        let now = millis(Utc::now());
+        let created = sqlx::query(
+            "INSERT INTO conversation (conversation_id, kind, created_by, created_at,
+                                       last_activity_at, direct_low, direct_high)
+             VALUES (?1, 'direct', ?2, ?3, ?3, ?4, ?5)
+             ON CONFLICT (direct_low, direct_high) DO NOTHING",
+        )
+        .bind(ConversationId::new().to_string())
+        .bind(a.to_string())
+        .bind(now)
+        .bind(low.to_string())
+        .bind(high.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1;
+        let cid: String = sqlx::query_scalar(
+            "SELECT conversation_id FROM conversation WHERE direct_low = ? AND direct_high = ?",
+        )
+        .bind(low.to_string())
+        .bind(high.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let cid: ConversationId = cid
+            .parse()
+            .map_err(|e: uuid::Error| StoreError::Other(e.to_string()))?;
+        if created {
+            insert_member(&mut tx, cid, low, Role::Member, now).await?;
+            insert_member(&mut tx, cid, high, Role::Member, now).await?;
+        }
+        let c = load_conversation(&mut tx, cid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok((c, created))
+    }
+
+    async fn create_group(
+        &self,
+        owner: UserId,
+        name: &str,
+        members: &[UserId],
+    ) -> Result<Conversation, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now = millis(Utc::now());
+        let cid = ConversationId::new();
+        sqlx::query(
+            "INSERT INTO conversation (conversation_id, kind, name, created_by, created_at,
+                                       last_activity_at)
+             VALUES (?1, 'group', ?2, ?3, ?4, ?4)",
+        )
+        .bind(cid.to_string())
+        .bind(name)
+        .bind(owner.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_member(&mut tx, cid, owner, Role::Owner, now).await?;
+        for m in members.iter().filter(|m| **m != owner) {
+            insert_member(&mut tx, cid, *m, Role::Member, now).await?;
+        }
+        let c = load_conversation(&mut tx, cid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(c)
+    }
+
+    async fn conversation(
+        &self,
+        cid: ConversationId,
+        user: UserId,
+    ) -> Result<Conversation, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        if !is_member(&mut db, cid, user).await? {
+            return Err(StoreError::NotFound);
+        }
+        load_conversation(&mut db, cid).await
+    }
+
+    async fn conversations(
+        &self,
+        user: UserId,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            ",
+                (SELECT count(*) FROM message x
+                 WHERE x.conversation_id = c.conversation_id AND x.seq > m.read_seq
+                   AND x.sender_id <> m.user_id AND x.deleted_at IS NULL) AS unread_count
+             FROM member m JOIN conversation c ON c.conversation_id = m.conversation_id
+             WHERE m.user_id = ?1 AND (?2 IS NULL OR c.last_activity_at < ?2)
+             ORDER BY c.last_activity_at DESC, c.conversation_id DESC
+             LIMIT ?3"
+        ))
+        .bind(user.to_string())
+        .bind(before.map(millis))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(ConversationSummary {
+                conversation: conversation(r).map_err(map_err)?,
+                last_message: None,
+                unread_count: r.try_get("unread_count").map_err(map_err)?,
+            });
+        }
+        let ids: Vec<ConversationId> = out.iter().map(|s| s.conversation.id).collect();
+        let mut members = members_of(&mut db, &ids).await?;
+        // The newest message of each, in one query.
+        let pairs: Vec<(String, i64)> = out
+            .iter()
+            .filter(|s| s.conversation.last_seq > 0)
+            .map(|s| (s.conversation.id.to_string(), s.conversation.last_seq))
+            .collect();
+        let last_rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM message msg
+             JOIN json_each(?1) j
+               ON msg.conversation_id = json_extract(j.value, '$[0]')
+              AND msg.seq = json_extract(j.value, '$[1]')"
+        ))
+        .bind(serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into()))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut last: Vec<Message> = last_rows
+            .iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut db, &mut last).await?;
+        let mut last: HashMap<ConversationId, Message> =
+            last.into_iter().map(|m| (m.conversation_id, m)).collect();
+        for s in &mut out {
+            s.conversation.members = members.remove(&s.conversation.id).unwrap_or_default();
+            s.last_message = last.remove(&s.conversation.id);
+        }
+        Ok(out)
+    }
+
+    async fn add_members(
+        &self,
+        cid: ConversationId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now = millis(Utc::now());
+        let mut added = Vec::new();
+        for u in users {
+            if insert_member(&mut tx, cid, *u, Role::Member, now).await? {
+                added.push(*u);
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(added)
+    }
+
+    async fn remove_member(&self, cid: ConversationId, user: UserId) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let role: Option<String> = sqlx::query_scalar(
+            "DELETE FROM member WHERE conversation_id = ? AND user_id = ? RETURNING role",
+        )
+        .bind(cid.to_string())
+        .bind(user.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        match role.as_deref() {
+            None => return Err(StoreError::NotFound),
+            Some("owner") => {
+                sqlx::query(
+                    "UPDATE member SET role = 'owner'
+                     WHERE conversation_id = ?1 AND user_id = (
+                         SELECT user_id FROM member WHERE conversation_id = ?1
+                         ORDER BY joined_at, user_id LIMIT 1)",
+                )
+                .bind(cid.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            Some(_) => {}
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn rename(&self, cid: ConversationId, name: &str) -> Result<Conversation, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE conversation SET name = ? WHERE conversation_id = ? AND kind = 'group'",
+        )
+        .bind(name)
+        .bind(cid.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let c = load_conversation(&mut tx, cid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(c)
+    }
+
+    async fn member_ids(&self, cid: ConversationId) -> Result<Vec<UserId>, StoreError> {
+        let rows = sqlx::query("SELECT user_id FROM member WHERE conversation_id = ?")
+            .bind(cid.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| id(r, "user_id"))
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn contacts(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT b.user_id FROM member a
+             JOIN member b ON b.conversation_id = a.conversation_id
+             WHERE a.user_id = ?1 AND b.user_id <> ?1",
+        )
+        .bind(user.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| id(r, "user_id"))
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
+        // Set operations over JSON arrays (`json_each`): a batch costs the same handful of
+        // statements whatever its size. SQLite has one writer, so the checks made inside this
+        // transaction (duplicates, membership) hold until it commits.
+        let mut tx = self.begin_write().await?;
+        let now = Utc::now();
+
+        // Earlier sends with the same idempotency keys.
+        let keys: Vec<(String, &str)> = batch
+            .iter()
+            .map(|m| (m.sender_id.to_string(), m.client_id.as_str()))
+            .collect();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM json_each(?1) k JOIN message msg
+               ON msg.sender_id = json_extract(k.value, '$[0]')
+              AND msg.client_id = json_extract(k.value, '$[1]')"
+        ))
+        .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let mut existing: Vec<Message> = rows.iter().map(message).collect::<Result<_, _>>().map_err(map_err)?;
+        with_reactions(&mut tx, &mut existing).await?;
+        let existing: HashMap<(UserId, String), Message> = existing
+            .into_iter()
+            .map(|m| ((m.sender_id, m.client_id.clone()), m))
+            .collect();
+
+        // Members of every conversation in the batch: checks membership and feeds fan-out.
+        let mut convs: Vec<ConversationId> = batch.iter().map(|m| m.conversation_id).collect();
+        convs.sort_unstable();
+        convs.dedup();
+        let rows = sqlx::query(
+            "SELECT conversation_id, user_id FROM member
+             WHERE conversation_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_ids(&convs))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
+        for r in &rows {
+            members
+                .entry(id(r, "conversation_id").map_err(map_err)?)
+                .or_default()
+                .push(id(r, "user_id").map_err(map_err)?);
+        }
+
+        // Each message's fate, in input order; a repeat within the batch shares the first's.
+        let mut outcomes: Vec<Option<Appended>> = vec![None; batch.len()];
+        let mut first_of: HashMap<(UserId, &str), usize> = HashMap::new();
+        let mut counts: HashMap<ConversationId, i64> = HashMap::new();
+        let mut fresh: Vec<usize> = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            if first_of.contains_key(&(m.sender_id, m.client_id.as_str())) {
+                continue;
+            }
+            first_of.insert((m.sender_id, m.client_id.as_str()), i);
+            if let Some(found) = existing.get(&(m.sender_id, m.client_id.clone())) {
+                outcomes[i] = Some(Appended::Duplicate(found.clone()));
+            } else if !members
+                .get(&m.conversation_id)
+                .is_some_and(|ms| ms.contains(&m.sender_id))
+            {
+                outcomes[i] = Some(Appended::NotMember);
+            } else {
+                *counts.entry(m.conversation_id).or_default() += 1;
+                fresh.push(i);
+            }
+        }
+
+        // Reserve each conversation's seqs in one statement.
+        let mut next_seq: HashMap<ConversationId, i64> = HashMap::new();
+        if !counts.is_empty() {
+            let reserve: Vec<(String, i64)> =
+                counts.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+            let rows = sqlx::query(
+                "UPDATE conversation SET last_seq = last_seq + j.n, last_activity_at = ?2
+                 FROM (SELECT json_extract(value, '$[0]') AS cid, json_extract(value, '$[1]') AS n
+                       FROM json_each(?1)) AS j
+                 WHERE conversation.conversation_id = j.cid
+                 RETURNING conversation.conversation_id, conversation.last_seq",
+            )
+            .bind(serde_json::to_string(&reserve).unwrap_or_else(|_| "[]".into()))
+            .bind(millis(now))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            for r in &rows {
+                let cid: ConversationId = id(r, "conversation_id").map_err(map_err)?;
+                let last: i64 = r.try_get("last_seq").map_err(map_err)?;
+                next_seq.insert(cid, last - counts[&cid] + 1);
+            }
+        }
+
+        // Insert the new messages in one statement.
+        let mut stored: Vec<Message> = Vec::with_capacity(fresh.len());
+        for i in &fresh {
+            let m = &batch[*i];
+            let seq = next_seq.get_mut(&m.conversation_id).ok_or_else(|| {
+                StoreError::Other("conversation vanished during append".into())
+            })?;
+            stored.push(Message {
+                id: MessageId::new(),
+                conversation_id: m.conversation_id,
+                seq: *seq,
+                sender_id: m.sender_id,
+                client_id: m.client_id.clone(),
+                body: m.body.clone(),
+                attachments: m.attachments.clone(),
+                created_at: now,
+                edited_at: None,
+                deleted: false,
+                reactions: Vec::new(),
+            });
+            *seq += 1;
+        }
+        if !stored.is_empty() {
+            let rows: Vec<serde_json::Value> = stored
+                .iter()
+                .map(|m| {
+                    serde_json::json!([
+                        m.id,
+                        m.conversation_id,
+                        m.seq,
+                        m.sender_id,
+                        m.client_id,
+                        m.body,
+                        serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()),
+                    ])
+                })
+                .collect();
+            sqlx::query(
+                "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
+                                      body, attachments, created_at)
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                        json_extract(value, '$[2]'), json_extract(value, '$[3]'),
+                        json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+                        json_extract(value, '$[6]'), ?2
+                 FROM json_each(?1)",
+            )
+            .bind(serde_json::Value::Array(rows).to_string())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let attached: Vec<(String, String, String)> = stored
+                .iter()
+                .flat_map(|m| {
+                    m.attachments.iter().map(move |a| {
+                        (a.media_id.to_string(), m.conversation_id.to_string(), m.id.to_string())
+                    })
+                })
+                .collect();
+            if !attached.is_empty() {
+                let json = serde_json::to_string(&attached).unwrap_or_else(|_| "[]".into());
+                sqlx::query(
+                    "INSERT INTO media_attachment (media_id, conversation_id, message_id)
+                     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                            json_extract(value, '$[2]')
+                     FROM json_each(?1) WHERE true
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&json)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query(
+                    "UPDATE media SET attached_at = COALESCE(attached_at, ?2)
+                     WHERE media_id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))",
+                )
+                .bind(&json)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+
+        for (i, m) in fresh.iter().zip(stored) {
+            outcomes[*i] = Some(Appended::New(m));
+        }
+        let outcomes = batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| match &outcomes[i] {
+                Some(o) => o.clone(),
+                None => match &outcomes[first_of[&(m.sender_id, m.client_id.as_str())]] {
+                    Some(Appended::New(x) | Appended::Duplicate(x)) => {
+                        Appended::Duplicate(x.clone())
+                    }
+                    _ => Appended::NotMember,
+                },
+            })
+            .collect();
+        Ok(AppendBatch {
+            outcomes,
+            members: members
+                .into_iter()
+                .filter(|(c, _)| next_seq.contains_key(c))
+                .collect(),
+        })
+    }
+
+    async fn messages(
+        &self,
+        cid: ConversationId,
+        user: UserId,
+        page: Page,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        if !is_member(&mut db, cid, user).await? {
+            return Err(StoreError::NotFound);
+        }
+        // Without `after_seq` the newest page is wanted: read backwards, then reverse.
+        let newest_first = page.after_seq.is_none();
+        let rows = sqlx::query(if newest_first {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM message msg WHERE msg.conversation_id = ?1
+                  AND msg.seq < COALESCE(?2, 9223372036854775807) AND msg.seq > COALESCE(?3, 0)
+                ORDER BY msg.seq DESC LIMIT ?4"
+            )
+        } else {
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM message msg WHERE msg.conversation_id = ?1
+                  AND msg.seq < COALESCE(?2, 9223372036854775807) AND msg.seq > COALESCE(?3, 0)
+                ORDER BY msg.seq ASC LIMIT ?4"
+            )
+        })
+        .bind(cid.to_string())
+        .bind(page.before_seq)
+        .bind(page.after_seq)
+        .bind(i64::from(page.limit))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut msgs: Vec<Message> = rows
+            .iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        if newest_first {
+            msgs.reverse();
+        }
+        with_reactions(&mut db, &mut msgs).await?;
+        Ok(msgs)
+    }
+
+    async fn sync(
+        &self,
+        user: UserId,
+        after: &[(ConversationId, i64)],
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let positions: Vec<(String, i64)> =
+            after.iter().map(|(c, s)| (c.to_string(), *s)).collect();
+        let rows = sqlx::query(concat!(
+            "SELECT * FROM (
+                SELECT ",
+            message_columns!(),
+            ", row_number() OVER (PARTITION BY msg.conversation_id ORDER BY msg.seq) AS rn
+                FROM member m
+                JOIN message msg ON msg.conversation_id = m.conversation_id
+                LEFT JOIN (SELECT json_extract(value, '$[0]') AS cid,
+                                  json_extract(value, '$[1]') AS after_seq
+                           FROM json_each(?2)) p ON p.cid = m.conversation_id
+                WHERE m.user_id = ?1 AND msg.seq > COALESCE(p.after_seq, 0)
+             ) WHERE rn <= ?3
+             ORDER BY conversation_id, seq"
+        ))
+        .bind(user.to_string())
+        .bind(serde_json::to_string(&positions).unwrap_or_else(|_| "[]".into()))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut msgs: Vec<Message> = rows
+            .iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut db, &mut msgs).await?;
+        Ok(msgs)
+    }
+
+    async fn edit_message(
+        &self,
+        mid: MessageId,
+        user: UserId,
+        body: &str,
+    ) -> Result<Message, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE message SET body = ?1, edited_at = ?2
+             WHERE message_id = ?3 AND sender_id = ?4 AND deleted_at IS NULL
+               AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
+                                                  AND member.user_id = ?4)",
+        )
+        .bind(body)
+        .bind(millis(Utc::now()))
+        .bind(mid.to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let m = load_message(&mut tx, mid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(m)
+    }
+
+    async fn delete_message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE message SET body = '', attachments = '[]',
+                                deleted_at = COALESCE(deleted_at, ?1)
+             WHERE message_id = ?2 AND sender_id = ?3
+               AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
+                                                  AND member.user_id = ?3)",
+        )
+        .bind(millis(Utc::now()))
+        .bind(mid.to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // A deleted message no longer grants access to its files.
+        for table in ["reaction", "media_attachment"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE message_id = ?"
+            )))
+            .bind(mid.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        let m = load_message(&mut tx, mid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(m)
+    }
+
+    async fn react(
+        &self,
+        mid: MessageId,
+        user: UserId,
+        emoji: &str,
+        on: bool,
+    ) -> Result<Message, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let visible: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM message msg JOIN member m
+               ON m.conversation_id = msg.conversation_id AND m.user_id = ?2
+             WHERE msg.message_id = ?1 AND msg.deleted_at IS NULL",
+        )
+        .bind(mid.to_string())
+        .bind(user.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if visible.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if on {
+            sqlx::query(
+                "INSERT INTO reaction (message_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(mid.to_string())
+            .bind(user.to_string())
+            .bind(emoji)
+            .bind(millis(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        } else {
+            sqlx::query("DELETE FROM reaction WHERE message_id = ? AND user_id = ? AND emoji = ?")
+                .bind(mid.to_string())
+                .bind(user.to_string())
+                .bind(emoji)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let m = load_message(&mut tx, mid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(m)
+    }
+
+    async fn receipt(
+        &self,
+        cid: ConversationId,
+        user: UserId,
+        kind: ReceiptKind,
+        seq: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT m.delivered_seq, m.read_seq, c.last_seq FROM member m
+             JOIN conversation c ON c.conversation_id = m.conversation_id
+             WHERE m.conversation_id = ? AND m.user_id = ?",
+        )
+        .bind(cid.to_string())
+        .bind(user.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        let delivered: i64 = row.try_get("delivered_seq").map_err(map_err)?;
+        let read: i64 = row.try_get("read_seq").map_err(map_err)?;
+        let last: i64 = row.try_get("last_seq").map_err(map_err)?;
+        let target = seq.clamp(0, last);
+        let (new_delivered, new_read, moved) = match kind {
+            ReceiptKind::Delivered => (delivered.max(target), read, target > delivered),
+            ReceiptKind::Read => (delivered.max(target), read.max(target), target > read),
+        };
+        if new_delivered != delivered || new_read != read {
+            sqlx::query(
+                "UPDATE member SET delivered_seq = ?, read_seq = ?
+                 WHERE conversation_id = ? AND user_id = ?",
+            )
+            .bind(new_delivered)
+            .bind(new_read)
+            .bind(cid.to_string())
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(moved.then_some(target))
+    }
+}

@@ -1,0 +1,160 @@
+//! The embedded SQL store: SQLite, one file under the data directory. Implements the user
+//! service's [`UserStore`](chatsync_core::ports::UserStore) and the chat service's
+//! [`ChatStore`](chatsync_core::ports::ChatStore); each service has its own tables and its own
+//! migration history, so either can move to its own database later.
+//!
+//! Must not depend on any service crate.
+#![warn(missing_docs)]
+
+mod chat;
+mod media;
+mod users;
+
+use chatsync_core::ports::{HealthCheck, StoreError};
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A pool on one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// The user service's tables.
+static USER_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/user");
+/// The chat service's tables.
+static CHAT_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/chat");
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path?mode=rwc`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("bad sqlite url: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged message survives power loss, not only a process crash.
+            // Group commit keeps the cost of the extra fsync per transaction small.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = opts.get_filename().parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(map_err)?;
+        Ok(Self { pool })
+    }
+
+    /// Brings the user service's tables up to date.
+    pub async fn migrate_user(&self) -> Result<(), StoreError> {
+        run_migrations(&USER_MIGRATIONS, "_sqlx_migrations_user", &self.pool).await
+    }
+
+    /// Brings the chat service's tables up to date.
+    pub async fn migrate_chat(&self) -> Result<(), StoreError> {
+        run_migrations(&CHAT_MIGRATIONS, "_sqlx_migrations_chat", &self.pool).await
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front: a deferred
+    /// transaction that upgrades later fails with SQLITE_BUSY instead of waiting.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+}
+
+async fn run_migrations(
+    m: &sqlx::migrate::Migrator,
+    table: &'static str,
+    pool: &SqlitePool,
+) -> Result<(), StoreError> {
+    // One history table per service: two services sharing a file must not see each other's
+    // migrations as unknown.
+    let mut m = sqlx::migrate::Migrator {
+        migrations: m.migrations.clone(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    m.dangerous_set_table_name(table);
+    m.run(pool)
+        .await
+        .map_err(|e| StoreError::Other(format!("migrating {table}: {e}")))
+}
+
+#[async_trait::async_trait]
+impl HealthCheck for SqliteStore {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    async fn check(&self) -> Result<(), String> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Maps driver errors to port errors.
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("5") => {
+            StoreError::Unavailable(format!("database busy: {}", db.message()))
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// Reads a TEXT uuid column as a typed id.
+fn id<T: From<uuid::Uuid>>(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<T, sqlx::Error> {
+    use sqlx::Row;
+    let s: &str = row.try_get(col)?;
+    uuid::Uuid::parse_str(s)
+        .map(T::from)
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: col.to_owned(),
+            source: Box::new(e),
+        })
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+fn like_prefix(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

@@ -1,0 +1,431 @@
+//! The chat service's store.
+
+use chatsync_core::ids::{ConversationId, UserId};
+use chatsync_core::ports::StoreError;
+use chatsync_core::ports::chat::{
+    Appended, ChatStore, ConversationKind, Message, NewMessage, Page, Profile, ReceiptKind, Role,
+};
+use chrono::{Duration, Utc};
+use std::sync::Arc;
+
+async fn person(store: &Arc<dyn ChatStore>, name: &str) -> UserId {
+    let id = UserId::new();
+    store
+        .upsert_profile(&Profile {
+            id,
+            display_name: name.into(),
+            avatar_url: None,
+            updated_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn msg(c: ConversationId, from: UserId, client_id: &str, body: &str) -> NewMessage {
+    NewMessage {
+        conversation_id: c,
+        sender_id: from,
+        client_id: client_id.into(),
+        body: body.into(),
+        attachments: Vec::new(),
+    }
+}
+
+fn new(a: &Appended) -> &Message {
+    match a {
+        Appended::New(m) => m,
+        other => panic!("expected a new message, got {other:?}"),
+    }
+}
+
+async fn send(store: &Arc<dyn ChatStore>, c: ConversationId, from: UserId, id: &str) -> Message {
+    new(&store
+        .append(&[msg(c, from, id, id)])
+        .await
+        .unwrap()
+        .outcomes[0])
+    .clone()
+}
+
+pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
+    let ann = person(&store, "Ann").await;
+    let bob = person(&store, "Bob").await;
+    let cat = person(&store, "Cat").await;
+    let eve = person(&store, "Eve").await;
+
+    // Profiles: a newer copy replaces, an older one does not.
+    let now = Utc::now();
+    store
+        .upsert_profile(&Profile {
+            id: ann,
+            display_name: "Ann Lee".into(),
+            avatar_url: Some("/a.png".into()),
+            updated_at: now + Duration::seconds(10),
+        })
+        .await
+        .unwrap();
+    store
+        .upsert_profile(&Profile {
+            id: ann,
+            display_name: "Stale".into(),
+            avatar_url: None,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    let p = store.profiles(&[ann, UserId::new()]).await.unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        (p[0].display_name.as_str(), p[0].avatar_url.as_deref()),
+        ("Ann Lee", Some("/a.png"))
+    );
+
+    // Direct conversations: one per pair, whoever starts it.
+    let (d, created) = store.direct_conversation(ann, bob).await.unwrap();
+    assert!(created);
+    assert_eq!(d.kind, ConversationKind::Direct);
+    assert_eq!(d.members.len(), 2);
+    assert!(
+        d.members
+            .iter()
+            .any(|m| m.user_id == ann && m.display_name == "Ann Lee")
+    );
+    let (d2, created) = store.direct_conversation(bob, ann).await.unwrap();
+    assert!(!created);
+    assert_eq!(d2.id, d.id);
+    assert!(
+        matches!(
+            store.conversation(d.id, eve).await,
+            Err(StoreError::NotFound)
+        ),
+        "outsiders see nothing"
+    );
+    assert_eq!(store.conversation(d.id, bob).await.unwrap().id, d.id);
+
+    // Groups.
+    let g = store
+        .create_group(ann, "Team", &[bob, cat, ann])
+        .await
+        .unwrap();
+    assert_eq!(
+        (g.kind, g.name.as_deref()),
+        (ConversationKind::Group, Some("Team"))
+    );
+    assert_eq!(g.members.len(), 3, "the owner is not added twice");
+    assert_eq!(
+        g.members.iter().find(|m| m.user_id == ann).unwrap().role,
+        Role::Owner
+    );
+
+    // Appending: gap-free seqs in input order, idempotent on (sender, client_id).
+    let b = store
+        .append(&[
+            msg(d.id, ann, "a1", "hello"),
+            msg(g.id, bob, "b1", "hi team"),
+            msg(d.id, bob, "b2", "hi ann"),
+            msg(d.id, ann, "a1", "hello again?"),
+            msg(d.id, eve, "e1", "let me in"),
+            msg(d.id, ann, "a2", "how are you"),
+        ])
+        .await
+        .unwrap();
+    let seqs: Vec<(i64, &str)> = b
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            Appended::New(m) => (m.seq, "new"),
+            Appended::Duplicate(m) => (m.seq, "dup"),
+            Appended::NotMember => (0, "refused"),
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        [
+            (1, "new"),
+            (1, "new"),
+            (2, "new"),
+            (1, "dup"),
+            (0, "refused"),
+            (3, "new")
+        ]
+    );
+    assert_eq!(new(&b.outcomes[0]).body, "hello");
+    let mut fanout: Vec<(ConversationId, Vec<UserId>)> = b.members.clone();
+    fanout.sort_by_key(|(c, _)| *c);
+    assert_eq!(fanout.len(), 2);
+    assert!(fanout.iter().any(|(c, ms)| *c == g.id && ms.len() == 3));
+    let again = store
+        .append(&[msg(d.id, ann, "a2", "how are you")])
+        .await
+        .unwrap();
+    match &again.outcomes[0] {
+        Appended::Duplicate(m) => assert_eq!((m.seq, m.body.as_str()), (3, "how are you")),
+        other => panic!("expected duplicate, got {other:?}"),
+    }
+    assert!(again.members.is_empty(), "nothing new, nothing to fan out");
+    assert!(matches!(
+        store
+            .append(&[msg(ConversationId::new(), ann, "x", "void")])
+            .await
+            .unwrap()
+            .outcomes[0],
+        Appended::NotMember
+    ));
+
+    // History pages, ascending.
+    for i in 4..=10 {
+        send(
+            &store,
+            d.id,
+            if i % 2 == 0 { bob } else { ann },
+            &format!("m{i}"),
+        )
+        .await;
+    }
+    let page = |before, after, limit| Page {
+        before_seq: before,
+        after_seq: after,
+        limit,
+    };
+    let seqs = |v: Vec<Message>| -> Vec<i64> { v.iter().map(|m| m.seq).collect() };
+    assert_eq!(
+        seqs(
+            store
+                .messages(d.id, ann, page(None, None, 3))
+                .await
+                .unwrap()
+        ),
+        [8, 9, 10]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .messages(d.id, ann, page(Some(8), None, 3))
+                .await
+                .unwrap()
+        ),
+        [5, 6, 7]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .messages(d.id, ann, page(Some(3), None, 5))
+                .await
+                .unwrap()
+        ),
+        [1, 2]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .messages(d.id, ann, page(None, Some(7), 2))
+                .await
+                .unwrap()
+        ),
+        [8, 9]
+    );
+    assert_eq!(
+        seqs(
+            store
+                .messages(d.id, ann, page(Some(6), Some(2), 10))
+                .await
+                .unwrap()
+        ),
+        [3, 4, 5]
+    );
+    assert!(matches!(
+        store.messages(d.id, eve, page(None, None, 5)).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Offline sync: what came after each position, per conversation, bounded.
+    let synced = store.sync(bob, &[(d.id, 8)], 100).await.unwrap();
+    let got: Vec<(ConversationId, i64)> =
+        synced.iter().map(|m| (m.conversation_id, m.seq)).collect();
+    let mut want = vec![(d.id, 9), (d.id, 10), (g.id, 1)];
+    want.sort();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(
+        got_sorted, want,
+        "unlisted conversations are read from the start"
+    );
+    let bounded = store.sync(bob, &[(d.id, 0), (g.id, 1)], 4).await.unwrap();
+    assert_eq!(seqs(bounded), [1, 2, 3, 4]);
+    assert!(
+        store.sync(eve, &[(d.id, 0)], 10).await.unwrap().is_empty(),
+        "only own conversations"
+    );
+
+    // Receipts: forward only, clamped, read implies delivered; unread counts follow.
+    assert_eq!(
+        store
+            .receipt(d.id, bob, ReceiptKind::Delivered, 5)
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    assert_eq!(
+        store
+            .receipt(d.id, bob, ReceiptKind::Delivered, 4)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .receipt(d.id, bob, ReceiptKind::Read, 999)
+            .await
+            .unwrap(),
+        Some(10)
+    );
+    assert_eq!(
+        store
+            .receipt(d.id, bob, ReceiptKind::Delivered, 10)
+            .await
+            .unwrap(),
+        None,
+        "read implied delivered"
+    );
+    assert!(matches!(
+        store.receipt(d.id, eve, ReceiptKind::Read, 1).await,
+        Err(StoreError::NotFound)
+    ));
+    let bob_view = store.conversation(d.id, bob).await.unwrap();
+    let me = bob_view.members.iter().find(|m| m.user_id == bob).unwrap();
+    assert_eq!((me.delivered_seq, me.read_seq), (10, 10));
+
+    let list = store.conversations(ann, None, 50).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].conversation.id, d.id, "most recent activity first");
+    assert_eq!(list[0].last_message.as_ref().unwrap().seq, 10);
+    // Ann read nothing; Bob sent seqs 2, 4, 6, 8, 10 in the direct chat: 5 unread, her own excluded.
+    assert_eq!(list[0].unread_count, 5);
+    assert_eq!(list[1].unread_count, 1);
+    assert_eq!(list[0].conversation.members.len(), 2);
+    let older = store
+        .conversations(ann, Some(list[0].conversation.last_activity_at), 50)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].conversation.id, g.id);
+    assert_eq!(
+        store.conversations(bob, None, 50).await.unwrap()[0].unread_count,
+        0
+    );
+
+    // Edits, deletes and reactions: own messages only, members only.
+    let first = store
+        .messages(d.id, ann, page(None, Some(0), 1))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(matches!(
+        store.edit_message(first.id, bob, "hijack").await,
+        Err(StoreError::NotFound)
+    ));
+    let edited = store.edit_message(first.id, ann, "hello!").await.unwrap();
+    assert_eq!((edited.body.as_str(), edited.seq), ("hello!", 1));
+    assert!(edited.edited_at.is_some());
+    let r = store.react(first.id, bob, "👍", true).await.unwrap();
+    let r = store.react(r.id, ann, "👍", true).await.unwrap();
+    let r = store.react(r.id, bob, "🎉", true).await.unwrap();
+    let r = store.react(r.id, bob, "🎉", true).await.unwrap();
+    assert_eq!(r.reactions.len(), 2);
+    assert_eq!(r.reactions[0].emoji, "👍");
+    let mut who = r.reactions[0].user_ids.clone();
+    who.sort();
+    let mut want = vec![ann, bob];
+    want.sort();
+    assert_eq!(who, want);
+    let r = store.react(r.id, bob, "🎉", false).await.unwrap();
+    assert_eq!(r.reactions.len(), 1);
+    assert!(matches!(
+        store.react(first.id, eve, "👀", true).await,
+        Err(StoreError::NotFound)
+    ));
+    let listed = store
+        .messages(d.id, bob, page(None, Some(0), 1))
+        .await
+        .unwrap();
+    assert_eq!(listed[0].reactions.len(), 1, "history carries reactions");
+    let deleted = store.delete_message(first.id, ann).await.unwrap();
+    assert!(deleted.deleted && deleted.body.is_empty() && deleted.reactions.is_empty());
+    assert_eq!(deleted.seq, 1, "the seq stays");
+    assert!(matches!(
+        store.edit_message(first.id, ann, "back").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_message(first.id, bob).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Membership changes.
+    assert_eq!(store.add_members(g.id, &[eve, bob]).await.unwrap(), [eve]);
+    let mut contacts = store.contacts(eve).await.unwrap();
+    contacts.sort();
+    let mut want = vec![ann, bob, cat];
+    want.sort();
+    assert_eq!(contacts, want);
+    store.remove_member(g.id, ann).await.unwrap();
+    let g2 = store.conversation(g.id, bob).await.unwrap();
+    assert_eq!(g2.members.len(), 3);
+    assert_eq!(
+        g2.members.iter().filter(|m| m.role == Role::Owner).count(),
+        1,
+        "ownership passes on"
+    );
+    assert!(matches!(
+        store.remove_member(g.id, ann).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        matches!(
+            store.conversation(g.id, ann).await,
+            Err(StoreError::NotFound)
+        ),
+        "a leaver loses access"
+    );
+    assert!(matches!(
+        store
+            .append(&[msg(g.id, ann, "late", "x")])
+            .await
+            .unwrap()
+            .outcomes[0],
+        Appended::NotMember
+    ));
+    let mut ids = store.member_ids(g.id).await.unwrap();
+    ids.sort();
+    let mut want = vec![bob, cat, eve];
+    want.sort();
+    assert_eq!(ids, want);
+
+    // Concurrent writers to one conversation: seqs stay unique and gap-free.
+    let (c, _) = store.direct_conversation(cat, eve).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..20 {
+                let who = if w % 2 == 0 { cat } else { eve };
+                let batch = [
+                    msg(c.id, who, &format!("w{w}-{i}"), "x"),
+                    msg(c.id, who, &format!("w{w}-{i}b"), "y"),
+                ];
+                for o in store.append(&batch).await.unwrap().outcomes {
+                    seqs.push(new(&o).seq);
+                }
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=240).collect::<Vec<i64>>());
+}

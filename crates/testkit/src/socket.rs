@@ -1,0 +1,235 @@
+//! A small Socket.IO v5 client over WebSocket for tests: connect with a handshake payload,
+//! emit with acks, wait for server events, and send raw frames for bad-input tests.
+//! (The official JavaScript and Python clients are exercised by `tests/clients/`.)
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A connected socket.
+pub struct Sock {
+    /// The server-assigned socket id.
+    pub sid: String,
+    out: mpsc::UnboundedSender<Message>,
+    inbox: mpsc::UnboundedReceiver<Incoming>,
+    seen: VecDeque<(String, Value)>,
+    acks: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>,
+    next_ack: AtomicU64,
+    closed: bool,
+}
+
+enum Incoming {
+    Event(String, Value),
+    Closed,
+}
+
+/// How long to wait for an ack or an event before failing the test.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Sock {
+    /// Connects with `{token}` as the handshake; `Err` carries the `connect_error` message.
+    pub async fn connect(addr: SocketAddr, token: &str) -> Result<Self, String> {
+        Self::connect_with(addr, json!({ "token": token })).await
+    }
+
+    /// Connects with any handshake payload.
+    pub async fn connect_with(addr: SocketAddr, auth: Value) -> Result<Self, String> {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut tx, mut rx) = ws.split();
+        // Engine.IO open packet.
+        let open = next_text(&mut rx).await.ok_or("no open packet")?;
+        if !open.starts_with('0') {
+            return Err(format!("unexpected open packet {open}"));
+        }
+        tx.send(Message::text(format!("40{auth}")))
+            .await
+            .map_err(|e| e.to_string())?;
+        let sid = loop {
+            let p = next_text(&mut rx).await.ok_or("closed during connect")?;
+            if let Some(body) = p.strip_prefix("40") {
+                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                break v["sid"].as_str().unwrap_or_default().to_owned();
+            } else if let Some(body) = p.strip_prefix("44") {
+                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                return Err(v["message"].as_str().unwrap_or(body).to_owned());
+            } else if p == "2" {
+                tx.send(Message::text("3"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        };
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        tokio::spawn(async move {
+            while let Some(m) = out_rx.recv().await {
+                if tx.send(m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = tx.close().await;
+        });
+        let (in_tx, inbox) = mpsc::unbounded_channel();
+        let acks: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>> = Arc::default();
+        let reader_acks = acks.clone();
+        let pong = out.clone();
+        tokio::spawn(async move {
+            while let Some(p) = next_text(&mut rx).await {
+                if p == "2" {
+                    let _ = pong.send(Message::text("3"));
+                } else if p.starts_with("41") || p == "1" {
+                    break;
+                } else if let Some(rest) = p.strip_prefix("43") {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    let body: Value =
+                        serde_json::from_str(&rest[digits.len()..]).unwrap_or(Value::Null);
+                    if let Ok(id) = digits.parse::<u64>()
+                        && let Some(tx) = reader_acks.lock().await.remove(&id)
+                    {
+                        let _ = tx.send(body.get(0).cloned().unwrap_or(Value::Null));
+                    }
+                } else if let Some(rest) = p.strip_prefix("42") {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    if let Ok(Value::Array(mut a)) =
+                        serde_json::from_str::<Value>(&rest[digits.len()..])
+                        && !a.is_empty()
+                    {
+                        let name = a.remove(0).as_str().unwrap_or_default().to_owned();
+                        let data = a.into_iter().next().unwrap_or(Value::Null);
+                        let _ = in_tx.send(Incoming::Event(name, data));
+                    }
+                }
+            }
+            let _ = in_tx.send(Incoming::Closed);
+        });
+        Ok(Self {
+            sid,
+            out,
+            inbox,
+            seen: VecDeque::new(),
+            acks,
+            next_ack: AtomicU64::new(1),
+            closed: false,
+        })
+    }
+
+    /// Emits `event` and returns its ack.
+    pub async fn emit(&self, event: &str, data: Value) -> Value {
+        self.try_emit(event, data, WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no ack for {event} within {WAIT:?}"))
+    }
+
+    /// Emits `event`; its ack, or `None` if none came within `within` (or the socket closed).
+    pub async fn try_emit(&self, event: &str, data: Value, within: Duration) -> Option<Value> {
+        let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.acks.lock().await.insert(id, tx);
+        self.raw(format!("42{id}{}", json!([event, data])));
+        tokio::time::timeout(within, rx).await.ok()?.ok()
+    }
+
+    /// Emits without asking for an ack.
+    pub fn emit_no_ack(&self, event: &str, data: Value) {
+        self.raw(format!("42{}", json!([event, data])));
+    }
+
+    /// Sends a raw Socket.IO packet text (for malformed-input tests).
+    pub fn raw(&self, packet: String) {
+        let _ = self.out.send(Message::text(packet));
+    }
+
+    /// Waits for the next `event`, keeping other events for later calls.
+    pub async fn event(&mut self, event: &str) -> Value {
+        self.event_within(event, WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no {event} event within {WAIT:?}"))
+    }
+
+    /// The next `event` matching `accept`, waiting at most `within`.
+    pub async fn event_where(&mut self, event: &str, accept: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(i) = self.seen.iter().position(|(n, v)| n == event && accept(v)) {
+                return self.seen.remove(i).expect("present").1;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(!left.is_zero() && !self.closed, "no matching {event} event");
+            self.pull(left).await;
+        }
+    }
+
+    /// The next `event`, or `None` after `within`.
+    pub async fn event_within(&mut self, event: &str, within: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(i) = self.seen.iter().position(|(n, _)| n == event) {
+                return self.seen.remove(i).map(|(_, v)| v);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || self.closed {
+                return None;
+            }
+            self.pull(left).await;
+        }
+    }
+
+    /// Asserts no `event` arrives within `within`.
+    pub async fn no_event(&mut self, event: &str, within: Duration) {
+        if let Some(v) = self.event_within(event, within).await {
+            panic!("unexpected {event}: {v}");
+        }
+    }
+
+    /// Drops buffered events.
+    pub fn clear(&mut self) {
+        self.seen.clear();
+    }
+
+    /// Waits until the server closes the socket; true if it did within `within`.
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.closed {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.pull(left).await;
+        }
+        true
+    }
+
+    async fn pull(&mut self, within: Duration) {
+        match tokio::time::timeout(within, self.inbox.recv()).await {
+            Ok(Some(Incoming::Event(n, v))) => self.seen.push_back((n, v)),
+            Ok(Some(Incoming::Closed) | None) => self.closed = true,
+            Err(_) => {}
+        }
+    }
+
+    /// Disconnects.
+    pub fn close(&self) {
+        let _ = self.out.send(Message::text("41"));
+        let _ = self.out.send(Message::Close(None));
+    }
+}
+
+async fn next_text<S>(rx: &mut S) -> Option<String>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match rx.next().await? {
+            Ok(Message::Text(t)) => return Some(t.to_string()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}

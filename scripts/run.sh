@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds ChatSync (server and web app) and starts it with its embedded defaults: SQLite under
+# ./data, in-process bus, dev mail outbox, local media, everything on http://127.0.0.1:3000.
+# Extra arguments go to `chatsync serve` (e.g. --only chat). Settings: see `chatsync --help`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -f web/package.json ]; then
+  if [ ! -d web/node_modules ]; then
+    npm --prefix web ci --no-audit --no-fund --loglevel=error
+  fi
+  npm --prefix web run build --silent
+fi
+cargo build --release --locked -p chatsync-server
+echo "ChatSync: open http://${HOST:-127.0.0.1}:${PORT:-3000}"
+exec ./target/release/chatsync serve "$@"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and contract tests, the API suites on the
+# embedded backends and on PostgreSQL + RabbitMQ + Redis, process and fault tests, and the
+# web app's browser tests. Installs and starts what it needs first (scripts/test-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "dependencies"
+scripts/test-deps.sh
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "rust tests"
+cargo test --workspace --locked
+
+if [ "${CHATSYNC_SKIP_WEB:-0}" != 1 ] && [ -f web/package.json ]; then
+  step "web app: type check, build, browser tests"
+  npm --prefix web run check
+  npm --prefix web run build
+  npm --prefix web run test:e2e
+fi
+step "all tests passed"

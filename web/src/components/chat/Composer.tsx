@@ -1,0 +1,152 @@
+import { useLayoutEffect, useRef, useState, type KeyboardEvent } from "react";
+import { sendMessage, stopTyping, typing } from "../../lib/client";
+import { formatSize } from "../../lib/format";
+import { CloseIcon, FileIcon, PaperclipIcon, SendIcon } from "../icons";
+import { IconButton } from "../ui";
+import type { useUploads } from "./useUploads";
+
+const MAX_BODY = 4000;
+
+export function Composer({
+  conversationId,
+  uploads,
+  addFiles,
+}: {
+  conversationId: string;
+  uploads: ReturnType<typeof useUploads>;
+  addFiles: (files: FileList | File[]) => void;
+}) {
+  const [body, setBody] = useState("");
+  const text = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  const canSend = (body.trim().length > 0 || uploads.ready > 0) && !uploads.busy && body.length <= MAX_BODY;
+
+  // Grow with the text up to a few lines, then scroll.
+  useLayoutEffect(() => {
+    const el = text.current;
+    if (!el) return;
+    el.style.height = "auto";
+    el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
+  }, [body]);
+
+  useLayoutEffect(() => () => stopTyping(conversationId), [conversationId]);
+
+  const send = () => {
+    if (!canSend) return;
+    sendMessage(conversationId, body.trim(), uploads.take());
+    setBody("");
+    text.current?.focus();
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  };
+
+  return (
+    <div className="border-t border-zinc-200 bg-white px-3 pt-2 pb-[max(0.5rem,env(safe-area-inset-bottom))] md:px-6 dark:border-zinc-800 dark:bg-zinc-900">
+      <div className="mx-auto max-w-3xl">
+        {uploads.uploads.length > 0 && (
+          <ul aria-label="Attachments" className="scroll-thin mb-2 flex gap-2 overflow-x-auto pb-1">
+            {uploads.uploads.map((u) => (
+              <li
+                key={u.key}
+                className={`relative flex w-52 shrink-0 items-center gap-2.5 rounded-xl p-2 ring-1 ${u.error ? "bg-red-50 ring-red-200 dark:bg-red-950/40 dark:ring-red-900" : "bg-zinc-50 ring-zinc-200 dark:bg-zinc-800 dark:ring-zinc-700"}`}
+              >
+                {u.preview ? (
+                  <img src={u.preview} alt="" className="size-10 shrink-0 rounded-lg object-cover" />
+                ) : (
+                  <span className="flex size-10 shrink-0 items-center justify-center rounded-lg bg-zinc-200 text-zinc-500 dark:bg-zinc-700 dark:text-zinc-300">
+                    <FileIcon width={18} height={18} />
+                  </span>
+                )}
+                <span className="min-w-0 flex-1">
+                  <span className="block truncate text-xs font-medium">{u.file.name}</span>
+                  {u.error ? (
+                    <span
+                      role="alert"
+                      className="line-clamp-2 text-[11px] leading-tight text-red-600 dark:text-red-400"
+                    >
+                      {u.error}
+                    </span>
+                  ) : u.media ? (
+                    <span className="block text-[11px] text-zinc-500 dark:text-zinc-400">
+                      {formatSize(u.file.size)} · ready
+                    </span>
+                  ) : (
+                    <span className="mt-1 block h-1.5 overflow-hidden rounded-full bg-zinc-200 dark:bg-zinc-700">
+                      <span
+                        role="progressbar"
+                        aria-label={`Uploading ${u.file.name}`}
+                        aria-valuemin={0}
+                        aria-valuemax={100}
+                        aria-valuenow={Math.round(u.progress * 100)}
+                        className="block h-full rounded-full bg-brand-500 transition-[width]"
+                        style={{ width: `${Math.max(4, u.progress * 100)}%` }}
+                      />
+                    </span>
+                  )}
+                </span>
+                <button
+                  type="button"
+                  aria-label={`Remove ${u.file.name}`}
+                  onClick={() => uploads.remove(u.key)}
+                  className="absolute -top-1.5 -right-1.5 flex size-5 items-center justify-center rounded-full bg-zinc-700 text-white shadow hover:bg-zinc-900"
+                >
+                  <CloseIcon width={12} height={12} />
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+        <div className="flex items-end gap-2">
+          <IconButton label="Attach files" onClick={() => picker.current?.click()}>
+            <PaperclipIcon />
+          </IconButton>
+          <input
+            ref={picker}
+            type="file"
+            multiple
+            hidden
+            aria-label="Choose files to attach"
+            onChange={(e) => {
+              if (e.target.files?.length) addFiles(e.target.files);
+              e.target.value = "";
+            }}
+          />
+          <textarea
+            ref={text}
+            rows={1}
+            value={body}
+            aria-label="Message"
+            placeholder="Write a message…"
+            onChange={(e) => {
+              setBody(e.target.value);
+              if (e.target.value) typing(conversationId);
+              else stopTyping(conversationId);
+            }}
+            onKeyDown={onKeyDown}
+            onPaste={(e) => {
+              const files = [...e.clipboardData.files];
+              if (files.length) {
+                e.preventDefault();
+                addFiles(files);
+              }
+            }}
+            className="scroll-thin max-h-40 min-h-10 flex-1 resize-none rounded-2xl border-0 bg-zinc-100 px-4 py-2.5 text-[15px] leading-5 placeholder-zinc-500 focus:ring-2 focus:ring-brand-500/40 focus:outline-none dark:bg-zinc-800 dark:placeholder-zinc-400"
+          />
+          <IconButton label="Send" onClick={send} disabled={!canSend} primary>
+            <SendIcon />
+          </IconButton>
+        </div>
+        {body.length > MAX_BODY - 200 && (
+          <p className={`mt-1 text-right text-xs ${body.length > MAX_BODY ? "text-red-600" : "text-zinc-500"}`}>
+            {body.length} / {MAX_BODY}
+          </p>
+        )}
+      </div>
+    </div>
+  );
+}

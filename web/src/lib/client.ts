@@ -1,0 +1,435 @@
+// The chat engine: one socket, the outbox, and the bookkeeping around them (catch-up sync
+// after every connect, receipts, typing, presence). Components call the exported functions
+// and read state through the store.
+
+import { api, errorMessage } from "./api";
+import { Outbox } from "./outbox";
+import * as P from "./protocol";
+import type { Attachment, Conversation, Message } from "./protocol";
+import { conversationInUrl, showInUrl } from "./route";
+import { setSession } from "./session";
+import { SocketConnection } from "./socket";
+import {
+  applyReceipt,
+  expireTyping,
+  getState,
+  mergeMessages,
+  refreshAttachment,
+  removeConversation,
+  resetState,
+  setConnection,
+  setConversationList,
+  setActive,
+  setOutbox,
+  setPresence,
+  setTyping,
+  setUnread,
+  subscribe,
+  toast,
+  updateThread,
+  upsertConversation,
+  emptyThread,
+} from "./store";
+
+const PAGE = 50;
+const TYPING_REFRESH_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+
+interface Engine {
+  me: string;
+  conn: SocketConnection;
+  outbox: Outbox;
+  cleanup: (() => void)[];
+  syncTimer?: ReturnType<typeof setTimeout>;
+}
+
+let engine: Engine | null = null;
+
+export function startChat(me: string): void {
+  stopChat();
+  resetState();
+  const conn = new SocketConnection(() => setSession(null));
+  const outbox = new Outbox(conn, me);
+  const e: Engine = { me, conn, outbox, cleanup: [] };
+  engine = e;
+  outbox.load();
+
+  const s = conn.socket;
+  s.on("connect", () => void onConnect(e));
+  s.on("disconnect", () => setConnection("offline"));
+  s.on("connect_error", () => setConnection("offline"));
+  s.on(P.MESSAGE_NEW, (m: Message) => void onMessages(e, [m]));
+  s.on(P.MESSAGE_UPDATED, (m: Message) => mergeMessages(m.conversation_id, [m], me));
+  s.on(P.TYPING_EVENT, (t: P.TypingEvent) => setTyping(t.conversation_id, t.user_id, t.typing));
+  s.on(P.RECEIPT_EVENT, (r: P.ReceiptEvent) => onReceipt(e, r));
+  s.on(P.PRESENCE, (p: P.PresenceEvent) => setPresence([p]));
+  s.on(P.CONVERSATION_NEW, (c: Conversation) => void onConversation(e, c));
+  s.on(P.CONVERSATION_UPDATED, (c: Conversation) => void onConversation(e, c));
+  s.on(P.CONVERSATION_REMOVED, (r: { conversation_id: string }) => forgetConversation(r.conversation_id));
+
+  // Persist the outbox as soon as it changes: the page may be closed the next moment.
+  let saved = getState().outbox;
+  const unsubscribe = subscribe(() => {
+    const now = getState().outbox;
+    if (now !== saved) outbox.persist((saved = now));
+  });
+  const typingSweep = setInterval(() => expireTyping(Date.now()), 1000);
+  const onFocus = () => {
+    const id = getState().activeId;
+    if (id) markRead(id);
+  };
+  // The browser knows before a heartbeat times out: show it at once, and retry the moment
+  // the network is back instead of waiting for the next back-off step.
+  const onOffline = () => {
+    conn.socket.disconnect();
+    setConnection("offline");
+  };
+  const onOnline = () => conn.connect();
+  const onPopState = () => selectConversation(conversationInUrl(), false);
+  window.addEventListener("popstate", onPopState);
+  window.addEventListener("offline", onOffline);
+  window.addEventListener("online", onOnline);
+  window.addEventListener("focus", onFocus);
+  document.addEventListener("visibilitychange", onFocus);
+  e.cleanup.push(
+    unsubscribe,
+    () => clearInterval(typingSweep),
+    () => window.removeEventListener("focus", onFocus),
+    () => window.removeEventListener("popstate", onPopState),
+    () => window.removeEventListener("offline", onOffline),
+    () => window.removeEventListener("online", onOnline),
+    () => document.removeEventListener("visibilitychange", onFocus),
+  );
+
+  void loadConversations(e).then(
+    () => {
+      const wanted = conversationInUrl();
+      if (wanted && getState().conversations[wanted]) selectConversation(wanted, false);
+      else if (wanted) showInUrl(null, "replace");
+    },
+    () => {},
+  );
+  conn.connect();
+}
+
+export function stopChat(): void {
+  if (!engine) return;
+  engine.cleanup.forEach((f) => f());
+  clearTimeout(engine.syncTimer);
+  engine.outbox.stop();
+  engine.conn.close();
+  engine = null;
+}
+
+/** Signs out on the server (best effort) and forgets this device's unsent messages. */
+export async function logout(): Promise<void> {
+  setOutbox(() => []); // persisted at once: the unsent messages go with the session
+  try {
+    await api.logout();
+  } catch {
+    // Signed out locally either way.
+  }
+  stopChat();
+  showInUrl(null, "replace");
+  setSession(null);
+}
+
+function current(): Engine {
+  if (!engine) throw new Error("chat is not started");
+  return engine;
+}
+
+// ---- connection ---------------------------------------------------------------------------
+
+async function onConnect(e: Engine): Promise<void> {
+  setConnection("online");
+  e.outbox.flush(true);
+  // Catch up on what was missed; a failed attempt is retried while this socket stays up.
+  for (let attempt = 0; engine === e && e.conn.connected; attempt++) {
+    try {
+      await loadConversations(e);
+      await syncMissed(e);
+      const active = getState().activeId;
+      if (active) markRead(active);
+      return;
+    } catch (err) {
+      console.error("catching up failed", err);
+      if (attempt === 2) toast(`Could not catch up: ${errorMessage(err)}`);
+      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 10_000)));
+    }
+  }
+}
+
+async function loadConversations(e: Engine): Promise<void> {
+  const { conversations } = await api.conversations();
+  if (engine !== e) return;
+  setConversationList(conversations);
+  for (const c of conversations) {
+    const mine = c.members.find((m) => m.user_id === e.me);
+    if (mine && c.last_seq > mine.delivered_seq) receipt(e, c.id, "delivered", c.last_seq);
+  }
+  void loadPresence(e, conversations);
+}
+
+/** Fetches what opened threads missed while the socket was down, page by page. */
+async function syncMissed(e: Engine): Promise<void> {
+  const st = getState();
+  const after: Record<string, number> = {};
+  for (const c of Object.values(st.conversations)) {
+    const items = st.threads[c.id]?.items;
+    // Threads never opened only need their list entry, which the list already refreshed.
+    after[c.id] = items?.length ? contiguousEnd(items) : c.last_seq;
+  }
+  for (;;) {
+    const ack = await e.conn.request<P.SyncAck>(P.SYNC, { after });
+    if (engine !== e) return;
+    if (!ack.ok) throw new Error(ack.error.message);
+    await onMessages(e, ack.messages);
+    for (const m of ack.messages) after[m.conversation_id] = Math.max(after[m.conversation_id] ?? 0, m.seq);
+    if (!ack.has_more) return;
+  }
+}
+
+/**
+ * The last seq before the first gap. Not simply the newest: an ack for a message sent right
+ * after reconnecting can land before the catch-up, and starting after it would skip what
+ * others wrote while this device was away.
+ */
+function contiguousEnd(items: Message[]): number {
+  let end = items[0]!.seq;
+  for (const m of items) {
+    if (m.seq > end + 1) break;
+    end = m.seq;
+  }
+  return end;
+}
+
+/** Catch up again soon (a live message showed a gap); several gaps share one sync. */
+function scheduleSync(e: Engine): void {
+  if (e.syncTimer) return;
+  e.syncTimer = setTimeout(() => {
+    e.syncTimer = undefined;
+    if (engine === e && e.conn.connected) syncMissed(e).catch((err: unknown) => console.error("sync failed", err));
+  }, 300);
+}
+
+async function loadPresence(e: Engine, conversations: Conversation[]): Promise<void> {
+  const ids = [...new Set(conversations.flatMap((c) => c.members.map((m) => m.user_id)))].filter((id) => id !== e.me);
+  for (let i = 0; i < ids.length; i += 50) {
+    try {
+      const { presence } = await api.presence(ids.slice(i, i + 50));
+      if (engine !== e) return;
+      setPresence(presence);
+    } catch {
+      return; // presence is a nicety; the next connect tries again
+    }
+  }
+}
+
+// ---- incoming -----------------------------------------------------------------------------
+
+async function onMessages(e: Engine, msgs: Message[]): Promise<void> {
+  const byConversation = new Map<string, Message[]>();
+  for (const m of msgs) byConversation.set(m.conversation_id, [...(byConversation.get(m.conversation_id) ?? []), m]);
+  for (const [cid, list] of byConversation) {
+    if (!getState().conversations[cid]) {
+      try {
+        upsertConversation(await api.conversation(cid));
+      } catch {
+        continue; // removed meanwhile
+      }
+    }
+    const before = getState().threads[cid]?.items;
+    const fresh = mergeMessages(cid, list, e.me).filter((m) => m.sender_id !== e.me);
+    if (before?.length && Math.min(...list.map((m) => m.seq)) > contiguousEnd(before) + 1) scheduleSync(e);
+    fresh.forEach((m) => setTyping(cid, m.sender_id, false));
+    const newest = Math.max(0, ...list.filter((m) => m.sender_id !== e.me).map((m) => m.seq));
+    if (newest > 0) receipt(e, cid, "delivered", newest);
+    if (!fresh.length) continue;
+    if (isReading(cid)) markRead(cid);
+    else setUnread(cid, (getState().conversations[cid]?.unread_count ?? 0) + fresh.length);
+  }
+}
+
+function onReceipt(e: Engine, r: P.ReceiptEvent): void {
+  applyReceipt(r);
+  // Read on another of my devices.
+  if (r.user_id === e.me && r.kind === "read") {
+    const c = getState().conversations[r.conversation_id];
+    if (c && r.seq >= c.last_seq) setUnread(c.id, 0);
+  }
+}
+
+async function onConversation(e: Engine, c: Conversation): Promise<void> {
+  const isNew = !getState().conversations[c.id];
+  upsertConversation(c);
+  if (isNew) await loadPresence(e, [c]);
+}
+
+// ---- receipts -----------------------------------------------------------------------------
+
+function receipt(e: Engine, conversationId: string, kind: P.ReceiptKind, seq: number): void {
+  const c = getState().conversations[conversationId];
+  const mine = c?.members.find((m) => m.user_id === e.me);
+  if (!mine || !e.conn.connected) return;
+  const known = kind === "read" ? mine.read_seq : mine.delivered_seq;
+  if (seq <= known) return;
+  applyReceipt({ conversation_id: conversationId, user_id: e.me, kind, seq });
+  e.conn.notify(P.RECEIPT, { conversation_id: conversationId, kind, seq } satisfies P.ReceiptPayload);
+}
+
+function isReading(conversationId: string): boolean {
+  return getState().activeId === conversationId && document.visibilityState === "visible" && document.hasFocus();
+}
+
+/** Marks everything in the conversation read if the person is looking at it. */
+export function markRead(conversationId: string): void {
+  const e = engine;
+  if (!e || !isReading(conversationId)) return;
+  const c = getState().conversations[conversationId];
+  if (!c) return;
+  setUnread(conversationId, 0);
+  if (c.last_seq > 0) receipt(e, conversationId, "read", c.last_seq);
+}
+
+// ---- history ------------------------------------------------------------------------------
+
+export async function openThread(conversationId: string): Promise<void> {
+  const t = getState().threads[conversationId];
+  if (t?.loaded || t?.loading) return;
+  updateThread(conversationId, { ...emptyThread, loading: true });
+  await loadPage(conversationId);
+}
+
+/** The page before the oldest loaded message (or the first page again after a failure). */
+export async function loadOlder(conversationId: string): Promise<void> {
+  const t = getState().threads[conversationId];
+  if (!t || t.loading || (t.loaded && !t.hasMore)) return;
+  updateThread(conversationId, { loading: true });
+  await loadPage(conversationId, t.loaded ? t.items[0]?.seq : undefined);
+}
+
+async function loadPage(conversationId: string, beforeSeq?: number): Promise<void> {
+  const e = current();
+  try {
+    const { messages, has_more } = await api.messages(conversationId, beforeSeq, PAGE);
+    if (engine !== e) return;
+    mergeMessages(conversationId, messages, e.me);
+    updateThread(conversationId, { loaded: true, loading: false, hasMore: has_more, error: null });
+  } catch (err) {
+    updateThread(conversationId, { loading: false, error: errorMessage(err) });
+  }
+}
+
+// ---- sending and changing messages --------------------------------------------------------
+
+export function sendMessage(conversationId: string, body: string, attachments: Attachment[] = []): void {
+  const e = current();
+  stopTyping(conversationId);
+  e.outbox.send(conversationId, body, attachments);
+}
+
+export const retryMessage = (clientId: string) => current().outbox.retry(clientId);
+export const discardMessage = (clientId: string) => current().outbox.discard(clientId);
+
+async function change(event: string, payload: unknown): Promise<boolean> {
+  const e = current();
+  if (!e.conn.connected) {
+    toast("You're offline. Try again when the connection is back.");
+    return false;
+  }
+  try {
+    const ack = await e.conn.request<P.MessageAck>(event, payload);
+    if (!ack.ok) {
+      toast(ack.error.message);
+      return false;
+    }
+    mergeMessages(ack.message.conversation_id, [ack.message], e.me);
+    return true;
+  } catch {
+    toast("The server did not answer. Try again.");
+    return false;
+  }
+}
+
+export const editMessage = (messageId: string, body: string) => change(P.EDIT, { message_id: messageId, body });
+export const deleteMessage = (messageId: string) => change(P.DELETE, { message_id: messageId });
+export const react = (messageId: string, emoji: string, on: boolean) =>
+  change(P.REACT, { message_id: messageId, emoji, on });
+
+const refreshing = new Set<string>();
+
+/** Fetches fresh signed URLs for an attachment whose URL expired. */
+export async function refreshMedia(m: Message, mediaId: string): Promise<void> {
+  if (refreshing.has(mediaId)) return;
+  refreshing.add(mediaId);
+  try {
+    const fresh = await api.media(mediaId);
+    refreshAttachment(m.conversation_id, m.id, {
+      media_id: mediaId,
+      content_type: fresh.content_type,
+      size: fresh.size,
+      name: fresh.name,
+      has_thumbnail: fresh.thumbnail_url != null,
+      url: fresh.url,
+      thumbnail_url: fresh.thumbnail_url,
+    });
+  } catch {
+    // Leave the broken image; the message still says what it was.
+  } finally {
+    setTimeout(() => refreshing.delete(mediaId), 60_000);
+  }
+}
+
+// ---- typing -------------------------------------------------------------------------------
+
+const typingState = new Map<string, { sentAt: number; idle: ReturnType<typeof setTimeout> }>();
+
+/** Call on every keystroke in the composer. */
+export function typing(conversationId: string): void {
+  const e = engine;
+  if (!e) return;
+  const now = Date.now();
+  const t = typingState.get(conversationId);
+  if (t) clearTimeout(t.idle);
+  const sentAt = !t || now - t.sentAt > TYPING_REFRESH_MS ? now : t.sentAt;
+  if (sentAt === now) e.conn.notify(P.TYPING, { conversation_id: conversationId, typing: true });
+  typingState.set(conversationId, { sentAt, idle: setTimeout(() => stopTyping(conversationId), TYPING_IDLE_MS) });
+}
+
+export function stopTyping(conversationId: string): void {
+  const t = typingState.get(conversationId);
+  if (!t) return;
+  clearTimeout(t.idle);
+  typingState.delete(conversationId);
+  engine?.conn.notify(P.TYPING, { conversation_id: conversationId, typing: false });
+}
+
+// ---- conversations ------------------------------------------------------------------------
+
+/** Opens a conversation (null: back to the list); `push` adds a browser history entry. */
+export function selectConversation(id: string | null, push = true): void {
+  setActive(id);
+  if (push) showInUrl(id);
+  if (id) {
+    void openThread(id);
+    markRead(id);
+  }
+}
+
+/** Adds a conversation the REST API just returned and opens it. */
+export function showConversation(c: Conversation): void {
+  upsertConversation(c);
+  if (engine) void loadPresence(engine, [c]);
+  selectConversation(c.id);
+}
+
+/** Drops a conversation the user left or was removed from. */
+export function forgetConversation(id: string): void {
+  if (getState().activeId === id) showInUrl(null, "replace");
+  removeConversation(id);
+}
+
+export function myId(): string {
+  return current().me;
+}

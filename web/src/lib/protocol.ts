@@ -1,0 +1,135 @@
+// Mirrors crates/chat/src/protocol.rs and the JSON shapes in docs/API.md; change both together.
+
+/** Client → server events; each is answered through its ack. */
+export const SEND = "message:send";
+export const TYPING = "typing";
+export const RECEIPT = "receipt";
+export const SYNC = "sync";
+export const EDIT = "message:edit";
+export const DELETE = "message:delete";
+export const REACT = "message:react";
+
+/** Server → client events. */
+export const MESSAGE_NEW = "message:new";
+export const MESSAGE_UPDATED = "message:updated";
+export const TYPING_EVENT = "typing";
+export const RECEIPT_EVENT = "receipt";
+export const PRESENCE = "presence";
+export const CONVERSATION_NEW = "conversation:new";
+export const CONVERSATION_UPDATED = "conversation:updated";
+export const CONVERSATION_REMOVED = "conversation:removed";
+
+export type ReceiptKind = "delivered" | "read";
+export type Role = "owner" | "member";
+
+export interface Attachment {
+  media_id: string;
+  content_type: string;
+  size: number;
+  name: string;
+  width?: number;
+  height?: number;
+  has_thumbnail: boolean;
+  url?: string;
+  thumbnail_url?: string | null;
+}
+
+export interface Reaction {
+  emoji: string;
+  user_ids: string[];
+}
+
+export interface Message {
+  id: string;
+  conversation_id: string;
+  seq: number;
+  sender_id: string;
+  client_id: string;
+  body: string;
+  attachments: Attachment[];
+  created_at: string;
+  edited_at: string | null;
+  deleted: boolean;
+  reactions: Reaction[];
+}
+
+export interface Member {
+  user_id: string;
+  display_name: string;
+  avatar_url: string | null;
+  role: Role;
+  joined_at: string;
+  delivered_seq: number;
+  read_seq: number;
+}
+
+export interface Conversation {
+  id: string;
+  kind: "direct" | "group";
+  name: string | null;
+  created_by: string;
+  created_at: string;
+  last_seq: number;
+  last_activity_at: string;
+  members: Member[];
+}
+
+export interface ConversationSummary extends Conversation {
+  last_message: Message | null;
+  unread_count: number;
+}
+
+export interface SendPayload {
+  conversation_id: string;
+  client_id: string;
+  body: string;
+  attachments?: string[];
+}
+
+export interface TypingPayload {
+  conversation_id: string;
+  typing: boolean;
+}
+
+export interface ReceiptPayload {
+  conversation_id: string;
+  kind: ReceiptKind;
+  seq: number;
+}
+
+export interface SyncPayload {
+  after: Record<string, number>;
+  limit?: number;
+}
+
+export interface TypingEvent {
+  conversation_id: string;
+  user_id: string;
+  typing: boolean;
+}
+
+export interface ReceiptEvent {
+  conversation_id: string;
+  user_id: string;
+  kind: ReceiptKind;
+  seq: number;
+}
+
+export interface PresenceEvent {
+  user_id: string;
+  online: boolean;
+  last_seen: string | null;
+}
+
+export interface AckError {
+  code: string;
+  message: string;
+  retry_after_ms?: number;
+}
+
+export type Ack<T> = ({ ok: true } & T) | { ok: false; error: AckError };
+
+export type SendAck = Ack<{ message: Message; duplicate: boolean }>;
+export type MessageAck = Ack<{ message: Message }>;
+export type SyncAck = Ack<{ messages: Message[]; has_more: boolean }>;
+export type ReceiptAck = Ack<{ moved: boolean; seq: number | null }>;

@@ -1,0 +1,348 @@
+// The app's state in one external store, read by components through `useChat(selector)`.
+// Updates are immutable so selectors can return slices without copying.
+
+import { useSyncExternalStore } from "react";
+import type { PresenceState } from "./api";
+import type { Attachment, Conversation, ConversationSummary, Member, Message, ReceiptEvent } from "./protocol";
+
+export interface Thread {
+  /** Stored messages, ascending by seq, without duplicates. */
+  items: Message[];
+  loaded: boolean;
+  loading: boolean;
+  /** Older messages exist on the server. */
+  hasMore: boolean;
+  error: string | null;
+}
+
+export interface ConversationEntry extends Conversation {
+  last_message: Message | null;
+  unread_count: number;
+}
+
+/** A message that is not acknowledged yet (or was refused). */
+export interface OutboxEntry {
+  client_id: string;
+  conversation_id: string;
+  body: string;
+  attachments: Attachment[];
+  created_at: string;
+  status: "pending" | "failed";
+  error: string | null;
+}
+
+export type Connection = "connecting" | "online" | "offline";
+
+export interface Toast {
+  id: number;
+  kind: "error" | "info";
+  text: string;
+}
+
+export interface ChatState {
+  conversations: Record<string, ConversationEntry>;
+  listLoaded: boolean;
+  threads: Record<string, Thread>;
+  outbox: OutboxEntry[];
+  presence: Record<string, PresenceState>;
+  /** conversation → user → when the indicator expires (ms since epoch). */
+  typing: Record<string, Record<string, number>>;
+  connection: Connection;
+  activeId: string | null;
+  toasts: Toast[];
+}
+
+const initial = (): ChatState => ({
+  conversations: {},
+  listLoaded: false,
+  threads: {},
+  outbox: [],
+  presence: {},
+  typing: {},
+  connection: "connecting",
+  activeId: null,
+  toasts: [],
+});
+
+let state: ChatState = initial();
+const listeners = new Set<() => void>();
+
+export function getState(): ChatState {
+  return state;
+}
+
+export function setState(update: (s: ChatState) => ChatState): void {
+  const next = update(state);
+  if (next === state) return;
+  state = next;
+  listeners.forEach((l) => l());
+}
+
+export function resetState(): void {
+  setState(() => initial());
+}
+
+export function subscribe(l: () => void): () => void {
+  listeners.add(l);
+  return () => listeners.delete(l);
+}
+
+export function useChat<T>(selector: (s: ChatState) => T): T {
+  return useSyncExternalStore(subscribe, () => selector(state));
+}
+
+// ---- conversations ------------------------------------------------------------------------
+
+export const emptyThread: Thread = { items: [], loaded: false, loading: false, hasMore: true, error: null };
+
+export function setConversationList(list: ConversationSummary[]): void {
+  setState((s) => {
+    const conversations: Record<string, ConversationEntry> = {};
+    for (const c of list) {
+      const known = s.conversations[c.id];
+      // A newer message already seen over the socket wins over a slower list answer.
+      const last = newer(known?.last_message ?? null, c.last_message);
+      conversations[c.id] = {
+        ...c,
+        members: keepPositions(c.members, known?.members),
+        last_message: last,
+        last_seq: Math.max(c.last_seq, last?.seq ?? 0),
+      };
+    }
+    return { ...s, conversations, listLoaded: true };
+  });
+}
+
+/**
+ * Receipt positions only move forward. A list or conversation fetched just before a receipt
+ * event must not take a tick back.
+ */
+function keepPositions(fresh: Member[], known: Member[] | undefined): Member[] {
+  if (!known) return fresh;
+  const old = new Map(known.map((m) => [m.user_id, m]));
+  return fresh.map((m) => {
+    const k = old.get(m.user_id);
+    if (!k) return m;
+    return {
+      ...m,
+      delivered_seq: Math.max(m.delivered_seq, k.delivered_seq),
+      read_seq: Math.max(m.read_seq, k.read_seq),
+    };
+  });
+}
+
+function newer(a: Message | null, b: Message | null): Message | null {
+  if (!a) return b;
+  if (!b) return a;
+  return b.seq >= a.seq ? b : a;
+}
+
+export function upsertConversation(c: Conversation): void {
+  setState((s) => {
+    const known = s.conversations[c.id];
+    const entry: ConversationEntry = {
+      ...c,
+      members: keepPositions(c.members, known?.members),
+      last_seq: Math.max(c.last_seq, known?.last_seq ?? 0),
+      last_message: known?.last_message ?? null,
+      unread_count: known?.unread_count ?? 0,
+    };
+    return { ...s, conversations: { ...s.conversations, [c.id]: entry } };
+  });
+}
+
+export function removeConversation(id: string): void {
+  setState((s) => {
+    if (!s.conversations[id]) return s;
+    const { [id]: _gone, ...conversations } = s.conversations;
+    const { [id]: _thread, ...threads } = s.threads;
+    return {
+      ...s,
+      conversations,
+      threads,
+      outbox: s.outbox.filter((o) => o.conversation_id !== id),
+      activeId: s.activeId === id ? null : s.activeId,
+    };
+  });
+}
+
+export function setActive(id: string | null): void {
+  setState((s) => (s.activeId === id ? s : { ...s, activeId: id }));
+}
+
+export function setUnread(id: string, unread: number): void {
+  setState((s) => {
+    const c = s.conversations[id];
+    if (!c || c.unread_count === unread) return s;
+    return { ...s, conversations: { ...s.conversations, [id]: { ...c, unread_count: unread } } };
+  });
+}
+
+// ---- messages -----------------------------------------------------------------------------
+
+export function updateThread(id: string, patch: Partial<Thread>): void {
+  setState((s) => ({
+    ...s,
+    threads: { ...s.threads, [id]: { ...(s.threads[id] ?? emptyThread), ...patch } },
+  }));
+}
+
+/**
+ * Adds or replaces messages (by id; a stored message also settles the outbox entry with its
+ * client_id). Returns the messages that were not known before, so callers can count them as
+ * unread exactly once.
+ */
+export function mergeMessages(conversationId: string, msgs: Message[], me: string): Message[] {
+  const fresh: Message[] = [];
+  setState((s) => {
+    const conv = s.conversations[conversationId];
+    const thread = s.threads[conversationId];
+    const byId = new Map((thread?.items ?? []).map((m) => [m.id, m]));
+    let changed = false;
+    for (const m of msgs) {
+      const old = byId.get(m.id);
+      if (old && sameMessage(old, m)) continue;
+      // A late `message:new` for an older version must not undo an edit or delete.
+      if (old && (old.deleted || Date.parse(old.edited_at ?? "0") > Date.parse(m.edited_at ?? "0"))) continue;
+      if (!old && (!conv || m.seq > conv.last_seq)) fresh.push(m);
+      byId.set(m.id, m);
+      changed = true;
+    }
+    const settled = new Set(msgs.filter((m) => m.sender_id === me).map((m) => m.client_id));
+    const outbox = settled.size ? s.outbox.filter((o) => !settled.has(o.client_id)) : s.outbox;
+    if (!changed && outbox === s.outbox) return s;
+
+    let threads = s.threads;
+    // Kept once the thread was opened, even mid-load: the first page may have been read just
+    // before this message was committed.
+    if (thread) {
+      const items = [...byId.values()].sort((a, b) => a.seq - b.seq);
+      threads = { ...threads, [conversationId]: { ...thread, items } };
+    }
+    let conversations = s.conversations;
+    if (conv) {
+      const last = msgs.reduce<Message | null>((acc, m) => newer(acc, m), conv.last_message);
+      const lastSeq = Math.max(conv.last_seq, last?.seq ?? 0);
+      conversations = {
+        ...conversations,
+        [conversationId]: {
+          ...conv,
+          last_message: last,
+          last_seq: lastSeq,
+          last_activity_at:
+            last && Date.parse(last.created_at) > Date.parse(conv.last_activity_at)
+              ? last.created_at
+              : conv.last_activity_at,
+        },
+      };
+    }
+    return { ...s, threads, conversations, outbox };
+  });
+  return fresh;
+}
+
+function sameMessage(a: Message, b: Message): boolean {
+  return (
+    a.edited_at === b.edited_at &&
+    a.deleted === b.deleted &&
+    a.body === b.body &&
+    JSON.stringify(a.reactions) === JSON.stringify(b.reactions) &&
+    a.attachments.length === b.attachments.length &&
+    a.attachments.every((x, i) => x.url === b.attachments[i]?.url)
+  );
+}
+
+/** Replaces one attachment's signed URLs after they expired. */
+export function refreshAttachment(conversationId: string, messageId: string, fresh: Attachment): void {
+  setState((s) => {
+    const thread = s.threads[conversationId];
+    if (!thread) return s;
+    const items = thread.items.map((m) =>
+      m.id !== messageId
+        ? m
+        : { ...m, attachments: m.attachments.map((a) => (a.media_id === fresh.media_id ? { ...a, ...fresh } : a)) },
+    );
+    return { ...s, threads: { ...s.threads, [conversationId]: { ...thread, items } } };
+  });
+}
+
+export function applyReceipt(r: ReceiptEvent): void {
+  setState((s) => {
+    const c = s.conversations[r.conversation_id];
+    if (!c) return s;
+    const field = r.kind === "read" ? "read_seq" : "delivered_seq";
+    let changed = false;
+    const members = c.members.map((m) => {
+      if (m.user_id !== r.user_id) return m;
+      // Read implies delivered.
+      const delivered = Math.max(m.delivered_seq, r.seq);
+      const next = { ...m, [field]: Math.max(m[field], r.seq), delivered_seq: delivered };
+      changed ||= next.read_seq !== m.read_seq || next.delivered_seq !== m.delivered_seq;
+      return next;
+    });
+    if (!changed) return s;
+    return { ...s, conversations: { ...s.conversations, [c.id]: { ...c, members } } };
+  });
+}
+
+// ---- outbox -------------------------------------------------------------------------------
+
+export function setOutbox(update: (o: OutboxEntry[]) => OutboxEntry[]): void {
+  setState((s) => {
+    const outbox = update(s.outbox);
+    return outbox === s.outbox ? s : { ...s, outbox };
+  });
+}
+
+// ---- presence, typing, connection, toasts -------------------------------------------------
+
+export function setPresence(list: PresenceState[]): void {
+  if (!list.length) return;
+  setState((s) => {
+    const presence = { ...s.presence };
+    for (const p of list) presence[p.user_id] = p;
+    return { ...s, presence };
+  });
+}
+
+export const TYPING_TTL_MS = 7000;
+
+export function setTyping(conversationId: string, userId: string, typing: boolean): void {
+  setState((s) => {
+    const current = { ...(s.typing[conversationId] ?? {}) };
+    if (typing) current[userId] = Date.now() + TYPING_TTL_MS;
+    else if (userId in current) delete current[userId];
+    else return s;
+    return { ...s, typing: { ...s.typing, [conversationId]: current } };
+  });
+}
+
+/** Drops indicators whose refresh never came (the other side went away mid-word). */
+export function expireTyping(now: number): void {
+  setState((s) => {
+    let changed = false;
+    const typing: ChatState["typing"] = {};
+    for (const [cid, users] of Object.entries(s.typing)) {
+      const kept = Object.fromEntries(Object.entries(users).filter(([, until]) => until > now));
+      changed ||= Object.keys(kept).length !== Object.keys(users).length;
+      typing[cid] = kept;
+    }
+    return changed ? { ...s, typing } : s;
+  });
+}
+
+export function setConnection(connection: Connection): void {
+  setState((s) => (s.connection === connection ? s : { ...s, connection }));
+}
+
+let toastId = 0;
+
+export function toast(text: string, kind: Toast["kind"] = "error"): void {
+  const id = ++toastId;
+  setState((s) => ({ ...s, toasts: [...s.toasts.filter((t) => t.text !== text), { id, kind, text }] }));
+  setTimeout(() => dismissToast(id), 6000);
+}
+
+export function dismissToast(id: number): void {
+  setState((s) => ({ ...s, toasts: s.toasts.filter((t) => t.id !== id) }));
+}
