@@ -74,6 +74,13 @@ fi
 # --- Web app and browser ---------------------------------------------------------------------
 if [ "${CHATSYNC_SKIP_WEB:-0}" != 1 ] && [ -f web/package.json ]; then
   have chromium || apt_install chromium
+  # Emoji in the screenshots and reaction tests render with a real colour font.
+  fc-list 2>/dev/null | grep -qi 'Noto Color Emoji' || apt_install fonts-noto-color-emoji
+  # Vite 8 needs Node 20.19 or newer (Debian 12's own nodejs is 18: too old).
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' || {
+    echo "the web app's build needs Node.js >= 20.19; this machine has $(node -v)" >&2
+    exit 1
+  }
   if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
     log "installing web packages"
     npm --prefix web ci --no-audit --no-fund --loglevel=error

@@ -15,7 +15,11 @@ pub(crate) enum Report {
     /// An ack of `message:send` arrived with the stored seq.
     Acked { seq: i64 },
     /// A `message:new` arrived: its conversation, seq, the sender's number, and latency.
-    Delivered { conversation: String, seq: i64, latency_us: u64 },
+    Delivered {
+        conversation: String,
+        seq: i64,
+        latency_us: u64,
+    },
     /// An ack said `ok: false`.
     Refused(String),
     /// The connection ended.
@@ -89,13 +93,16 @@ pub(crate) async fn connect(
     reports: Option<mpsc::UnboundedSender<(usize, Report)>>,
 ) -> anyhow::Result<Sender> {
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.context("websocket")?;
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .context("websocket")?;
     let (mut tx, mut rx) = ws.split();
     let open = next_text(&mut rx).await.context("no open packet")?;
     if !open.starts_with('0') {
         bail!("unexpected open packet {open}");
     }
-    tx.send(Message::text(format!("40{{\"token\":\"{token}\"}}"))).await?;
+    tx.send(Message::text(format!("40{{\"token\":\"{token}\"}}")))
+        .await?;
     loop {
         let p = next_text(&mut rx).await.context("closed during connect")?;
         if p.starts_with("40") {
@@ -127,7 +134,9 @@ pub(crate) async fn connect(
                 if let Ok([ack]) = serde_json::from_str::<[Ack<'_>; 1]>(&rest[start..]) {
                     let report = match (ack.ok, ack.message) {
                         (true, Some(m)) => Report::Acked { seq: m.seq },
-                        _ => Report::Refused(ack.error.map(|e| e.get().to_owned()).unwrap_or_default()),
+                        _ => Report::Refused(
+                            ack.error.map(|e| e.get().to_owned()).unwrap_or_default(),
+                        ),
                     };
                     let _ = reports.send((id, report));
                 }

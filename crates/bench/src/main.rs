@@ -86,8 +86,11 @@ impl Server {
 }
 
 async fn start_server(args: &Args) -> anyhow::Result<Server> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let dir = std::env::temp_dir().join(format!("chatsync-bench-{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir =
+        std::env::temp_dir().join(format!("chatsync-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", &args.server_cpu])
@@ -109,7 +112,11 @@ async fn start_server(args: &Args) -> anyhow::Result<Server> {
     if args.db == "postgres" {
         let name = format!("chatsync_bench_{}", uuid::Uuid::new_v4().simple());
         let ok = Command::new("psql")
-            .args([&format!("{}/postgres", args.pg), "-qc", &format!("CREATE DATABASE {name}")])
+            .args([
+                &format!("{}/postgres", args.pg),
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
             .status()?
             .success();
         if !ok {
@@ -118,12 +125,23 @@ async fn start_server(args: &Args) -> anyhow::Result<Server> {
         cmd.env("DATABASE_URL", format!("{}/{name}", args.pg));
         cmd.env("CHATSYNC__DATABASE__MAX_CONNECTIONS", "20");
     }
-    let child = cmd.spawn().context("starting the server (is it built with --release?)")?;
+    let child = cmd
+        .spawn()
+        .context("starting the server (is it built with --release?)")?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let server = Server { child, addr, _dir: dir };
+    let server = Server {
+        child,
+        addr,
+        _dir: dir,
+    };
     let http = reqwest::Client::new();
     for _ in 0..600 {
-        if http.get(format!("http://{addr}/healthz")).send().await.is_ok() {
+        if http
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(server);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -136,7 +154,12 @@ struct User {
     token: String,
 }
 
-async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
     let mut req = http.post(url).json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -151,16 +174,30 @@ async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Va
 }
 
 async fn signup(http: &reqwest::Client, addr: SocketAddr, n: usize) -> anyhow::Result<User> {
-    let email = format!("bench{n}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let email = format!(
+        "bench{n}-{}@example.com",
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
     post(http, format!("http://{addr}/api/auth/register"), None, json!({"email": email, "password": "benchmark-password", "display_name": format!("Bench {n}")})).await?;
     let code = loop {
-        let v: Value = http.get(format!("http://{addr}/api/dev/outbox?email={email}")).send().await?.json().await?;
+        let v: Value = http
+            .get(format!("http://{addr}/api/dev/outbox?email={email}"))
+            .send()
+            .await?
+            .json()
+            .await?;
         if let Some(c) = v["messages"][0]["code"].as_str() {
             break c.to_owned();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let v = post(http, format!("http://{addr}/api/auth/verify"), None, json!({"email": email, "otp": code})).await?;
+    let v = post(
+        http,
+        format!("http://{addr}/api/auth/verify"),
+        None,
+        json!({"email": email, "otp": code}),
+    )
+    .await?;
     Ok(User {
         id: v["user"]["id"].as_str().context("user id")?.to_owned(),
         token: v["access_token"].as_str().context("token")?.to_owned(),
@@ -279,7 +316,11 @@ async fn drive(
             tally.refused += 1;
             tally.refusal.get_or_insert(e);
         }
-        Report::Delivered { conversation, seq, latency_us } => {
+        Report::Delivered {
+            conversation,
+            seq,
+            latency_us,
+        } => {
             if tally.seen.insert((socket, conversation.clone(), seq)) {
                 tally.delivered += 1;
                 tally.latencies.push(latency_us);
@@ -305,7 +346,9 @@ async fn drive(
     }
     let expected = sent * u64::from(expected_receivers);
     let deadline = Instant::now() + Duration::from_secs(15);
-    while (tally.delivered < expected || tally.acked + tally.refused < sent) && Instant::now() < deadline {
+    while (tally.delivered < expected || tally.acked + tally.refused < sent)
+        && Instant::now() < deadline
+    {
         match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
             Ok(Some(r)) => record(&mut tally, r),
             _ => {}
@@ -346,14 +389,31 @@ async fn direct(server: &Server, users: &[User], args: &Args) -> anyhow::Result<
     let mut sender_conv = vec![String::new(); pairs * 2];
     for p in 0..pairs {
         let (a, b) = (&users[p], &users[pairs + p]);
-        let c = post(&http, format!("http://{addr}/api/conversations"), Some(&a.token), json!({"kind": "direct", "user_id": b.id})).await?;
+        let c = post(
+            &http,
+            format!("http://{addr}/api/conversations"),
+            Some(&a.token),
+            json!({"kind": "direct", "user_id": b.id}),
+        )
+        .await?;
         let conv = c["id"].as_str().context("conversation id")?.to_owned();
         sender_conv[p] = conv.clone();
-        senders.push((client::connect(addr, &a.token, p, Some(tx.clone())).await?, conv));
+        senders.push((
+            client::connect(addr, &a.token, p, Some(tx.clone())).await?,
+            conv,
+        ));
         receivers.push(client::connect(addr, &b.token, pairs + p, Some(tx.clone())).await?);
     }
     // Warm up (and discard), then measure.
-    let _ = drive(&senders, &sender_conv, args.rate / 4, Duration::from_secs(2), &mut rx, 1).await;
+    let _ = drive(
+        &senders,
+        &sender_conv,
+        args.rate / 4,
+        Duration::from_secs(2),
+        &mut rx,
+        1,
+    )
+    .await;
     let duration = Duration::from_secs(args.duration);
     let mut tally = drive(&senders, &sender_conv, args.rate, duration, &mut rx, 1).await;
     for (s, _) in &senders {
@@ -370,18 +430,43 @@ async fn group(server: &Server, users: &[User], args: &Args) -> anyhow::Result<V
     let addr = server.addr;
     let members = &users[..args.group_size.min(users.len())];
     let ids: Vec<&str> = members[1..].iter().map(|u| u.id.as_str()).collect();
-    let g = post(&http, format!("http://{addr}/api/conversations"), Some(&members[0].token), json!({"kind": "group", "name": "bench", "member_ids": ids})).await?;
+    let g = post(
+        &http,
+        format!("http://{addr}/api/conversations"),
+        Some(&members[0].token),
+        json!({"kind": "group", "name": "bench", "member_ids": ids}),
+    )
+    .await?;
     let conv = g["id"].as_str().context("group id")?.to_owned();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut senders = Vec::new();
     for (i, u) in members.iter().enumerate() {
-        senders.push((client::connect(addr, &u.token, i, Some(tx.clone())).await?, conv.clone()));
+        senders.push((
+            client::connect(addr, &u.token, i, Some(tx.clone())).await?,
+            conv.clone(),
+        ));
     }
     let sender_conv = vec![conv.clone(); members.len()];
     let receivers = u32::try_from(members.len() - 1).unwrap_or(0);
-    let _ = drive(&senders, &sender_conv, args.group_rate / 4, Duration::from_secs(2), &mut rx, receivers).await;
+    let _ = drive(
+        &senders,
+        &sender_conv,
+        args.group_rate / 4,
+        Duration::from_secs(2),
+        &mut rx,
+        receivers,
+    )
+    .await;
     let duration = Duration::from_secs(args.duration);
-    let mut tally = drive(&senders, &sender_conv, args.group_rate, duration, &mut rx, receivers).await;
+    let mut tally = drive(
+        &senders,
+        &sender_conv,
+        args.group_rate,
+        duration,
+        &mut rx,
+        receivers,
+    )
+    .await;
     for (s, _) in &senders {
         s.close();
     }

@@ -118,7 +118,8 @@ impl ChatCore {
     }
 
     async fn emit_conversation(&self, event: &'static str, users: &[UserId], c: &Conversation) {
-        self.emit(users, None, event, Payload::Conversation(c)).await;
+        self.emit(users, None, event, Payload::Conversation(c))
+            .await;
     }
 
     /// Member ids, from a short-lived cache (relays only: typing, receipts).
@@ -305,8 +306,13 @@ impl ChatCore {
             .map_err(not_found("member"))?;
         self.forget_members(cid);
         let gone = json!({"conversation_id": cid});
-        self.emit(&[target], None, protocol::CONVERSATION_REMOVED, Payload::Json(&gone))
-            .await;
+        self.emit(
+            &[target],
+            None,
+            protocol::CONVERSATION_REMOVED,
+            Payload::Json(&gone),
+        )
+        .await;
         let remaining: Vec<UserId> = c
             .members
             .iter()
@@ -419,8 +425,13 @@ impl ChatCore {
     async fn updated(&self, m: &mut Message, origin: Option<&str>) {
         self.present(std::slice::from_mut(m));
         if let Ok(members) = self.cached_members(m.conversation_id).await {
-            self.emit(&members, origin, protocol::MESSAGE_UPDATED, Payload::Message(m))
-                .await;
+            self.emit(
+                &members,
+                origin,
+                protocol::MESSAGE_UPDATED,
+                Payload::Message(m),
+            )
+            .await;
         }
     }
 
@@ -500,8 +511,13 @@ impl ChatCore {
         if let Some(seq) = moved {
             let members = self.cached_members(cid).await?;
             let data = json!({"conversation_id": cid, "user_id": me, "kind": kind, "seq": seq});
-            self.emit(&members, origin, protocol::RECEIPT_EVENT, Payload::Json(&data))
-                .await;
+            self.emit(
+                &members,
+                origin,
+                protocol::RECEIPT_EVENT,
+                Payload::Json(&data),
+            )
+            .await;
         }
         Ok(moved)
     }
@@ -566,7 +582,8 @@ impl ChatCore {
         match self.store.contacts(me).await {
             Ok(contacts) => {
                 let data = json!({"user_id": me, "online": online, "last_seen": last_seen});
-                self.emit(&contacts, None, protocol::PRESENCE, Payload::Json(&data)).await;
+                self.emit(&contacts, None, protocol::PRESENCE, Payload::Json(&data))
+                    .await;
             }
             Err(e) => tracing::warn!(error = %e, "presence not announced"),
         }

@@ -520,7 +520,11 @@ impl ChatStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut existing: Vec<Message> = rows.iter().map(message).collect::<Result<_, _>>().map_err(map_err)?;
+        let mut existing: Vec<Message> = rows
+            .iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
         with_reactions(&mut tx, &mut existing).await?;
         let existing: HashMap<(UserId, String), Message> = existing
             .into_iter()
@@ -598,9 +602,9 @@ impl ChatStore for SqliteStore {
         let mut stored: Vec<Message> = Vec::with_capacity(fresh.len());
         for i in &fresh {
             let m = &batch[*i];
-            let seq = next_seq.get_mut(&m.conversation_id).ok_or_else(|| {
-                StoreError::Other("conversation vanished during append".into())
-            })?;
+            let seq = next_seq
+                .get_mut(&m.conversation_id)
+                .ok_or_else(|| StoreError::Other("conversation vanished during append".into()))?;
             stored.push(Message {
                 id: MessageId::new(),
                 conversation_id: m.conversation_id,
@@ -649,7 +653,11 @@ impl ChatStore for SqliteStore {
                 .iter()
                 .flat_map(|m| {
                     m.attachments.iter().map(move |a| {
-                        (a.media_id.to_string(), m.conversation_id.to_string(), m.id.to_string())
+                        (
+                            a.media_id.to_string(),
+                            m.conversation_id.to_string(),
+                            m.id.to_string(),
+                        )
                     })
                 })
                 .collect();
