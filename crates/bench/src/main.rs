@@ -349,9 +349,8 @@ async fn drive(
     while (tally.delivered < expected || tally.acked + tally.refused < sent)
         && Instant::now() < deadline
     {
-        match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-            Ok(Some(r)) => record(&mut tally, r),
-            _ => {}
+        if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+            record(&mut tally, r);
         }
     }
     tally

@@ -15,7 +15,7 @@ use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::chat::{Appended, Message, NewMessage};
 use chatsync_core::ports::{Attachments, ChatStore};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
@@ -87,9 +87,8 @@ impl Writer {
     }
 
     fn shard(&self, conversation: ConversationId) -> &mpsc::Sender<Job> {
-        let mut h = self.hasher.build_hasher();
-        conversation.hash(&mut h);
-        let i = usize::try_from(h.finish() % self.shards.len() as u64).unwrap_or(0);
+        let h = self.hasher.hash_one(conversation);
+        let i = usize::try_from(h % self.shards.len() as u64).unwrap_or(0);
         &self.shards[i]
     }
 
