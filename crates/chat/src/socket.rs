@@ -7,8 +7,9 @@ use crate::fanout::{SocketUser, user_room};
 use crate::protocol::{self, *};
 use crate::service::ChatCore;
 use chatsync_core::ids::ConversationId;
+use chatsync_core::ports::chat::Message;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
@@ -210,7 +211,7 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(core): State<Arc<ChatC
 }
 
 /// Common shape of every handler: rate limit, decode, run, ack.
-async fn handle<A: Adapter, T, F, Fut>(
+async fn handle<A: Adapter, T, R, F, Fut>(
     s: &SocketRef<A>,
     ack: AckSender<A>,
     kind: Kind,
@@ -218,7 +219,8 @@ async fn handle<A: Adapter, T, F, Fut>(
     f: F,
 ) where
     F: FnOnce(Arc<SocketCtx>, T) -> Fut,
-    Fut: std::future::Future<Output = ChatResult<Value>>,
+    Fut: std::future::Future<Output = ChatResult<R>>,
+    R: serde::Serialize,
 {
     let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() else {
         return;
@@ -231,17 +233,19 @@ async fn handle<A: Adapter, T, F, Fut>(
                 let _ = s.clone().disconnect();
                 return;
             }
-            ChatError::RateLimited(wait).ack()
+            Err(ChatError::RateLimited(wait))
         }
         Ok(()) => match payload {
-            Err(e) => ChatError::Payload(payload_error(&e)).ack(),
-            Ok(p) => match f(ctx, p).await {
-                Ok(v) => v,
-                Err(e) => e.ack(),
-            },
+            Err(e) => Err(ChatError::Payload(payload_error(&e))),
+            Ok(p) => f(ctx, p).await,
         },
     };
-    if let Err(e) = ack.send(&reply) {
+    // The reply is serialized straight from its typed form (no JSON tree on the hot path).
+    let sent = match reply {
+        Ok(v) => ack.send(&v),
+        Err(e) => ack.send(&e.ack()),
+    };
+    if let Err(e) = sent {
         tracing::warn!(socket = %s.id, error = %e, "ack not sent");
     }
 }
@@ -250,6 +254,14 @@ fn payload_error(e: &socketioxide::ParserError) -> String {
     let s = e.to_string();
     // serde's text names the field ("missing field `body`"); keep it, drop the wrapping.
     s.rsplit(": ").next().unwrap_or(&s).to_owned()
+}
+
+/// The ack of `message:send`.
+#[derive(serde::Serialize)]
+struct SendAck {
+    ok: bool,
+    message: Message,
+    duplicate: bool,
 }
 
 async fn on_send<A: Adapter>(
@@ -261,7 +273,11 @@ async fn on_send<A: Adapter>(
     let sid = s.id.to_string();
     handle(&s, ack, Kind::Send, p, |ctx, p| async move {
         let sent = core.send(ctx.user.user_id, Some(sid), p).await?;
-        Ok(json!({"ok": true, "message": sent.message, "duplicate": !sent.new}))
+        Ok(SendAck {
+            ok: true,
+            message: sent.message,
+            duplicate: !sent.new,
+        })
     })
     .await;
 }
