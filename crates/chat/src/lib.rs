@@ -121,6 +121,38 @@ impl ChatService {
             .ws_max_frame_size(usize::try_from(cfg.max_payload_bytes).unwrap_or(usize::MAX))
     }
 
+    /// Middleware for the `/socket.io/` route: socketioxide keeps each socket's request head
+    /// for the socket's whole life, and hyper parses that head as slices of the connection's
+    /// read buffer (8–16 KiB). Copying the URI and headers out lets the buffer go: about half
+    /// of an idle socket's memory (SPEC §7).
+    pub async fn detach_request_head(req: axum::extract::Request) -> axum::extract::Request {
+        let (mut parts, body) = req.into_parts();
+        if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
+            // axum's router keeps a copy of the URI as well.
+            if parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .is_some()
+            {
+                parts
+                    .extensions
+                    .insert(axum::extract::OriginalUri(uri.clone()));
+            }
+            parts.uri = uri;
+        }
+        let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
+        for (name, value) in &parts.headers {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                http::HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                headers.append(n, v);
+            }
+        }
+        parts.headers = headers;
+        axum::extract::Request::from_parts(parts, body)
+    }
+
     /// Wires the built Socket.IO server to the service. The returned value initialises the
     /// adapter (a future to await for Redis, `()` in process).
     pub fn attach<A: Adapter + DefinedAdapter>(&self, io: &SocketIo<A>) -> A::InitRes {

@@ -418,7 +418,7 @@ impl Default for ChatConfig {
             events_per_sec: 50,
             typing_timeout_secs: 6,
             max_payload_bytes: 64 * 1024,
-            ws_read_buffer_bytes: 4096,
+            ws_read_buffer_bytes: 1024,
             socket_queue_packets: 4096,
             max_batch: 512,
             max_page: 200,

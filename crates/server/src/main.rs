@@ -5,6 +5,11 @@ use chatsync_server::Services;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// mimalloc returns freed memory to the system: with glibc's allocator every argon2 hash
+/// (19 MiB) stayed in the process, so RSS grew by that much per sign-up or login.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "chatsync",

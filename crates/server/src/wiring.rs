@@ -181,7 +181,9 @@ impl Shared {
             }
         };
         *self.socket_closer.lock().unwrap_or_else(|p| p.into_inner()) = Some(closer);
-        Ok(router)
+        Ok(router.layer(axum::middleware::map_request(
+            ChatService::detach_request_head,
+        )))
     }
 
     /// Disconnects every socket (shutdown).
