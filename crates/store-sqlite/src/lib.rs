@@ -23,6 +23,23 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// Copies the write-ahead log into the database every second, without blocking writers
+/// (`PASSIVE`), until the pool is closed.
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+            && !pool.is_closed()
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
 /// The user service's tables.
 static USER_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/user");
 /// The chat service's tables.
@@ -39,6 +56,16 @@ impl SqliteStore {
             // Group commit keeps the cost of the extra fsync per transaction small.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // A batch insert keeps a statement journal (it may abort half-way on a constraint):
+            // in memory, not in a temporary file opened and closed for every batch.
+            .pragma("temp_store", "memory")
+            // Checkpoints run in the background (see `checkpoints`), not inside whichever
+            // commit happens to cross the threshold: that commit, and every message waiting
+            // behind it, would stall for the checkpoint's writes and fsync.
+            .pragma("wal_autocheckpoint", "0")
+            // A batch's queries return hundreds of rows; with sqlx's default of 50 the SQLite
+            // thread stops and hands over to the runtime several times per query.
+            .row_buffer_size(1024)
             .busy_timeout(Duration::from_secs(10));
         if let Some(dir) = opts.get_filename().parent() {
             std::fs::create_dir_all(dir)
@@ -50,6 +77,7 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(map_err)?;
+        tokio::spawn(checkpoints(pool.clone()));
         Ok(Self { pool })
     }
 
