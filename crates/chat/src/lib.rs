@@ -257,3 +257,48 @@ impl ChatService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn within(buf: &Bytes, b: &[u8]) -> bool {
+        let r = buf.as_ptr_range();
+        r.contains(&b.as_ptr())
+    }
+
+    /// The copied head must keep every value and share no memory with the buffer it was
+    /// parsed from (which is what kept 16 KiB alive per idle socket).
+    #[tokio::test]
+    async fn the_request_head_no_longer_borrows_the_read_buffer() {
+        let buf = Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket|Bearer t0ken|x-v");
+        let uri = http::Uri::from_maybe_shared(buf.slice(0..37)).expect("uri");
+        let mut req = axum::extract::Request::new(axum::body::Body::empty());
+        *req.uri_mut() = uri.clone();
+        req.headers_mut().insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_maybe_shared(buf.slice(38..50)).expect("value"),
+        );
+        req.extensions_mut()
+            .insert(axum::extract::OriginalUri(uri.clone()));
+        assert!(within(
+            &buf,
+            req.headers()[http::header::AUTHORIZATION].as_bytes()
+        ));
+
+        let out = ChatService::detach_request_head(req).await;
+
+        assert_eq!(out.uri(), &uri);
+        let auth = &out.headers()[http::header::AUTHORIZATION];
+        assert_eq!(auth, "Bearer t0ken");
+        assert!(!within(&buf, auth.as_bytes()));
+        let original = out
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .expect("original uri kept");
+        assert_eq!(original.0, uri);
+        assert!(!within(&buf, original.0.path().as_bytes()));
+        assert!(!within(&buf, out.uri().path().as_bytes()));
+    }
+}

@@ -186,3 +186,42 @@ fn like_prefix(s: &str) -> String {
     out.push('%');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With SQLite's own checkpoints off, only the background task moves the log into the
+    /// database file: if it stopped, the file would stay empty and the log would grow forever.
+    #[tokio::test]
+    async fn the_log_is_checkpointed_in_the_background() {
+        let dir = std::env::temp_dir().join(format!("chatsync-wal-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("t.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        sqlx::query("CREATE TABLE t (v TEXT)")
+            .execute(&store.pool)
+            .await
+            .expect("create");
+        let before = std::fs::metadata(&path).expect("db file").len();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO t SELECT printf('%.200c', 'x') FROM n",
+        )
+        .execute(&store.pool)
+        .await
+        .expect("insert");
+        let mut grew = false;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if std::fs::metadata(&path).expect("db file").len() > before + 200_000 {
+                grew = true;
+                break;
+            }
+        }
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(grew, "the database file never received the logged pages");
+    }
+}
