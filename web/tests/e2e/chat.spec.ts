@@ -127,6 +127,35 @@ describe("two people chatting", { timeout: 300_000 }, () => {
     await viewer.waitFor({ state: "hidden" });
   });
 
+  test("a video arrives as a player whose source can seek (range requests)", async () => {
+    // The start of an MP4 ("ftyp" box), which is what the server's type detection reads; the
+    // bytes after it are not decodable, so this checks the player and its source, not playback.
+    const ftyp = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
+    const mp4 = Buffer.concat([ftyp, Buffer.alloc(4096, 0x2a)]);
+    await alice.locator('input[type="file"]').setInputFiles({ name: "clip.mp4", mimeType: "video/mp4", buffer: mp4 });
+    await alice.getByRole("listitem").filter({ hasText: "clip.mp4" }).getByText("ready").waitFor();
+    await alice.getByRole("button", { name: "Send" }).click();
+    const player = messages(bob).getByLabel("Video clip.mp4");
+    await player.waitFor();
+    assert.equal(await player.evaluate((v: HTMLVideoElement) => v.tagName), "VIDEO");
+    assert.ok(await player.evaluate((v: HTMLVideoElement) => v.controls), "the player has controls");
+    const src = await player.evaluate((v: HTMLVideoElement) => v.currentSrc || v.src);
+    assert.ok(src, "the player has a source");
+    const seek = await bob.evaluate(async (url) => {
+      const res = await fetch(url, { headers: { Range: "bytes=4-11" } });
+      return {
+        status: res.status,
+        type: res.headers.get("content-type"),
+        range: res.headers.get("content-range"),
+        body: new TextDecoder().decode(await res.arrayBuffer()),
+      };
+    }, src);
+    assert.equal(seek.status, 206);
+    assert.equal(seek.type, "video/mp4");
+    assert.equal(seek.range, `bytes 4-11/${mp4.length}`);
+    assert.equal(seek.body, "ftypisom");
+  });
+
   test("a PDF shows as a file chip with its size, a dropped file is attached, a refused type is explained", async (t) => {
     if (!(await server.hasMedia())) {
       t.skip("this server build has no /api/media yet");
