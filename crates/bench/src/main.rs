@@ -60,14 +60,25 @@ struct Args {
 struct Server {
     child: Child,
     addr: SocketAddr,
-    _dir: PathBuf,
+    dir: PathBuf,
+    /// The PostgreSQL server's URL and the database created for this run, dropped at the end.
+    database: Option<(String, String)>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((pg, name)) = &self.database {
+            let _ = Command::new("psql")
+                .args([
+                    &format!("{pg}/postgres"),
+                    "-qc",
+                    &format!("DROP DATABASE {name}"),
+                ])
+                .status();
+        }
     }
 }
 
@@ -109,6 +120,7 @@ async fn start_server(args: &Args) -> anyhow::Result<Server> {
         .env("CHATSYNC__AUTH__LOGIN_PER_IP__LIMIT", "1000000")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
+    let mut database = None;
     if args.db == "postgres" {
         let name = format!("chatsync_bench_{}", uuid::Uuid::new_v4().simple());
         let ok = Command::new("psql")
@@ -124,6 +136,7 @@ async fn start_server(args: &Args) -> anyhow::Result<Server> {
         }
         cmd.env("DATABASE_URL", format!("{}/{name}", args.pg));
         cmd.env("CHATSYNC__DATABASE__MAX_CONNECTIONS", "20");
+        database = Some((args.pg.clone(), name));
     }
     let child = cmd
         .spawn()
@@ -132,7 +145,8 @@ async fn start_server(args: &Args) -> anyhow::Result<Server> {
     let server = Server {
         child,
         addr,
-        _dir: dir,
+        dir,
+        database,
     };
     let http = reqwest::Client::new();
     for _ in 0..600 {
