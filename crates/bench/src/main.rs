@@ -83,6 +83,21 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// CPU time the server has used (user + system), in microseconds: with latency, the
+    /// steadier figure for comparing builds.
+    fn cpu_us(&self) -> u64 {
+        // Fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux),
+        // counted after the command name, which is in parentheses and may hold spaces.
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                let rest = &s[s.rfind(')')? + 2..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+            .map_or(0, |ticks| ticks * 10_000)
+    }
+
     fn rss_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
@@ -428,14 +443,18 @@ async fn direct(server: &Server, users: &[User], args: &Args) -> anyhow::Result<
     )
     .await;
     let duration = Duration::from_secs(args.duration);
+    let cpu = server.cpu_us();
     let mut tally = drive(&senders, &sender_conv, args.rate, duration, &mut rx, 1).await;
+    let cpu = server.cpu_us() - cpu;
     for (s, _) in &senders {
         s.close();
     }
     for r in &receivers {
         r.close();
     }
-    Ok(summarize(&mut tally, args.rate, duration, 1))
+    let mut v = summarize(&mut tally, args.rate, duration, 1);
+    v["server_cpu_us_per_msg"] = json!((cpu as f64 / tally.acked.max(1) as f64).round());
+    Ok(v)
 }
 
 async fn group(server: &Server, users: &[User], args: &Args) -> anyhow::Result<Value> {
@@ -471,6 +490,7 @@ async fn group(server: &Server, users: &[User], args: &Args) -> anyhow::Result<V
     )
     .await;
     let duration = Duration::from_secs(args.duration);
+    let cpu = server.cpu_us();
     let mut tally = drive(
         &senders,
         &sender_conv,
@@ -480,12 +500,14 @@ async fn group(server: &Server, users: &[User], args: &Args) -> anyhow::Result<V
         receivers,
     )
     .await;
+    let cpu = server.cpu_us() - cpu;
     for (s, _) in &senders {
         s.close();
     }
     let mut v = summarize(&mut tally, args.group_rate, duration, receivers);
     v["members"] = json!(members.len());
     v["deliveries_per_sec"] = v["delivered_per_sec"].clone();
+    v["server_cpu_us_per_delivery"] = json!((cpu as f64 / tally.delivered.max(1) as f64).round());
     Ok(v)
 }
 
