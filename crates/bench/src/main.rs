@@ -37,6 +37,9 @@ struct Args {
     /// Idle sockets to open in the sockets scenario.
     #[arg(long, default_value_t = 10_000)]
     sockets: usize,
+    /// Connections the sockets scenario keeps in progress at once.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
     /// Pairs of users chatting one-to-one.
     #[arg(long, default_value_t = 100)]
     pairs: usize,
@@ -255,7 +258,12 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 /// Idle authenticated sockets: server memory per socket and connect rate.
-async fn sockets(server: &Server, users: &[User], n: usize) -> anyhow::Result<Value> {
+async fn sockets(
+    server: &Server,
+    users: &[User],
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<Value> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = server.rss_kib();
     let started = Instant::now();
@@ -264,7 +272,7 @@ async fn sockets(server: &Server, users: &[User], n: usize) -> anyhow::Result<Va
     let addr = server.addr;
     let tokens: Vec<String> = users.iter().map(|u| u.token.clone()).collect();
     tokio::spawn(async move {
-        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         for i in 0..n {
             let permit = sem.clone().acquire_owned().await;
             let token = tokens[i % tokens.len()].clone();
@@ -523,7 +531,10 @@ async fn main() -> anyhow::Result<()> {
     for s in scenarios {
         eprintln!("running {s}…");
         let v = match s {
-            "sockets" => sockets(&server, &users[..100.min(users.len())], args.sockets).await?,
+            "sockets" => {
+                let some = &users[..100.min(users.len())];
+                sockets(&server, some, args.sockets, args.connect_concurrency).await?
+            }
             "direct" => direct(&server, &users, &args).await?,
             "group" => group(&server, &users, &args).await?,
             other => bail!("unknown scenario {other}"),
