@@ -101,6 +101,27 @@ impl Server {
             .map_or(0, |ticks| ticks * 10_000)
     }
 
+    /// CPU time of every PostgreSQL process on the machine, in microseconds (0 for SQLite):
+    /// where the rest of a message's cost goes when the database is PostgreSQL.
+    fn database_cpu_us(&self) -> u64 {
+        if self.database.is_none() {
+            return 0;
+        }
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        procs
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+            .filter(|s| s.contains("(postgres)"))
+            .filter_map(|s| {
+                let rest = &s[s.rfind(')')? + 2..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+            .sum::<u64>()
+            * 10_000
+    }
+
     fn rss_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
@@ -451,9 +472,10 @@ async fn direct(server: &Server, users: &[User], args: &Args) -> anyhow::Result<
     )
     .await;
     let duration = Duration::from_secs(args.duration);
-    let cpu = server.cpu_us();
+    let (cpu, db_cpu) = (server.cpu_us(), server.database_cpu_us());
     let mut tally = drive(&senders, &sender_conv, args.rate, duration, &mut rx, 1).await;
     let cpu = server.cpu_us() - cpu;
+    let db_cpu = server.database_cpu_us().saturating_sub(db_cpu);
     for (s, _) in &senders {
         s.close();
     }
@@ -462,6 +484,9 @@ async fn direct(server: &Server, users: &[User], args: &Args) -> anyhow::Result<
     }
     let mut v = summarize(&mut tally, args.rate, duration, 1);
     v["server_cpu_us_per_msg"] = json!((cpu as f64 / tally.acked.max(1) as f64).round());
+    if server.database.is_some() {
+        v["postgres_cpu_us_per_msg"] = json!((db_cpu as f64 / tally.acked.max(1) as f64).round());
+    }
     Ok(v)
 }
 
