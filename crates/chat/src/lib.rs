@@ -123,8 +123,8 @@ impl ChatService {
 
     /// Middleware for the `/socket.io/` route: socketioxide keeps each socket's request head
     /// for the socket's whole life, and hyper parses that head as slices of the connection's
-    /// read buffer (8–16 KiB). Copying the URI and headers out lets the buffer go: about half
-    /// of an idle socket's memory (SPEC §7).
+    /// read buffer (8–16 KiB). Copying the URI and headers out lets the buffer go: about 8 KB
+    /// less per idle socket (SPEC §7, bench/RESULTS.md).
     pub async fn detach_request_head(req: axum::extract::Request) -> axum::extract::Request {
         let (mut parts, body) = req.into_parts();
         if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
