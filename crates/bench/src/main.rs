@@ -85,19 +85,22 @@ impl Drop for Server {
     }
 }
 
+/// User + system CPU time in a `/proc/<pid>/stat` line: fields 14 and 15, in clock ticks
+/// (100 per second on Linux), counted after the command name, which is in parentheses and may
+/// hold spaces.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 impl Server {
     /// CPU time the server has used (user + system), in microseconds: with latency, the
     /// steadier figure for comparing builds.
     fn cpu_us(&self) -> u64 {
-        // Fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux),
-        // counted after the command name, which is in parentheses and may hold spaces.
         std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
             .ok()
-            .and_then(|s| {
-                let rest = &s[s.rfind(')')? + 2..];
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-            })
+            .and_then(|s| cpu_ticks(&s))
             .map_or(0, |ticks| ticks * 10_000)
     }
 
@@ -113,11 +116,7 @@ impl Server {
         procs
             .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
             .filter(|s| s.contains("(postgres)"))
-            .filter_map(|s| {
-                let rest = &s[s.rfind(')')? + 2..];
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-            })
+            .filter_map(|s| cpu_ticks(&s))
             .sum::<u64>()
             * 10_000
     }
@@ -474,7 +473,7 @@ async fn direct(server: &Server, users: &[User], args: &Args) -> anyhow::Result<
     let duration = Duration::from_secs(args.duration);
     let (cpu, db_cpu) = (server.cpu_us(), server.database_cpu_us());
     let mut tally = drive(&senders, &sender_conv, args.rate, duration, &mut rx, 1).await;
-    let cpu = server.cpu_us() - cpu;
+    let cpu = server.cpu_us().saturating_sub(cpu);
     let db_cpu = server.database_cpu_us().saturating_sub(db_cpu);
     for (s, _) in &senders {
         s.close();
@@ -533,7 +532,7 @@ async fn group(server: &Server, users: &[User], args: &Args) -> anyhow::Result<V
         receivers,
     )
     .await;
-    let cpu = server.cpu_us() - cpu;
+    let cpu = server.cpu_us().saturating_sub(cpu);
     for (s, _) in &senders {
         s.close();
     }
@@ -569,4 +568,16 @@ async fn main() -> anyhow::Result<()> {
     out["server_rss_mib_at_end"] = json!(server.rss_kib() as f64 / 1024.0);
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_ticks;
+
+    #[test]
+    fn cpu_ticks_are_user_plus_system_after_a_command_name_with_spaces() {
+        let stat = "4242 (tokio rt) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0";
+        assert_eq!(cpu_ticks(stat), Some(325));
+        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
+    }
 }
