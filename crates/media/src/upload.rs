@@ -22,11 +22,17 @@ use serde::Deserialize;
 /// Parts of a streamed upload (S3's minimum part size).
 const PART_BYTES: usize = 5 * 1024 * 1024;
 
+/// How long, and how many bytes past the limit, a refused upload's remaining body is read
+/// and discarded (see [`linger`]).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
+
 pub(crate) fn router(cfg: &MediaConfig) -> Router<AppState> {
-    // Room for the multipart framing around the largest file; the exact limit is ours.
+    // The exact limit on the file is ours (413 as soon as it is passed); this one bounds the
+    // whole body, with room for the multipart framing and for `linger`.
     let limit = usize::try_from(cfg.max_upload_bytes)
         .unwrap_or(usize::MAX)
-        .saturating_add(64 * 1024);
+        .saturating_add(LINGER_BYTES);
     Router::new().route(
         "/api/media",
         post(upload).layer(DefaultBodyLimit::max(limit)),
@@ -96,14 +102,35 @@ async fn upload(
         .map_err(|e| multipart_error(&e, max))?
     {
         if field.name() == Some("file") {
-            let record = store(&s, field, user, avatar).await?;
-            return Ok((StatusCode::CREATED, Json(s.view(&record))));
+            return match store(&s, field, user, avatar).await {
+                Ok(record) => Ok((StatusCode::CREATED, Json(s.view(&record)))),
+                Err(e) => {
+                    linger(multipart);
+                    Err(e)
+                }
+            };
         }
     }
     Err(ApiError::invalid(chatsync_core::validate::Invalid::new(
         "file",
         "is required (a multipart field named \"file\")",
     )))
+}
+
+/// The answer to a refused upload (413, 415, ...) goes out at once, while the client is still
+/// sending. Closing the connection with its body unread would make the kernel reset it, and a
+/// client busy writing (most HTTP libraries) would see "broken pipe" instead of the answer; so
+/// the rest of the body is read and thrown away in the background, for at most [`LINGER`] and
+/// up to the route's body limit.
+fn linger(mut multipart: Multipart) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Ok(Some(mut field)) = multipart.next_field().await {
+                while let Ok(Some(_)) = field.chunk().await {}
+            }
+        })
+        .await;
+    });
 }
 
 /// Reads `field` to the end (or until it passes the limit), keeping what it is given.

@@ -348,6 +348,15 @@ async fn uploads_over_the_limit_get_413(#[case] storage: Storage) {
     assert!(big_png.len() > 1024 * 1024);
     let r = upload(&app, &ann, "big.png", "image/png", big_png).await;
     assert_eq!((r.status, r.code()), (413, "payload_too_large"));
+    // Far more than the socket buffers hold: the client is still sending when the 413 is
+    // answered, and must get that answer, not a reset connection.
+    let huge = [
+        zipped(&[("a.bin", &pseudo_random(1000))]),
+        pseudo_random(16 * 1024 * 1024),
+    ]
+    .concat();
+    let r = upload(&app, &ann, "huge.zip", "application/zip", huge).await;
+    assert_eq!((r.status, r.code()), (413, "payload_too_large"));
     // Just under the limit is fine.
     let r = upload(
         &app,
