@@ -15,12 +15,24 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A pool on one SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Stops the checkpoint task when the last clone goes: the task holds a pool handle and
+    /// would otherwise keep the pool, and the file, open for the life of the runtime.
+    _checkpoints: Arc<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Copies the write-ahead log into the database every second, without blocking writers
@@ -77,8 +89,11 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(map_err)?;
-        tokio::spawn(checkpoints(pool.clone()));
-        Ok(Self { pool })
+        let checkpoints = tokio::spawn(checkpoints(pool.clone())).abort_handle();
+        Ok(Self {
+            pool,
+            _checkpoints: Arc::new(AbortOnDrop(checkpoints)),
+        })
     }
 
     /// Brings the user service's tables up to date.
