@@ -1,10 +1,11 @@
-import { useEffect, useRef, type ReactNode } from "react";
+import { useId, type ReactNode } from "react";
+import { Dialog } from "./Dialog";
 import { CloseIcon } from "./icons";
 import { IconButton } from "./ui";
 
 /**
- * A dialog on the native <dialog> element: the browser traps focus, puts it in the top
- * layer, and turns Escape into `cancel`, which closes through `onClose`.
+ * A card dialog with a title, a close button and an optional footer, on the shared modal
+ * Dialog. Mark the element that should get focus first with `data-autofocus`.
  */
 export function Modal({
   title,
@@ -19,26 +20,19 @@ export function Modal({
   footer?: ReactNode;
   wide?: boolean;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-    return () => d?.close();
-  }, []);
+  const titleId = useId();
   return (
-    <dialog
-      ref={ref}
-      aria-label={title}
-      onCancel={(e) => {
-        e.preventDefault();
-        onClose();
-      }}
-      onClick={(e) => e.target === ref.current && onClose()}
+    <Dialog
+      labelledBy={titleId}
+      onClose={onClose}
+      onBackdrop={onClose}
       className={`m-auto w-[calc(100%-1.5rem)] ${wide ? "max-w-lg" : "max-w-md"} rounded-2xl bg-white p-0 text-zinc-900 shadow-2xl ring-1 ring-black/5 backdrop:bg-zinc-950/50 backdrop:backdrop-blur-[2px] dark:bg-zinc-900 dark:text-zinc-100 dark:ring-white/10`}
     >
       <div className="flex max-h-[85dvh] flex-col">
         <header className="flex items-center justify-between gap-3 border-b border-zinc-200 px-5 py-3.5 dark:border-zinc-800">
-          <h2 className="text-base font-semibold">{title}</h2>
+          <h2 id={titleId} className="text-base font-semibold">
+            {title}
+          </h2>
           <IconButton label="Close" onClick={onClose} className="-mr-2 size-9">
             <CloseIcon />
           </IconButton>
@@ -50,6 +44,6 @@ export function Modal({
           </footer>
         )}
       </div>
-    </dialog>
+    </Dialog>
   );
 }

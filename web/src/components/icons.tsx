@@ -145,3 +145,9 @@ export const MailIcon = (p: P) => (
     <path d="m3.5 6.5 8.5 6 8.5-6" />
   </Svg>
 );
+export const BellIcon = (p: P) => (
+  <Svg {...p}>
+    <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+    <path d="M10.3 21a1.9 1.9 0 0 0 3.4 0" />
+  </Svg>
+);

@@ -148,6 +148,21 @@ export interface Media extends Omit<Attachment, "media_id" | "has_thumbnail"> {
   public_url?: string;
 }
 
+/** One message found by `GET /api/search/messages`. */
+export interface MessageHit {
+  message: Message;
+  conversation_id: string;
+  seq: number;
+  /** Plain text with the matched words wrapped in `<mark>`…`</mark>` (see search.ts). */
+  snippet: string;
+}
+
+export interface MessageSearchPage {
+  hits: MessageHit[];
+  /** Pass as `before` for the next (older) page; absent on the last page. */
+  next_before?: string | number;
+}
+
 type SignedIn = Session & { token_type: string; expires_in: number };
 
 function signedIn(s: SignedIn): User {
@@ -170,8 +185,8 @@ export const api = {
     }),
   resendOtp: (email: string) =>
     request<PendingVerification>("POST", "/api/auth/resend-otp", { auth: false, body: { email } }),
-  verify: async (email: string, otp: string) =>
-    signedIn(await request<SignedIn>("POST", "/api/auth/verify", { auth: false, body: { email, otp } })),
+  verify: async (email: string, otp: string, password?: string) =>
+    signedIn(await request<SignedIn>("POST", "/api/auth/verify", { auth: false, body: { email, otp, password } })),
   login: async (email: string, password: string) =>
     signedIn(await request<SignedIn>("POST", "/api/auth/login", { auth: false, body: { email, password } })),
   logout: () => request<void>("POST", "/api/auth/logout"),
@@ -210,6 +225,23 @@ export const api = {
   presence: (ids: string[]) =>
     request<{ presence: PresenceState[] }>("GET", `/api/presence?user_ids=${ids.map(q).join(",")}`),
   media: (id: string) => request<Media>("GET", `/api/media/${q(id)}`),
+  /**
+   * Full-text search over my conversations' messages, newest first. Null when this server has
+   * no message search (it answers unknown API paths with 404): callers hide it, no error.
+   */
+  searchMessages: async (
+    query: string,
+    opts: { before?: string | number; limit?: number } = {},
+  ): Promise<MessageSearchPage | null> => {
+    const params = new URLSearchParams({ q: query, limit: String(opts.limit ?? 20) });
+    if (opts.before !== undefined) params.set("before", String(opts.before));
+    try {
+      return await request<MessageSearchPage>("GET", `/api/search/messages?${params}`);
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 404 || e.status === 405)) return null;
+      throw e;
+    }
+  },
 };
 
 export type UploadPurpose = "message" | "avatar";

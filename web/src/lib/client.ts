@@ -3,6 +3,14 @@
 // and read state through the store.
 
 import { api, errorMessage } from "./api";
+import {
+  closeNotifications,
+  levelOf,
+  noteSent,
+  refreshPermission,
+  shouldNotify,
+  showMessageNotification,
+} from "./notify";
 import { Outbox } from "./outbox";
 import * as P from "./protocol";
 import type { Attachment, Conversation, Message } from "./protocol";
@@ -58,7 +66,7 @@ export function startChat(me: string): void {
   s.on("connect", () => void onConnect(e));
   s.on("disconnect", () => setConnection("offline"));
   s.on("connect_error", () => setConnection("offline"));
-  s.on(P.MESSAGE_NEW, (m: Message) => void onMessages(e, [m]));
+  s.on(P.MESSAGE_NEW, (m: Message) => void onMessages(e, [m], true));
   s.on(P.MESSAGE_UPDATED, (m: Message) => mergeMessages(m.conversation_id, [m], me));
   s.on(P.TYPING_EVENT, (t: P.TypingEvent) => setTyping(t.conversation_id, t.user_id, t.typing));
   s.on(P.RECEIPT_EVENT, (r: P.ReceiptEvent) => onReceipt(e, r));
@@ -75,6 +83,7 @@ export function startChat(me: string): void {
   });
   const typingSweep = setInterval(() => expireTyping(Date.now()), 1000);
   const onFocus = () => {
+    refreshPermission();
     const id = getState().activeId;
     if (id) markRead(id);
   };
@@ -228,7 +237,8 @@ async function loadPresence(e: Engine, conversations: Conversation[]): Promise<v
 
 // ---- incoming -----------------------------------------------------------------------------
 
-async function onMessages(e: Engine, msgs: Message[]): Promise<void> {
+/** `live`: pushed as they were sent (not caught up by sync), so they may notify. */
+async function onMessages(e: Engine, msgs: Message[], live = false): Promise<void> {
   const byConversation = new Map<string, Message[]>();
   for (const m of msgs) byConversation.set(m.conversation_id, [...(byConversation.get(m.conversation_id) ?? []), m]);
   for (const [cid, list] of byConversation) {
@@ -246,9 +256,18 @@ async function onMessages(e: Engine, msgs: Message[]): Promise<void> {
     const newest = Math.max(0, ...list.filter((m) => m.sender_id !== e.me).map((m) => m.seq));
     if (newest > 0) receipt(e, cid, "delivered", newest);
     if (!fresh.length) continue;
+    if (live) fresh.forEach((m) => notifyOf(e, m));
     if (isReading(cid)) markRead(cid);
     else setUnread(cid, (getState().conversations[cid]?.unread_count ?? 0) + fresh.length);
   }
+}
+
+function notifyOf(e: Engine, m: Message): void {
+  const c = getState().conversations[m.conversation_id];
+  if (!c) return;
+  // Messages carry no mentions yet, so a "mentions only" level would never notify.
+  const ctx = { me: e.me, reading: isReading(c.id), level: levelOf(c), mentionsMe: false };
+  if (shouldNotify(m, ctx)) showMessageNotification(c, m, e.me, (id) => selectConversation(id));
 }
 
 function onReceipt(e: Engine, r: P.ReceiptEvent): void {
@@ -256,7 +275,10 @@ function onReceipt(e: Engine, r: P.ReceiptEvent): void {
   // Read on another of my devices.
   if (r.user_id === e.me && r.kind === "read") {
     const c = getState().conversations[r.conversation_id];
-    if (c && r.seq >= c.last_seq) setUnread(c.id, 0);
+    if (c && r.seq >= c.last_seq) {
+      setUnread(c.id, 0);
+      closeNotifications(c.id);
+    }
   }
 }
 
@@ -289,6 +311,7 @@ export function markRead(conversationId: string): void {
   const c = getState().conversations[conversationId];
   if (!c) return;
   setUnread(conversationId, 0);
+  closeNotifications(conversationId);
   if (c.last_seq > 0) receipt(e, conversationId, "read", c.last_seq);
 }
 
@@ -327,6 +350,7 @@ export function sendMessage(conversationId: string, body: string, attachments: A
   const e = current();
   stopTyping(conversationId);
   e.outbox.send(conversationId, body, attachments);
+  noteSent();
 }
 
 export const retryMessage = (clientId: string) => current().outbox.retry(clientId);

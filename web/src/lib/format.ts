@@ -45,7 +45,14 @@ export function formatLastSeen(iso: string | null, now = Date.now()): string {
   if (s < 60) return "last seen just now";
   if (s < 3600) return `last seen ${Math.floor(s / 60)} min ago`;
   if (sameDay(iso, new Date(now).toISOString())) return `last seen today at ${formatTime(iso)}`;
-  return `last seen ${formatDay(iso).toLowerCase()} at ${formatTime(iso)}`;
+  const day = formatDay(iso, new Date(now));
+  // "yesterday" reads as a word in the sentence; weekdays and dates keep their capitals.
+  return `last seen ${day === "Yesterday" ? "yesterday" : day} at ${formatTime(iso)}`;
+}
+
+/** An unread count as badges and the tab title show it: "99+" beyond 99. */
+export function formatUnread(n: number): string {
+  return n > 99 ? "99+" : String(n);
 }
 
 export function formatSize(bytes: number): string {
@@ -60,7 +67,7 @@ export function formatSize(bytes: number): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
-/** Up to two initials from the words that start with a letter or digit ("W" for "Weekend trip 🏕️"). */
+/** Up to two initials from the words that start with a letter or digit ("WT" for "Weekend trip 🏕️"). */
 export function initials(name: string): string {
   const firsts = name
     .split(/\s+/)

@@ -11,7 +11,35 @@ import { getState, mergeMessages, setOutbox, type OutboxEntry } from "./store";
 
 /** Errors that will not go away by sending the same message again. */
 const PERMANENT = new Set(["invalid_payload", "validation_failed", "not_found", "forbidden"]);
-const MAX_BACKOFF_MS = 15_000;
+export const FIRST_BACKOFF_MS = 1000;
+export const MAX_BACKOFF_MS = 15_000;
+/** A `rate_limited` answer without `retry_after_ms` waits this long. */
+const RATE_LIMIT_WAIT_MS = 1000;
+
+/** What one attempt at sending leads to. */
+export type Outcome =
+  /** Acked: the stored message replaces the entry. */
+  | { kind: "sent" }
+  /** Refused for a reason that sending again cannot change: shown as "not sent". */
+  | { kind: "refused"; error: string }
+  /** Rate limited: the same client_id goes again after as long as the server says. */
+  | { kind: "wait"; ms: number }
+  /** No ack in time, or a passing failure (`unavailable`): the same client_id goes again after the back-off. */
+  | { kind: "back-off" };
+
+/** Decides from the ack (null: none came in time). */
+export function outcome(ack: SendAck | null): Outcome {
+  if (!ack) return { kind: "back-off" };
+  if (ack.ok) return { kind: "sent" };
+  if (ack.error.code === "rate_limited") return { kind: "wait", ms: ack.error.retry_after_ms ?? RATE_LIMIT_WAIT_MS };
+  if (PERMANENT.has(ack.error.code)) return { kind: "refused", error: ack.error.message };
+  return { kind: "back-off" };
+}
+
+/** The back-off after `wait`: doubling, at most MAX_BACKOFF_MS. */
+export function nextBackoff(wait: number): number {
+  return Math.min(wait * 2, MAX_BACKOFF_MS);
+}
 
 export class Outbox {
   private readonly inFlight = new Set<string>();
@@ -21,7 +49,7 @@ export class Outbox {
   private stopped = false;
 
   constructor(
-    private readonly conn: SocketConnection,
+    private readonly conn: Pick<SocketConnection, "connected" | "request">,
     private readonly me: string,
   ) {
     this.key = `chatsync.outbox.${me}`;
@@ -100,8 +128,8 @@ export class Outbox {
           this.backoff.delete(conversationId);
           continue;
         }
-        const backoff = this.backoff.get(conversationId) ?? 1000;
-        this.backoff.set(conversationId, Math.min(backoff * 2, MAX_BACKOFF_MS));
+        const backoff = this.backoff.get(conversationId) ?? FIRST_BACKOFF_MS;
+        this.backoff.set(conversationId, nextBackoff(backoff));
         this.later(conversationId, wait ?? backoff);
         return;
       }
@@ -112,7 +140,7 @@ export class Outbox {
 
   /** 0 when settled (acked or refused for good); otherwise how long to wait (null: back off). */
   private async sendOne(e: OutboxEntry): Promise<number | null> {
-    let ack: SendAck;
+    let ack: SendAck | null;
     try {
       ack = await this.conn.request<SendAck>(SEND, {
         conversation_id: e.conversation_id,
@@ -121,20 +149,23 @@ export class Outbox {
         attachments: e.attachments.map((a) => a.media_id),
       });
     } catch {
-      return null; // no ack in time: the same client_id goes again
+      ack = null; // no ack in time
     }
-    if (ack.ok) {
-      mergeMessages(e.conversation_id, [ack.message], this.me);
-      return 0;
+    const next = outcome(ack);
+    switch (next.kind) {
+      case "sent":
+        if (ack?.ok) mergeMessages(e.conversation_id, [ack.message], this.me);
+        return 0;
+      case "refused":
+        setOutbox((o) =>
+          o.map((x) => (x.client_id === e.client_id ? { ...x, status: "failed", error: next.error } : x)),
+        );
+        return 0;
+      case "wait":
+        return next.ms;
+      case "back-off":
+        return null;
     }
-    if (ack.error.code === "rate_limited") return ack.error.retry_after_ms ?? 1000;
-    if (PERMANENT.has(ack.error.code)) {
-      setOutbox((o) =>
-        o.map((x) => (x.client_id === e.client_id ? { ...x, status: "failed", error: ack.error.message } : x)),
-      );
-      return 0;
-    }
-    return null;
   }
 
   private later(conversationId: string, ms: number): void {

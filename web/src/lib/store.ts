@@ -49,6 +49,8 @@ export interface ChatState {
   typing: Record<string, Record<string, number>>;
   connection: Connection;
   activeId: string | null;
+  /** A message to scroll to and highlight once its conversation shows it (a search hit). */
+  reveal: { conversation_id: string; seq: number } | null;
   toasts: Toast[];
 }
 
@@ -61,6 +63,7 @@ const initial = (): ChatState => ({
   typing: {},
   connection: "connecting",
   activeId: null,
+  reveal: null,
   toasts: [],
 });
 
@@ -162,12 +165,24 @@ export function removeConversation(id: string): void {
       threads,
       outbox: s.outbox.filter((o) => o.conversation_id !== id),
       activeId: s.activeId === id ? null : s.activeId,
+      reveal: s.reveal?.conversation_id === id ? null : s.reveal,
     };
   });
 }
 
 export function setActive(id: string | null): void {
   setState((s) => (s.activeId === id ? s : { ...s, activeId: id }));
+}
+
+/** Unread messages over every conversation (the tab title shows it). */
+export function unreadTotal(s: ChatState): number {
+  let n = 0;
+  for (const c of Object.values(s.conversations)) n += c.unread_count;
+  return n;
+}
+
+export function setReveal(reveal: ChatState["reveal"]): void {
+  setState((s) => (s.reveal === reveal ? s : { ...s, reveal }));
 }
 
 export function setUnread(id: string, unread: number): void {

@@ -78,6 +78,9 @@ export async function startServer(name: string, env: Record<string, string> = {}
         HOST: "127.0.0.1",
         WEB_DIR: web,
         RUST_LOG: process.env.RUST_LOG ?? "warn",
+        // Generous per-account limits: specs seed many messages as one account. A spec that
+        // tests a limit sets its own.
+        CHATSYNC__CHAT__SEND_PER_ACCOUNT__LIMIT: "100000",
         ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],

@@ -5,7 +5,11 @@ import { RegisterForm } from "./RegisterForm";
 import { VerifyForm } from "./VerifyForm";
 
 export type AuthStep =
-  { step: "login" } | { step: "register" } | { step: "verify"; email: string; resendAfter: number };
+  | { step: "login" }
+  | { step: "register" }
+  // `password` (kept in memory only, never stored) goes with the code, so the code from any
+  // mail to this address activates the password typed here.
+  | { step: "verify"; email: string; resendAfter: number; password?: string };
 
 const PENDING_KEY = "chatsync.pendingVerification";
 
@@ -43,6 +47,7 @@ export function AuthScreen() {
             <VerifyForm
               email={step.email}
               resendAfter={step.resendAfter}
+              password={step.password}
               onDone={() => sessionStorage.removeItem(PENDING_KEY)}
               go={go}
             />

@@ -20,7 +20,7 @@ export function LoginForm({ go }: { go: (s: AuthStep) => void }) {
         // The first code may have expired: ask for a fresh one (a cooldown answer is fine).
         const resend = await api.resendOtp(email.trim()).catch((e: unknown) => e);
         const wait = resend instanceof ApiError ? (resend.retryAfter ?? 60) : 60;
-        go({ step: "verify", email: email.trim(), resendAfter: wait });
+        go({ step: "verify", email: email.trim(), resendAfter: wait, password });
         return;
       }
       setError(errorMessage(err));

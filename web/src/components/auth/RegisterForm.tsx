@@ -16,7 +16,7 @@ export function RegisterForm({ go }: { go: (s: AuthStep) => void }) {
     setError(null);
     try {
       const r = await api.register(email.trim(), password, name.trim());
-      go({ step: "verify", email: r.email, resendAfter: r.resend_after });
+      go({ step: "verify", email: r.email, resendAfter: r.resend_after, password });
     } catch (err) {
       setError(
         err instanceof ApiError && err.code === "email_taken"

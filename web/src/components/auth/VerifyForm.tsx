@@ -19,11 +19,13 @@ function useCountdown(seconds: number): [number, (s: number) => void] {
 export function VerifyForm({
   email,
   resendAfter,
+  password,
   onDone,
   go,
 }: {
   email: string;
   resendAfter: number;
+  password?: string;
   onDone: () => void;
   go: (s: AuthStep) => void;
 }) {
@@ -37,7 +39,7 @@ export function VerifyForm({
     setBusy(true);
     setError(null);
     try {
-      await api.verify(email, otp);
+      await api.verify(email, otp, password);
       onDone();
     } catch (err) {
       setError(errorMessage(err));

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
-import { useChat } from "../../lib/store";
+import { formatUnread } from "../../lib/format";
+import { unreadTotal, useChat } from "../../lib/store";
 import { ChatIcon } from "../icons";
 import { ConnectionBanner } from "./ConnectionBanner";
 import { ConversationView } from "./ConversationView";
@@ -13,12 +14,12 @@ export type DialogName = "new-chat" | "new-group" | "settings" | "details";
 
 export function ChatLayout() {
   const activeId = useChat((s) => s.activeId);
-  const unread = useChat((s) => Object.values(s.conversations).reduce((n, c) => n + c.unread_count, 0));
+  const unread = useChat(unreadTotal);
   const [dialog, setDialog] = useState<DialogName | null>(null);
   const close = () => setDialog(null);
 
   useEffect(() => {
-    document.title = unread ? `(${unread}) ChatSync` : "ChatSync";
+    document.title = unread ? `(${formatUnread(unread)}) ChatSync` : "ChatSync";
     return () => void (document.title = "ChatSync");
   }, [unread]);
 

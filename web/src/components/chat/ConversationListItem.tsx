@@ -1,7 +1,7 @@
 import { memo } from "react";
 import { myId, selectConversation } from "../../lib/client";
 import { conversationTitle, memberName, otherMember, preview, memberCount } from "../../lib/conversation";
-import { formatListTime } from "../../lib/format";
+import { formatListTime, formatUnread } from "../../lib/format";
 import { useChat, type ConversationEntry } from "../../lib/store";
 import { Avatar } from "../Avatar";
 
@@ -29,7 +29,7 @@ export const ConversationListItem = memo(function ConversationListItem({ c }: { 
       type="button"
       onClick={() => selectConversation(c.id)}
       aria-current={active ? "true" : undefined}
-      aria-label={`${title}${c.unread_count ? `, ${c.unread_count} unread` : ""}`}
+      aria-label={`${title}${c.unread_count ? `, ${formatUnread(c.unread_count)} unread` : ""}`}
       className={`flex w-full items-center gap-3 rounded-xl px-2.5 py-2.5 text-left transition ${
         active ? "bg-brand-50 dark:bg-brand-500/15" : "hover:bg-zinc-100 dark:hover:bg-zinc-800/70"
       }`}
@@ -56,7 +56,7 @@ export const ConversationListItem = memo(function ConversationListItem({ c }: { 
               data-testid="unread-badge"
               className="min-w-5 shrink-0 rounded-full bg-brand-600 px-1.5 py-0.5 text-center text-xs font-semibold text-white"
             >
-              {c.unread_count > 99 ? "99+" : c.unread_count}
+              {formatUnread(c.unread_count)}
             </span>
           )}
         </span>

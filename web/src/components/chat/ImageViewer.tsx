@@ -1,24 +1,14 @@
-import { useEffect, useRef } from "react";
 import type { Attachment } from "../../lib/protocol";
 import { formatSize } from "../../lib/format";
+import { Dialog } from "../Dialog";
 import { CloseIcon, DownloadIcon } from "../icons";
 
 export function ImageViewer({ a, onClose, onError }: { a: Attachment; onClose: () => void; onError: () => void }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-    return () => d?.close();
-  }, []);
   return (
-    <dialog
-      ref={ref}
-      aria-label={`Image ${a.name}`}
-      onCancel={(e) => {
-        e.preventDefault();
-        onClose();
-      }}
-      onClick={(e) => e.target === e.currentTarget && onClose()}
+    <Dialog
+      label={`Image ${a.name}`}
+      onClose={onClose}
+      onBackdrop={onClose}
       className="m-0 h-dvh open:flex max-h-none w-screen max-w-none flex-col bg-zinc-950/95 p-0 text-white backdrop:bg-transparent"
     >
       <header className="flex items-center gap-3 px-4 py-3">
@@ -40,7 +30,7 @@ export function ImageViewer({ a, onClose, onError }: { a: Attachment; onClose: (
         <button
           type="button"
           aria-label="Close viewer"
-          autoFocus
+          data-autofocus
           onClick={onClose}
           className="flex size-10 items-center justify-center rounded-full hover:bg-white/10"
         >
@@ -58,6 +48,6 @@ export function ImageViewer({ a, onClose, onError }: { a: Attachment; onClose: (
           className="max-h-full max-w-full rounded-lg object-contain shadow-2xl"
         />
       </div>
-    </dialog>
+    </Dialog>
   );
 }

@@ -20,9 +20,20 @@ interface Props {
   first: boolean;
   last: boolean;
   status: Delivery | null;
+  /** Just jumped to from a search hit. */
+  highlighted?: boolean;
 }
 
-export const MessageBubble = memo(function MessageBubble({ m, c, me, pending, first, last, status }: Props) {
+export const MessageBubble = memo(function MessageBubble({
+  m,
+  c,
+  me,
+  pending,
+  first,
+  last,
+  status,
+  highlighted = false,
+}: Props) {
   const mine = m.sender_id === me;
   const group = c.kind === "group";
   const sender = c.members.find((x) => x.user_id === m.sender_id);
@@ -47,6 +58,8 @@ export const MessageBubble = memo(function MessageBubble({ m, c, me, pending, fi
       data-testid="message"
       data-mine={mine ? "true" : "false"}
       data-status={status ?? undefined}
+      data-seq={pending ? undefined : m.seq}
+      data-highlighted={highlighted ? "true" : undefined}
       className={`group/msg relative flex items-end gap-2 ${mine ? "flex-row-reverse" : ""} ${first ? "mt-3" : "mt-0.5"}`}
     >
       {group && !mine && (
@@ -63,7 +76,7 @@ export const MessageBubble = memo(function MessageBubble({ m, c, me, pending, fi
         ) : (
           <div
             tabIndex={0}
-            className={`relative max-w-full overflow-hidden ${radius} ${colours} ${mediaOnly ? "p-1" : "px-3.5 py-2"} ${pending ? "opacity-80" : ""} focus-visible:outline-2`}
+            className={`relative max-w-full overflow-hidden ${radius} ${colours} ${mediaOnly ? "p-1" : "px-3.5 py-2"} ${pending ? "opacity-80" : ""} ${highlighted ? "outline-3 outline-offset-2 outline-amber-400" : ""} focus-visible:outline-2`}
           >
             {m.deleted ? (
               <p className="text-sm">This message was deleted</p>

@@ -1,84 +1,28 @@
-import { useLayoutEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { loadOlder, myId } from "../../lib/client";
-import { delivery, type Delivery } from "../../lib/conversation";
-import { formatDay, sameDay } from "../../lib/format";
-import type { Message } from "../../lib/protocol";
-import { emptyThread, useChat, type ConversationEntry, type OutboxEntry } from "../../lib/store";
+import { buildRows } from "../../lib/rows";
+import { emptyThread, setReveal, toast, useChat, type ConversationEntry } from "../../lib/store";
 import { BackIcon } from "../icons";
 import { Spinner } from "../ui";
 import { MessageBubble } from "./MessageBubble";
 
-const GROUP_GAP_MS = 5 * 60_000;
 /** Start fetching older messages this far from the top, so scrolling rarely waits. */
 const PREFETCH_PX = 400;
-
-type Row =
-  | { kind: "day"; key: string; label: string }
-  | {
-      kind: "message";
-      key: string;
-      m: Message;
-      pending: OutboxEntry | null;
-      first: boolean;
-      last: boolean;
-      status: Delivery | null;
-    };
-
-function pendingMessage(o: OutboxEntry, me: string): Message {
-  return {
-    id: o.client_id,
-    conversation_id: o.conversation_id,
-    seq: Number.MAX_SAFE_INTEGER,
-    sender_id: me,
-    client_id: o.client_id,
-    body: o.body,
-    attachments: o.attachments,
-    created_at: o.created_at,
-    edited_at: null,
-    deleted: false,
-    reactions: [],
-  };
-}
-
-function buildRows(c: ConversationEntry, items: Message[], outbox: OutboxEntry[], me: string): Row[] {
-  const stored = new Set(items.filter((m) => m.sender_id === me).map((m) => m.client_id));
-  const pending = outbox.filter((o) => o.conversation_id === c.id && !stored.has(o.client_id));
-  const all: { m: Message; pending: OutboxEntry | null }[] = [
-    ...items.map((m) => ({ m, pending: null })),
-    ...pending.map((o) => ({ m: pendingMessage(o, me), pending: o })),
-  ];
-  const rows: Row[] = [];
-  all.forEach(({ m, pending }, i) => {
-    const prev = all[i - 1]?.m;
-    const next = all[i + 1]?.m;
-    const newDay = !prev || !sameDay(prev.created_at, m.created_at);
-    if (newDay)
-      rows.push({ kind: "day", key: `day-${m.created_at.slice(0, 10)}-${m.id}`, label: formatDay(m.created_at) });
-    const joins = (a: Message | undefined, b: Message) =>
-      !!a &&
-      a.sender_id === b.sender_id &&
-      sameDay(a.created_at, b.created_at) &&
-      Math.abs(Date.parse(b.created_at) - Date.parse(a.created_at)) < GROUP_GAP_MS;
-    rows.push({
-      kind: "message",
-      // The client_id keeps a pending message's element when the stored one replaces it.
-      key: m.sender_id === me ? `c-${m.client_id}` : m.id,
-      m,
-      pending,
-      first: !joins(prev, m),
-      last: !next || !joins(m, next),
-      status:
-        m.sender_id !== me ? null : pending ? (pending.status === "failed" ? "failed" : "sending") : delivery(c, m, me),
-    });
-  });
-  return rows;
-}
+/**
+ * Pages of history fetched at most to reach a search hit. History pages only go backwards
+ * from the newest message; a hit further back waits for the server's `around_seq`.
+ */
+const REVEAL_MAX_PAGES = 40;
+const HIGHLIGHT_MS = 4000;
 
 export function MessageList({ c }: { c: ConversationEntry }) {
   const me = myId();
   const thread = useChat((s) => s.threads[c.id] ?? emptyThread);
   const outbox = useChat((s) => s.outbox);
   const rows = useMemo(() => buildRows(c, thread.items, outbox, me), [c, thread.items, outbox, me]);
+  const reveal = useChat((s) => (s.reveal?.conversation_id === c.id ? s.reveal.seq : null));
+  const [highlight, setHighlight] = useState<number | null>(null);
+  const revealPages = useRef(0);
 
   const ref = useRef<HTMLDivElement>(null);
   const pinned = useRef(true); // at the bottom: follow new messages
@@ -117,6 +61,38 @@ export function MessageList({ c }: { c: ConversationEntry }) {
       void loadOlder(c.id);
     }
   });
+
+  // A search hit: load older pages until the message is there, then bring it into view.
+  useEffect(() => {
+    if (reveal === null) {
+      revealPages.current = 0;
+      return;
+    }
+    const el = ref.current?.querySelector(`[data-seq="${reveal}"]`);
+    if (el) {
+      pinned.current = false;
+      el.scrollIntoView({ block: "center" });
+      setHighlight(reveal);
+      setReveal(null);
+      return;
+    }
+    if (!thread.loaded || thread.loading) return;
+    const oldest = thread.items[0]?.seq ?? 0;
+    const reachable = thread.hasMore && !thread.error && oldest > reveal;
+    if (reachable && revealPages.current < REVEAL_MAX_PAGES) {
+      revealPages.current++;
+      void loadOlder(c.id);
+      return;
+    }
+    if (reachable) toast("That message is too far back to jump to. Scroll up to find it.", "info");
+    setReveal(null);
+  }, [reveal, rows, thread, c.id]);
+
+  useEffect(() => {
+    if (highlight === null) return;
+    const t = setTimeout(() => setHighlight(null), HIGHLIGHT_MS);
+    return () => clearTimeout(t);
+  }, [highlight]);
 
   const onScroll = () => {
     const el = ref.current!;
@@ -178,6 +154,7 @@ export function MessageList({ c }: { c: ConversationEntry }) {
                 first={r.first}
                 last={r.last}
                 status={r.status}
+                highlighted={r.m.seq === highlight && !r.pending}
               />
             ),
           )}

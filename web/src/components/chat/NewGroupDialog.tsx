@@ -52,7 +52,7 @@ export function NewGroupDialog({ onClose }: { onClose: () => void }) {
           label="Group name"
           value={name}
           maxLength={100}
-          autoFocus
+          data-autofocus
           onChange={(e) => setName(e.target.value)}
           placeholder="Weekend trip"
         />

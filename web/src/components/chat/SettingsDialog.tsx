@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { api, errorMessage, uploadMedia, type SessionInfo } from "../../lib/api";
 import { logout } from "../../lib/client";
 import { formatLastSeen } from "../../lib/format";
+import { askPermission, setNotificationsEnabled, useNotifyState } from "../../lib/notify";
 import { updateSession, useSession } from "../../lib/session";
 import { Avatar } from "../Avatar";
 import { LogoutIcon } from "../icons";
@@ -13,6 +14,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
     <Modal title="Settings" onClose={onClose} wide>
       <div className="space-y-6">
         <Profile />
+        <Notifications />
         <Sessions />
         <div className="border-t border-zinc-200 pt-4 dark:border-zinc-800">
           <Button variant="secondary" onClick={() => void logout()}>
@@ -131,6 +133,51 @@ function Profile() {
           {saved ? "Saved" : "Save"}
         </Button>
       </form>
+    </section>
+  );
+}
+
+function Notifications() {
+  const s = useNotifyState();
+  const [busy, setBusy] = useState(false);
+  let body;
+  if (s.permission === "unsupported") body = <p>This browser can't show desktop notifications.</p>;
+  else if (s.permission === "denied")
+    body = <p>Notifications are blocked for this site. Allow them in your browser's site settings to turn them on.</p>;
+  else if (s.permission === "default")
+    body = (
+      <div className="flex items-center justify-between gap-3">
+        <p>Get a desktop notification when a message arrives while ChatSync is in the background.</p>
+        <Button
+          variant="secondary"
+          className="shrink-0 py-1.5"
+          busy={busy}
+          onClick={() => {
+            setBusy(true);
+            void askPermission().finally(() => setBusy(false));
+          }}
+        >
+          Turn on
+        </Button>
+      </div>
+    );
+  else
+    body = (
+      <label className="flex items-center justify-between gap-3">
+        <span>Desktop notifications for new messages</span>
+        <input
+          type="checkbox"
+          role="switch"
+          checked={s.enabled}
+          onChange={(e) => setNotificationsEnabled(e.target.checked)}
+          className="size-5 shrink-0 accent-brand-600"
+        />
+      </label>
+    );
+  return (
+    <section aria-label="Notifications" className="space-y-3">
+      <h3 className="text-sm font-semibold tracking-wide text-zinc-500 uppercase dark:text-zinc-400">Notifications</h3>
+      <div className="text-sm text-zinc-700 dark:text-zinc-300">{body}</div>
     </section>
   );
 }

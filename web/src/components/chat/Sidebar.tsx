@@ -1,6 +1,6 @@
 import { useMemo, useState } from "react";
 import { myId } from "../../lib/client";
-import { conversationTitle } from "../../lib/conversation";
+import { matchConversations } from "../../lib/search";
 import { useSession } from "../../lib/session";
 import { useChat } from "../../lib/store";
 import { Avatar } from "../Avatar";
@@ -8,20 +8,16 @@ import { PlusIcon, SearchIcon, UsersIcon } from "../icons";
 import { Button, IconButton, Spinner } from "../ui";
 import type { DialogName } from "./ChatLayout";
 import { ConversationListItem } from "./ConversationListItem";
+import { NotificationOffer } from "./NotificationOffer";
+import { moveWithArrows, SearchResults } from "./SearchResults";
 
 export function Sidebar({ open }: { open: (d: DialogName) => void }) {
   const conversations = useChat((s) => s.conversations);
   const loaded = useChat((s) => s.listLoaded);
   const me = useSession()!.user;
-  const [filter, setFilter] = useState("");
-
-  const sorted = useMemo(() => {
-    const id = myId();
-    const f = filter.trim().toLowerCase();
-    return Object.values(conversations)
-      .filter((c) => !f || conversationTitle(c, id).toLowerCase().includes(f))
-      .sort((a, b) => Date.parse(b.last_activity_at) - Date.parse(a.last_activity_at));
-  }, [conversations, filter]);
+  const [query, setQuery] = useState("");
+  const searching = query.trim().length > 0;
+  const sorted = useMemo(() => matchConversations(conversations, myId(), ""), [conversations]);
 
   return (
     <aside
@@ -45,9 +41,10 @@ export function Sidebar({ open }: { open: (d: DialogName) => void }) {
           <PlusIcon />
         </IconButton>
       </header>
+      <NotificationOffer />
       <div className="px-4 pb-2">
         <label className="relative block">
-          <span className="sr-only">Filter conversations</span>
+          <span className="sr-only">Search people, chats and messages</span>
           <SearchIcon
             className="pointer-events-none absolute top-1/2 left-3 -translate-y-1/2 text-zinc-400"
             width={16}
@@ -55,15 +52,19 @@ export function Sidebar({ open }: { open: (d: DialogName) => void }) {
           />
           <input
             type="search"
-            value={filter}
-            onChange={(e) => setFilter(e.target.value)}
-            placeholder="Search chats"
+            value={query}
+            maxLength={254}
+            onChange={(e) => setQuery(e.target.value)}
+            onKeyDown={moveWithArrows}
+            placeholder="Search"
             className="w-full rounded-xl border-0 bg-zinc-100 py-2 pr-3 pl-9 text-sm placeholder-zinc-500 focus:ring-2 focus:ring-brand-500/40 focus:outline-none dark:bg-zinc-800 dark:placeholder-zinc-400"
           />
         </label>
       </div>
       <nav className="scroll-thin min-h-0 flex-1 overflow-y-auto px-2 pb-3">
-        {!loaded ? (
+        {searching ? (
+          <SearchResults query={query} />
+        ) : !loaded ? (
           <div className="flex justify-center py-10 text-zinc-400">
             <Spinner />
           </div>
@@ -75,12 +76,12 @@ export function Sidebar({ open }: { open: (d: DialogName) => void }) {
               </li>
             ))}
           </ul>
-        ) : filter ? (
-          <p className="px-4 py-8 text-center text-sm text-zinc-500">No chats match “{filter}”.</p>
         ) : (
           <div className="flex flex-col items-center gap-3 px-6 py-12 text-center">
             <p className="font-semibold">No conversations yet</p>
-            <p className="text-sm text-zinc-500 dark:text-zinc-400">Start one: find someone by name or email.</p>
+            <p className="text-sm text-zinc-500 dark:text-zinc-400">
+              Type someone's name in the search box above to find them, or start one here.
+            </p>
             <Button onClick={() => open("new-chat")}>
               <PlusIcon width={16} height={16} /> Start a chat
             </Button>

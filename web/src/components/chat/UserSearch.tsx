@@ -1,13 +1,13 @@
-import { useEffect, useId, useState } from "react";
-import { api, errorMessage, type PublicUser } from "../../lib/api";
+import { useId, useState } from "react";
+import type { PublicUser } from "../../lib/api";
 import { myId } from "../../lib/client";
+import { nameMatches } from "../../lib/search";
 import { Avatar } from "../Avatar";
 import { CheckIcon, SearchIcon } from "../icons";
 import { Spinner } from "../ui";
+import { useUserSearch } from "./useSearch";
 
-const DEBOUNCE_MS = 250;
-
-/** Finds people by name or email prefix. `selected` marks picks in multi-select use. */
+/** Finds people by name (the start of any word) or email address. `selected` marks picks in multi-select use. */
 export function UserSearch({
   onPick,
   selected,
@@ -21,34 +21,12 @@ export function UserSearch({
 }) {
   const id = useId();
   const [query, setQuery] = useState("");
-  const [users, setUsers] = useState<PublicUser[]>([]);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    const q = query.trim();
-    if (!q) {
-      setUsers([]);
-      setError(null);
-      return;
-    }
-    let stale = false;
-    setBusy(true);
-    const t = setTimeout(() => {
-      api
-        .searchUsers(q)
-        .then((r) => !stale && (setUsers(r.users), setError(null)))
-        .catch((e: unknown) => !stale && setError(errorMessage(e)))
-        .finally(() => !stale && setBusy(false));
-    }, DEBOUNCE_MS);
-    return () => {
-      stale = true;
-      clearTimeout(t);
-    };
-  }, [query]);
+  const { users, busy, error } = useUserSearch(query);
 
   const me = myId();
-  const shown = users.filter((u) => u.id !== me && !exclude.includes(u.id));
+  // While the next answer is on its way, only the previous people who still fit the query.
+  const fitting = busy ? users.filter((u) => nameMatches(u.display_name, query)) : users;
+  const shown = fitting.filter((u) => u.id !== me && !exclude.includes(u.id));
 
   return (
     <div className="space-y-3">
@@ -59,12 +37,15 @@ export function UserSearch({
           width={18}
           height={18}
         />
+        {/* React focuses it when it appears in an open dialog; the Dialog focuses
+            data-autofocus when the dialog opens with it. */}
         <input
           id={id}
           type="search"
           className="input pl-10"
           placeholder="Search by name or email"
           autoFocus={autoFocus}
+          data-autofocus={autoFocus || undefined}
           value={query}
           onChange={(e) => setQuery(e.target.value)}
         />

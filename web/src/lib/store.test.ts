@@ -1,0 +1,235 @@
+import { beforeEach, describe, expect, test } from "vitest";
+import {
+  applyReceipt,
+  expireTyping,
+  getState,
+  mergeMessages,
+  removeConversation,
+  resetState,
+  setActive,
+  setConversationList,
+  setOutbox,
+  setReveal,
+  setTyping,
+  setUnread,
+  subscribe,
+  unreadTotal,
+  updateThread,
+  upsertConversation,
+  emptyThread,
+} from "./store";
+import { BOB, CAROL, CID, ME, OTHER_CID, conversation, member, message, outboxEntry, summary } from "../test/fixtures";
+
+const thread = (id = CID) => getState().threads[id];
+const seqs = (id = CID) => thread(id)?.items.map((m) => m.seq);
+const conv = (id = CID) => getState().conversations[id]!;
+const openThread = (id = CID) => updateThread(id, { ...emptyThread, loaded: true });
+
+beforeEach(() => resetState());
+
+describe("the conversation list", () => {
+  test("a list answer replaces the conversations and marks the list loaded", () => {
+    setConversationList([summary({ unread_count: 2 }), summary({ id: OTHER_CID })]);
+    expect(getState().listLoaded).toBe(true);
+    expect(Object.keys(getState().conversations).sort()).toEqual([CID, OTHER_CID].sort());
+    expect(conv().unread_count).toBe(2);
+  });
+
+  test("a newer message already seen over the socket wins over a slower list answer", () => {
+    setConversationList([summary({ last_seq: 1, last_message: message(1) })]);
+    mergeMessages(CID, [message(2)], ME);
+    setConversationList([summary({ last_seq: 1, last_message: message(1) })]);
+    expect(conv().last_message?.seq).toBe(2);
+    expect(conv().last_seq).toBe(2);
+  });
+
+  test("receipt positions never move back when a list fetched earlier arrives", () => {
+    setConversationList([summary({ members: [member(ME), member(BOB, { delivered_seq: 5, read_seq: 4 })] })]);
+    setConversationList([summary({ members: [member(ME), member(BOB, { delivered_seq: 3, read_seq: 6 })] })]);
+    const bob = conv().members.find((m) => m.user_id === BOB)!;
+    expect(bob.delivered_seq).toBe(5);
+    expect(bob.read_seq).toBe(6);
+  });
+
+  test("a conversation update keeps the unread count and last message it had", () => {
+    setConversationList([summary({ unread_count: 3, last_seq: 7, last_message: message(7) })]);
+    upsertConversation(conversation({ kind: "group", name: "Renamed", last_seq: 2 }));
+    expect(conv().name).toBe("Renamed");
+    expect(conv().unread_count).toBe(3);
+    expect(conv().last_message?.seq).toBe(7);
+    expect(conv().last_seq).toBe(7);
+  });
+
+  test("a conversation seen for the first time starts with nothing unread", () => {
+    upsertConversation(conversation({ last_seq: 4 }));
+    expect(conv().unread_count).toBe(0);
+    expect(conv().last_message).toBeNull();
+  });
+
+  test("removing a conversation drops its thread, its unsent messages, and closes it", () => {
+    setConversationList([summary(), summary({ id: OTHER_CID })]);
+    openThread();
+    setOutbox(() => [outboxEntry(), outboxEntry({ conversation_id: OTHER_CID })]);
+    setActive(CID);
+    setReveal({ conversation_id: CID, seq: 1 });
+    removeConversation(CID);
+    expect(getState().conversations[CID]).toBeUndefined();
+    expect(thread()).toBeUndefined();
+    expect(getState().outbox.map((o) => o.conversation_id)).toEqual([OTHER_CID]);
+    expect(getState().activeId).toBeNull();
+    expect(getState().reveal).toBeNull();
+  });
+});
+
+describe("unread counts", () => {
+  test("the total adds up every conversation", () => {
+    setConversationList([summary({ unread_count: 3 }), summary({ id: OTHER_CID, unread_count: 120 })]);
+    expect(unreadTotal(getState())).toBe(123);
+    setUnread(OTHER_CID, 0);
+    expect(unreadTotal(getState())).toBe(3);
+  });
+
+  test("setting the same count again notifies nobody", () => {
+    setConversationList([summary({ unread_count: 3 })]);
+    let calls = 0;
+    const off = subscribe(() => calls++);
+    setUnread(CID, 3);
+    setUnread("unknown", 1);
+    off();
+    expect(calls).toBe(0);
+  });
+});
+
+describe("merging messages", () => {
+  beforeEach(() => setConversationList([summary()]));
+
+  test("messages are kept ascending by seq whatever order they arrive in", () => {
+    openThread();
+    mergeMessages(CID, [message(3), message(1)], ME);
+    mergeMessages(CID, [message(2)], ME);
+    expect(seqs()).toEqual([1, 2, 3]);
+  });
+
+  test("a message seen twice is kept once and counted as new once", () => {
+    openThread();
+    const m = message(1);
+    expect(mergeMessages(CID, [m], ME)).toEqual([m]);
+    expect(mergeMessages(CID, [{ ...m }], ME)).toEqual([]);
+    expect(seqs()).toEqual([1]);
+  });
+
+  test("only messages past the conversation's last seq count as new", () => {
+    setConversationList([summary({ last_seq: 5 })]);
+    openThread();
+    const fresh = mergeMessages(CID, [message(4), message(5), message(6)], ME);
+    expect(fresh.map((m) => m.seq)).toEqual([6]);
+  });
+
+  test("an edit replaces the stored message; a late older version does not undo it", () => {
+    openThread();
+    const m = message(1);
+    mergeMessages(CID, [m], ME);
+    const edited = { ...m, body: "edited", edited_at: "2024-05-01T10:05:00Z" };
+    mergeMessages(CID, [edited], ME);
+    expect(thread()!.items[0]!.body).toBe("edited");
+    mergeMessages(CID, [m], ME);
+    expect(thread()!.items[0]!.body).toBe("edited");
+  });
+
+  test("a delete is never undone by a late copy of the message", () => {
+    openThread();
+    const m = message(1);
+    mergeMessages(CID, [{ ...m, deleted: true, body: "" }], ME);
+    mergeMessages(CID, [m], ME);
+    expect(thread()!.items[0]!.deleted).toBe(true);
+  });
+
+  test("reactions changing replace the message", () => {
+    openThread();
+    const m = message(1);
+    mergeMessages(CID, [m], ME);
+    mergeMessages(CID, [{ ...m, reactions: [{ emoji: "👍", user_ids: [ME] }] }], ME);
+    expect(thread()!.items[0]!.reactions).toHaveLength(1);
+  });
+
+  test("my stored message settles the outbox entry with its client_id", () => {
+    const mine = outboxEntry();
+    const other = outboxEntry();
+    setOutbox(() => [mine, other]);
+    mergeMessages(CID, [message(1, { sender_id: ME, client_id: mine.client_id })], ME);
+    expect(getState().outbox).toEqual([other]);
+  });
+
+  test("someone else's message with the same client_id leaves my outbox alone", () => {
+    const mine = outboxEntry();
+    setOutbox(() => [mine]);
+    mergeMessages(CID, [message(1, { sender_id: BOB, client_id: mine.client_id })], ME);
+    expect(getState().outbox).toEqual([mine]);
+  });
+
+  test("a conversation never opened keeps no thread but its list entry moves on", () => {
+    mergeMessages(CID, [message(1, { created_at: "2024-05-02T08:00:00Z" })], ME);
+    expect(thread()).toBeUndefined();
+    expect(conv().last_message?.seq).toBe(1);
+    expect(conv().last_seq).toBe(1);
+    expect(conv().last_activity_at).toBe("2024-05-02T08:00:00Z");
+  });
+
+  test("an older message does not take the last message or activity back", () => {
+    openThread();
+    mergeMessages(CID, [message(5, { created_at: "2024-05-03T08:00:00Z" })], ME);
+    mergeMessages(CID, [message(2, { created_at: "2024-05-02T08:00:00Z" })], ME);
+    expect(conv().last_message?.seq).toBe(5);
+    expect(conv().last_activity_at).toBe("2024-05-03T08:00:00Z");
+  });
+
+  test("nothing new leaves the state object as it was", () => {
+    openThread();
+    const m = message(1);
+    mergeMessages(CID, [m], ME);
+    const before = getState();
+    mergeMessages(CID, [m], ME);
+    expect(getState()).toBe(before);
+  });
+});
+
+describe("receipts", () => {
+  beforeEach(() => setConversationList([summary()]));
+  const bob = () => conv().members.find((m) => m.user_id === BOB)!;
+
+  test("read implies delivered", () => {
+    applyReceipt({ conversation_id: CID, user_id: BOB, kind: "read", seq: 4 });
+    expect(bob().read_seq).toBe(4);
+    expect(bob().delivered_seq).toBe(4);
+  });
+
+  test("positions only move forward", () => {
+    applyReceipt({ conversation_id: CID, user_id: BOB, kind: "delivered", seq: 6 });
+    applyReceipt({ conversation_id: CID, user_id: BOB, kind: "delivered", seq: 2 });
+    expect(bob().delivered_seq).toBe(6);
+    expect(bob().read_seq).toBe(0);
+  });
+
+  test("a receipt for someone not in the conversation changes nothing", () => {
+    const before = getState();
+    applyReceipt({ conversation_id: CID, user_id: CAROL, kind: "read", seq: 3 });
+    expect(getState()).toBe(before);
+  });
+});
+
+describe("typing", () => {
+  test("an indicator without a refresh expires", () => {
+    setTyping(CID, BOB, true);
+    const until = getState().typing[CID]![BOB]!;
+    expireTyping(until - 1);
+    expect(getState().typing[CID]![BOB]).toBe(until);
+    expireTyping(until);
+    expect(getState().typing[CID]![BOB]).toBeUndefined();
+  });
+
+  test("stopping ends it at once", () => {
+    setTyping(CID, BOB, true);
+    setTyping(CID, BOB, false);
+    expect(getState().typing[CID]).toEqual({});
+  });
+});
