@@ -12,18 +12,21 @@ use tokio_tungstenite::tungstenite::Message;
 /// What a socket reports to the scenario.
 #[derive(Debug)]
 pub(crate) enum Report {
-    /// An ack of `message:send` arrived with the stored seq.
-    Acked { seq: i64 },
-    /// A `message:new` arrived: its conversation, seq, the sender's number, and latency.
+    /// An ack of `message:send` arrived with the stored seq; `generation` is the one the
+    /// message's body carries (see [`body`]).
+    Acked { generation: u32, seq: i64 },
+    /// A `message:new` arrived: its generation, conversation, seq, and latency.
     Delivered {
+        generation: u32,
         conversation: String,
         seq: i64,
         latency_us: u64,
     },
     /// An ack said `ok: false`.
     Refused(String),
-    /// The connection ended.
-    Closed,
+    /// The connection ended, and how: a close frame from the server (with its code and
+    /// reason), an error, or the end of the stream.
+    Closed(String),
 }
 
 #[derive(Deserialize)]
@@ -36,14 +39,16 @@ struct NewMessage<'a> {
 #[derive(Deserialize)]
 struct Ack<'a> {
     ok: bool,
-    message: Option<AckMessage>,
+    #[serde(borrow)]
+    message: Option<AckMessage<'a>>,
     #[serde(borrow, default)]
     error: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
-struct AckMessage {
+struct AckMessage<'a> {
     seq: i64,
+    body: &'a str,
 }
 
 /// Microseconds since the epoch: what messages carry to measure latency across sockets.
@@ -53,14 +58,22 @@ pub(crate) fn now_us() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// A 64-byte body carrying its send time.
-pub(crate) fn body() -> String {
-    let mut b = format!("t={}", now_us());
-    b.push(' ');
+/// A 64-byte body carrying its send time and the measurement it belongs to (its
+/// generation), so that a straggler of one measurement is never counted in the next.
+pub(crate) fn body(generation: u32) -> String {
+    let mut b = format!("t={} g={generation} ", now_us());
     while b.len() < 64 {
         b.push('x');
     }
     b
+}
+
+/// The send time and generation [`body`] wrote, or `None` for a body it did not write.
+pub(crate) fn parse_body(body: &str) -> Option<(u64, u32)> {
+    let mut words = body.split(' ');
+    let sent = words.next()?.strip_prefix("t=")?.parse().ok()?;
+    let generation = words.next()?.strip_prefix("g=")?.parse().ok()?;
+    Some((sent, generation))
 }
 
 /// The sending half of a socket.
@@ -72,10 +85,10 @@ pub(crate) struct Sender {
 impl Sender {
     /// Sends a message with an ack request. `n` must be unique for this socket's user across
     /// the whole run: it is the idempotency key.
-    pub(crate) fn send(&self, conversation: &str, n: u64) {
+    pub(crate) fn send(&self, conversation: &str, n: u64, generation: u32) {
         let packet = format!(
             "42{n}[\"message:send\",{{\"conversation_id\":\"{conversation}\",\"client_id\":\"m{n}\",\"body\":\"{}\"}}]",
-            body()
+            body(generation)
         );
         let _ = self.out.send(Message::text(packet));
     }
@@ -97,16 +110,26 @@ pub(crate) async fn connect(
         .await
         .context("websocket")?;
     let (mut tx, mut rx) = ws.split();
-    let open = next_text(&mut rx).await.context("no open packet")?;
+    let open = next_text(&mut rx)
+        .await
+        .map_err(|e| anyhow::anyhow!("no open packet: {e}"))?;
     if !open.starts_with('0') {
         bail!("unexpected open packet {open}");
     }
     tx.send(Message::text(format!("40{{\"token\":\"{token}\"}}")))
         .await?;
     loop {
-        let p = next_text(&mut rx).await.context("closed during connect")?;
+        let p = next_text(&mut rx)
+            .await
+            .map_err(|e| anyhow::anyhow!("closed during connect: {e}"))?;
         if p.starts_with("40") {
             break;
+        }
+        // socketioxide pings as soon as the transport opens, often before it answers the
+        // namespace connect: a ping left unanswered here closes the socket 20 s later.
+        if p == "2" {
+            tx.send(Message::text("3")).await?;
+            continue;
         }
         if p.starts_with("44") {
             bail!("refused: {p}");
@@ -123,7 +146,11 @@ pub(crate) async fn connect(
     });
     let pong = out.clone();
     tokio::spawn(async move {
-        while let Some(p) = next_text(&mut rx).await {
+        let ended = loop {
+            let p = match next_text(&mut rx).await {
+                Ok(p) => p,
+                Err(e) => break e,
+            };
             if p == "2" {
                 let _ = pong.send(Message::text("3"));
                 continue;
@@ -133,7 +160,10 @@ pub(crate) async fn connect(
                 let start = rest.find('[').unwrap_or(0);
                 if let Ok([ack]) = serde_json::from_str::<[Ack<'_>; 1]>(&rest[start..]) {
                     let report = match (ack.ok, ack.message) {
-                        (true, Some(m)) => Report::Acked { seq: m.seq },
+                        (true, Some(m)) => Report::Acked {
+                            generation: parse_body(m.body).map_or(u32::MAX, |(_, g)| g),
+                            seq: m.seq,
+                        },
                         _ => Report::Refused(
                             ack.error.map(|e| e.get().to_owned()).unwrap_or_default(),
                         ),
@@ -143,38 +173,59 @@ pub(crate) async fn connect(
             } else if let Some(rest) = p.strip_prefix("42[\"message:new\",")
                 && let Ok(m) = serde_json::from_str::<NewMessage<'_>>(rest.trim_end_matches(']'))
             {
-                let sent: u64 = m
-                    .body
-                    .strip_prefix("t=")
-                    .and_then(|b| b.split(' ').next())
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0);
+                let (sent, generation) = parse_body(m.body).unwrap_or((0, u32::MAX));
                 let _ = reports.send((
                     id,
                     Report::Delivered {
+                        generation,
                         conversation: m.conversation_id.to_owned(),
                         seq: m.seq,
                         latency_us: now_us().saturating_sub(sent),
                     },
                 ));
             }
-        }
+        };
         if let Some(r) = &reports {
-            let _ = r.send((id, Report::Closed));
+            let _ = r.send((id, Report::Closed(ended)));
         }
     });
     Ok(Sender { out })
 }
 
-async fn next_text<S>(rx: &mut S) -> Option<String>
+/// The next text frame, or how the connection ended.
+async fn next_text<S>(rx: &mut S) -> Result<String, String>
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
     loop {
-        match rx.next().await? {
-            Ok(Message::Text(t)) => return Some(t.to_string()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
+        match rx.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
+            Some(Ok(Message::Close(Some(f)))) => {
+                return Err(format!("closed by the server: {} {}", f.code, f.reason));
+            }
+            Some(Ok(Message::Close(None))) => return Err("closed by the server".into()),
+            Some(Err(e)) => return Err(format!("connection error: {e}")),
+            None => return Err("connection ended".into()),
+            Some(Ok(_)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{body, parse_body};
+
+    #[test]
+    fn a_body_is_64_bytes_and_gives_back_its_send_time_and_generation() {
+        let b = body(7);
+        assert_eq!(b.len(), 64);
+        let (sent, generation) = parse_body(&b).unwrap();
+        assert_eq!(generation, 7);
+        assert!(
+            sent > 1_600_000_000_000_000,
+            "{sent} is microseconds since the epoch"
+        );
+        assert_eq!(parse_body("hello"), None);
+        assert_eq!(parse_body("t=12 x"), None);
     }
 }

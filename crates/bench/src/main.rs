@@ -1,39 +1,66 @@
-//! `chatsync-bench`: measures one chat node against SPEC §7 — memory per idle authenticated
-//! socket and connect rate, one-to-one throughput with every message durable before its ack,
-//! and group fan-out — and checks that nothing acknowledged is lost or delivered twice.
+//! `chatsync-bench`: measures one chat node against SPEC §7, side by side with a Node.js
+//! Socket.IO 4.8 server doing the same work (`bench/peer-node`), with the same load and the
+//! same procedure for every target:
+//! - `sockets`: memory per idle authenticated socket and connect rate;
+//! - `sweep`: the sustainable one-to-one rate, swept from below (see [`sweep`]);
+//! - `cpu`: server (and PostgreSQL) CPU per delivered message at a fixed rate (2,000 msgs/s);
+//! - `direct`: one fixed one-to-one rate; `group`: fan-out to a group;
 //!
-//! It starts the server itself (pinned to `--server-cpu` with `taskset`), registers users
-//! through the real API (dev outbox), and drives Socket.IO over WebSocket. Run it pinned to the
-//! other core: `bench/run.sh` does both.
+//! and checks that nothing acknowledged is lost, delivered twice or out of order.
+//!
+//! It starts each server itself (pinned to `--server-cpu` with `taskset`, and for PostgreSQL
+//! targets PostgreSQL's processes serving the run too), sets users up through the server's
+//! API, and drives Socket.IO over WebSocket. Run it pinned to the other core: `bench/run.sh`
+//! does both, then plots the JSON it prints.
 
 mod client;
+mod pgpin;
+mod report;
+mod server;
+mod sweep;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use client::Report;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use server::{Launch, Server, Target, User, post};
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 #[derive(Parser)]
-#[command(about = "ChatSync load generator")]
+#[command(about = "ChatSync load generator, with a Node Socket.IO peer measured in the same run")]
 struct Args {
-    /// The server binary (build it with --release).
+    /// Comma-separated targets, run one after another: chatsync-sqlite, chatsync-postgres,
+    /// node (Socket.IO in memory), node-pg (Socket.IO + PostgreSQL, one transaction per
+    /// message).
+    #[arg(long, default_value = "chatsync-sqlite,chatsync-postgres,node,node-pg")]
+    targets: String,
+    /// Comma-separated: sockets, sweep, cpu, direct, group.
+    #[arg(long, default_value = "sockets,sweep,cpu,group")]
+    scenarios: String,
+    /// The ChatSync server binary (build it with --release).
     #[arg(long, default_value = "target/release/chatsync")]
     server: PathBuf,
-    /// sqlite or postgres.
-    #[arg(long, default_value = "sqlite")]
-    db: String,
-    /// PostgreSQL server where a fresh database is created (postgres only).
+    /// The Node.js binary that runs the peer.
+    #[arg(long, default_value = "node")]
+    node: String,
+    /// The Node peer's directory (with its node_modules installed by `npm ci`).
+    #[arg(long, default_value = "bench/peer-node")]
+    peer_dir: PathBuf,
+    /// PostgreSQL server where a fresh database is created per PostgreSQL target.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     pg: String,
-    /// Comma-separated: sockets, direct, group.
-    #[arg(long, default_value = "sockets,direct,group")]
-    scenarios: String,
+    /// PostgreSQL connections each server may open.
+    #[arg(long, default_value_t = 20)]
+    pg_connections: u32,
+    /// `RUST_LOG` for the ChatSync server, whose log goes to stderr.
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+    /// CPU list the server (and PostgreSQL's processes serving it) is pinned to.
+    #[arg(long, default_value = "0")]
+    server_cpu: String,
     /// Idle sockets to open in the sockets scenario.
     #[arg(long, default_value_t = 10_000)]
     sockets: usize,
@@ -43,7 +70,31 @@ struct Args {
     /// Pairs of users chatting one-to-one.
     #[arg(long, default_value_t = 100)]
     pairs: usize,
-    /// One-to-one messages per second offered (open loop).
+    /// The sweep's first rate, msgs/s.
+    #[arg(long, default_value_t = 1_000)]
+    sweep_start: u64,
+    /// The sweep multiplies the last passing rate by this until a rate fails.
+    #[arg(long, default_value_t = 1.5)]
+    sweep_factor: f64,
+    /// The sweep bisects until the first failure is within this fraction of the last pass.
+    #[arg(long, default_value_t = 0.05)]
+    sweep_precision: f64,
+    /// The highest rate the sweep offers (the load generator's ceiling).
+    #[arg(long, default_value_t = 60_000)]
+    sweep_max: u64,
+    /// Seconds each sweep step measures, after its warm-up.
+    #[arg(long, default_value_t = 5)]
+    step_secs: u64,
+    /// Seconds of warm-up at each sweep step's rate, not measured.
+    #[arg(long, default_value_t = 1)]
+    warmup_secs: u64,
+    /// The rate the cpu scenario measures at, msgs/s.
+    #[arg(long, default_value_t = 2_000)]
+    cpu_rate: u64,
+    /// Seconds the cpu scenario measures (after a 2 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    cpu_secs: u64,
+    /// One-to-one messages per second offered by the direct scenario (open loop).
     #[arg(long, default_value_t = 15_000)]
     rate: u64,
     /// Group messages per second offered (each goes to every other member).
@@ -52,221 +103,15 @@ struct Args {
     /// Members of the group.
     #[arg(long, default_value_t = 100)]
     group_size: usize,
-    /// Seconds each throughput measurement lasts.
+    /// Seconds the direct and group measurements last.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// CPU list the server is pinned to.
-    #[arg(long, default_value = "0")]
-    server_cpu: String,
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
-    /// The PostgreSQL server's URL and the database created for this run, dropped at the end.
-    database: Option<(String, String)>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some((pg, name)) = &self.database {
-            let _ = Command::new("psql")
-                .args([
-                    &format!("{pg}/postgres"),
-                    "-qc",
-                    &format!("DROP DATABASE {name}"),
-                ])
-                .status();
-        }
-    }
-}
-
-/// User + system CPU time in a `/proc/<pid>/stat` line: fields 14 and 15, in clock ticks
-/// (100 per second on Linux), counted after the command name, which is in parentheses and may
-/// hold spaces.
-fn cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-impl Server {
-    /// CPU time the server has used (user + system), in microseconds: with latency, the
-    /// steadier figure for comparing builds.
-    fn cpu_us(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .ok()
-            .and_then(|s| cpu_ticks(&s))
-            .map_or(0, |ticks| ticks * 10_000)
-    }
-
-    /// CPU time of every PostgreSQL process on the machine, in microseconds (0 for SQLite):
-    /// where the rest of a message's cost goes when the database is PostgreSQL.
-    fn database_cpu_us(&self) -> u64 {
-        if self.database.is_none() {
-            return 0;
-        }
-        let Ok(procs) = std::fs::read_dir("/proc") else {
-            return 0;
-        };
-        procs
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-            .filter(|s| s.contains("(postgres)"))
-            .filter_map(|s| cpu_ticks(&s))
-            .sum::<u64>()
-            * 10_000
-    }
-
-    fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0)
-    }
-}
-
-async fn start_server(args: &Args) -> anyhow::Result<Server> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir =
-        std::env::temp_dir().join(format!("chatsync-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", &args.server_cpu])
-        .arg(&args.server)
-        .arg("serve")
-        .env("PORT", port.to_string())
-        .env("HOST", "127.0.0.1")
-        .env("DATA_DIR", &dir)
-        .env("RUST_LOG", "warn")
-        .env("TOKIO_WORKER_THREADS", "1")
-        .env("CHATSYNC__CHAT__SEND_PER_SEC", "1000000")
-        .env("CHATSYNC__CHAT__SEND_BURST", "1000000")
-        .env("CHATSYNC__CHAT__EVENTS_PER_SEC", "1000000")
-        .env("CHATSYNC__AUTH__REGISTER_PER_IP__LIMIT", "1000000")
-        .env("CHATSYNC__AUTH__VERIFY_PER_IP__LIMIT", "1000000")
-        .env("CHATSYNC__AUTH__LOGIN_PER_IP__LIMIT", "1000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    let mut database = None;
-    if args.db == "postgres" {
-        let name = format!("chatsync_bench_{}", uuid::Uuid::new_v4().simple());
-        let ok = Command::new("psql")
-            .args([
-                &format!("{}/postgres", args.pg),
-                "-qc",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status()?
-            .success();
-        if !ok {
-            bail!("could not create the benchmark database");
-        }
-        cmd.env("DATABASE_URL", format!("{}/{name}", args.pg));
-        cmd.env("CHATSYNC__DATABASE__MAX_CONNECTIONS", "20");
-        database = Some((args.pg.clone(), name));
-    }
-    let child = cmd
-        .spawn()
-        .context("starting the server (is it built with --release?)")?;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let server = Server {
-        child,
-        addr,
-        dir,
-        database,
-    };
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if http
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(server);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("server did not start")
-}
-
-struct User {
-    id: String,
-    token: String,
-}
-
-async fn post(
-    http: &reqwest::Client,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let mut req = http.post(url).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req.send().await?;
-    let status = res.status();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{status}: {v}");
-    }
-    Ok(v)
-}
-
-async fn signup(http: &reqwest::Client, addr: SocketAddr, n: usize) -> anyhow::Result<User> {
-    let email = format!(
-        "bench{n}-{}@example.com",
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    );
-    post(http, format!("http://{addr}/api/auth/register"), None, json!({"email": email, "password": "benchmark-password", "display_name": format!("Bench {n}")})).await?;
-    let code = loop {
-        let v: Value = http
-            .get(format!("http://{addr}/api/dev/outbox?email={email}"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if let Some(c) = v["messages"][0]["code"].as_str() {
-            break c.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let v = post(
-        http,
-        format!("http://{addr}/api/auth/verify"),
-        None,
-        json!({"email": email, "otp": code}),
-    )
-    .await?;
-    Ok(User {
-        id: v["user"]["id"].as_str().context("user id")?.to_owned(),
-        token: v["access_token"].as_str().context("token")?.to_owned(),
-    })
-}
-
-async fn signups(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<User>> {
-    let http = reqwest::Client::new();
-    let mut users = Vec::with_capacity(n);
-    // Password hashing is deliberately slow; a few at a time keeps the server responsive.
-    for chunk in (0..n).collect::<Vec<_>>().chunks(8) {
-        let futs = chunk.iter().map(|i| signup(&http, addr, *i));
-        for u in futures::future::join_all(futs).await {
-            users.push(u?);
-        }
-    }
-    Ok(users)
+    /// What was measured (for example the commit), kept in the JSON and shown on the plot.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Free text kept in the JSON and shown on the plot (for example "functional check").
+    #[arg(long, default_value = "")]
+    note: String,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -277,20 +122,39 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-/// Idle authenticated sockets: server memory per socket and connect rate.
-async fn sockets(
+/// The server's RSS once it has stopped falling, and how many seconds that took (at most
+/// 30): after set-up (ChatSync hashes passwords with 19 MiB each) the allocator hands memory
+/// back for a while, which would otherwise be subtracted from what the sockets cost. Stable
+/// means three samples 500 ms apart within 512 KiB of each other.
+async fn settled_rss(server: &Server) -> (u64, f64) {
+    let started = Instant::now();
+    let mut samples = vec![server.rss_kib()];
+    while started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        samples.push(server.rss_kib());
+        if let [.., a, b, c] = samples[..]
+            && a.max(b).max(c) - a.min(b).min(c) < 512
+        {
+            break;
+        }
+    }
+    (
+        samples.last().copied().unwrap_or(0),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+/// Opens `n` idle authenticated sockets, `concurrency` at a time; returns them and how many
+/// failed.
+async fn open_sockets(
     server: &Server,
-    users: &[User],
+    tokens: &[String],
     n: usize,
     concurrency: usize,
-) -> anyhow::Result<Value> {
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = server.rss_kib();
-    let started = Instant::now();
-    let mut senders = Vec::with_capacity(n);
+) -> (Vec<client::Sender>, usize) {
     let (tx, mut rx) = mpsc::channel(512);
     let addr = server.addr;
-    let tokens: Vec<String> = users.iter().map(|u| u.token.clone()).collect();
+    let tokens = tokens.to_vec();
     tokio::spawn(async move {
         let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         for i in 0..n {
@@ -304,145 +168,123 @@ async fn sockets(
             });
         }
     });
-    let mut failed = 0;
+    let (mut open, mut failed) = (Vec::with_capacity(n), 0);
     for _ in 0..n {
         match rx.recv().await {
-            Some(Ok(s)) => senders.push(s),
+            Some(Ok(s)) => open.push(s),
             _ => failed += 1,
         }
     }
+    (open, failed)
+}
+
+/// Idle authenticated sockets: server memory per socket and connect rate.
+///
+/// A first batch (a tenth of `n`, at least 1,000, kept open) comes before the baseline: allocators keep memory
+/// freed during set-up (ChatSync's password hashes: 19 MiB each) until later allocations make
+/// them purge it, which would otherwise be subtracted from what the measured sockets cost.
+async fn sockets(
+    server: &Server,
+    users: &[User],
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<Value> {
+    let tokens: Vec<String> = users.iter().map(|u| u.token.clone()).collect();
+    let (first, _) = open_sockets(server, &tokens, (n / 10).max(1_000), concurrency).await;
+    let (before, settle_secs) = settled_rss(server).await;
+    let started = Instant::now();
+    let (senders, failed) = open_sockets(server, &tokens, n, concurrency).await;
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = server.rss_kib();
     let per_socket = (after.saturating_sub(before)) as f64 * 1024.0 / senders.len().max(1) as f64;
-    for s in &senders {
+    for s in senders.iter().chain(&first) {
         s.close();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     Ok(json!({
         "sockets": senders.len(),
+        "opened_before_the_baseline": first.len(),
         "failed": failed,
         "connect_per_sec": (senders.len() as f64 / elapsed).round(),
         "rss_before_mib": before as f64 / 1024.0,
+        "rss_settle_secs": (settle_secs * 10.0).round() / 10.0,
         "rss_after_mib": after as f64 / 1024.0,
         "bytes_per_socket": per_socket.round(),
     }))
 }
 
-/// What a throughput run saw.
-#[derive(Default)]
-struct Tally {
-    acked: u64,
-    refused: u64,
-    delivered: u64,
-    duplicates: u64,
-    latencies: Vec<u64>,
-    /// (receiver socket, conversation, seq) seen, to find duplicates.
-    seen: HashSet<(usize, String, i64)>,
-    /// (conversation, seq) acknowledged to senders.
-    acked_seqs: HashSet<(String, i64)>,
-    /// Deliveries per (conversation, seq).
-    deliveries: HashMap<(String, i64), u32>,
-    /// The first refusal's error, if any.
-    refusal: Option<String>,
+/// Connected sockets that send, and where what they see is reported.
+struct Load {
+    /// The sending sockets and the conversation each sends to, used round-robin.
+    senders: Vec<(client::Sender, String)>,
+    /// Sockets that only receive (kept open).
+    receivers: Vec<client::Sender>,
+    /// Socket number → index of the conversation it sends to (or receives from).
+    socket_conv: Vec<u32>,
+    /// Conversation id → index.
+    conv_index: HashMap<String, u32>,
+    /// Sockets each message is delivered to.
+    receivers_per_msg: u32,
+    rx: mpsc::UnboundedReceiver<(usize, Report)>,
+    /// The body tag of the current measurement; reports of other generations are stragglers.
+    generation: u32,
+    /// What reconnecting a socket needs: the server, each socket's token, the report channel.
+    addr: std::net::SocketAddr,
+    tokens: Vec<String>,
+    tx: mpsc::UnboundedSender<(usize, Report)>,
+    /// Sockets whose connection ended, to reconnect before the next measurement.
+    dead: Vec<usize>,
 }
 
-/// Offers `rate` messages/s from `senders` (socket index, conversation) round-robin for
-/// `duration`, then waits for stragglers.
-async fn drive(
-    senders: &[(client::Sender, String)],
-    sender_conv: &[String],
-    rate: u64,
-    duration: Duration,
-    rx: &mut mpsc::UnboundedReceiver<(usize, Report)>,
-    expected_receivers: u32,
-) -> Tally {
-    let mut tally = Tally::default();
-    let started = Instant::now();
-    let mut sent: u64 = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    // Client ids never repeat within a run: a repeat would be answered as a duplicate.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let record = |tally: &mut Tally, (socket, r): (usize, Report)| match r {
-        Report::Acked { seq } => {
-            tally.acked += 1;
-            tally.acked_seqs.insert((sender_conv[socket].clone(), seq));
-        }
-        Report::Refused(e) => {
-            tally.refused += 1;
-            tally.refusal.get_or_insert(e);
-        }
-        Report::Delivered {
-            conversation,
-            seq,
-            latency_us,
-        } => {
-            if tally.seen.insert((socket, conversation.clone(), seq)) {
-                tally.delivered += 1;
-                tally.latencies.push(latency_us);
-                *tally.deliveries.entry((conversation, seq)).or_default() += 1;
-            } else {
-                tally.duplicates += 1;
+impl Load {
+    /// Reconnects the sockets whose connection ended (a server may drop sockets when
+    /// overloaded): a step that loses sockets fails, and the next starts whole again. Returns
+    /// how many were reconnected.
+    async fn heal(&mut self) -> anyhow::Result<usize> {
+        let dead: HashSet<usize> = self.dead.drain(..).collect();
+        for &id in &dead {
+            let s = client::connect(self.addr, &self.tokens[id], id, Some(self.tx.clone()))
+                .await
+                .with_context(|| format!("reconnecting socket {id}"))?;
+            match self.senders.get_mut(id) {
+                Some((old, _)) => *old = s,
+                None => self.receivers[id - self.senders.len()] = s,
             }
         }
-        Report::Closed => {}
-    };
-    while started.elapsed() < duration {
-        tokio::select! {
-            _ = tick.tick() => {
-                let due = (rate as f64 * started.elapsed().as_secs_f64()) as u64;
-                while sent < due {
-                    let (s, conv) = &senders[(sent % senders.len() as u64) as usize];
-                    s.send(conv, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-                    sent += 1;
-                }
-            }
-            Some(r) = rx.recv() => record(&mut tally, r),
+        Ok(dead.len())
+    }
+
+    fn close(&self) {
+        for (s, _) in &self.senders {
+            s.close();
+        }
+        for r in &self.receivers {
+            r.close();
         }
     }
-    let expected = sent * u64::from(expected_receivers);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while (tally.delivered < expected || tally.acked + tally.refused < sent)
-        && Instant::now() < deadline
-    {
-        if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-            record(&mut tally, r);
-        }
-    }
-    tally
 }
 
-fn summarize(t: &mut Tally, offered: u64, duration: Duration, receivers: u32) -> Value {
-    t.latencies.sort_unstable();
-    let lost = t
-        .acked_seqs
-        .iter()
-        .filter(|k| t.deliveries.get(*k).copied().unwrap_or(0) < receivers)
-        .count();
-    json!({
-        "offered_per_sec": offered,
-        "acked": t.acked,
-        "refused": t.refused,
-        "first_refusal": t.refusal,
-        "delivered": t.delivered,
-        "delivered_per_sec": (t.delivered as f64 / duration.as_secs_f64()).round(),
-        "p50_ms": percentile(&t.latencies, 0.50),
-        "p99_ms": percentile(&t.latencies, 0.99),
-        "max_ms": percentile(&t.latencies, 1.0),
-        "acked_but_not_delivered": lost,
-        "duplicates": t.duplicates,
-    })
-}
-
-async fn direct(server: &Server, users: &[User], args: &Args) -> anyhow::Result<Value> {
+/// One-to-one: `pairs` direct conversations, the first user of each pair sends, the second
+/// receives.
+async fn pairs(server: &Server, users: &[User], pairs: usize) -> anyhow::Result<Load> {
     let http = reqwest::Client::new();
     let addr = server.addr;
-    let pairs = args.pairs.min(users.len() / 2);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut senders = Vec::new();
-    let mut receivers = Vec::new();
-    let mut sender_conv = vec![String::new(); pairs * 2];
+    let pairs = pairs.min(users.len() / 2);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut load = Load {
+        senders: Vec::new(),
+        receivers: Vec::new(),
+        socket_conv: vec![0; pairs * 2],
+        conv_index: HashMap::new(),
+        receivers_per_msg: 1,
+        rx,
+        generation: 0,
+        addr,
+        tokens: users[..pairs * 2].iter().map(|u| u.token.clone()).collect(),
+        tx: tx.clone(),
+        dead: Vec::new(),
+    };
     for p in 0..pairs {
         let (a, b) = (&users[p], &users[pairs + p]);
         let c = post(
@@ -453,46 +295,25 @@ async fn direct(server: &Server, users: &[User], args: &Args) -> anyhow::Result<
         )
         .await?;
         let conv = c["id"].as_str().context("conversation id")?.to_owned();
-        sender_conv[p] = conv.clone();
-        senders.push((
+        let index = u32::try_from(p)?;
+        load.conv_index.insert(conv.clone(), index);
+        load.socket_conv[p] = index;
+        load.socket_conv[pairs + p] = index;
+        load.senders.push((
             client::connect(addr, &a.token, p, Some(tx.clone())).await?,
             conv,
         ));
-        receivers.push(client::connect(addr, &b.token, pairs + p, Some(tx.clone())).await?);
+        load.receivers
+            .push(client::connect(addr, &b.token, pairs + p, Some(tx.clone())).await?);
     }
-    // Warm up (and discard), then measure.
-    let _ = drive(
-        &senders,
-        &sender_conv,
-        args.rate / 4,
-        Duration::from_secs(2),
-        &mut rx,
-        1,
-    )
-    .await;
-    let duration = Duration::from_secs(args.duration);
-    let (cpu, db_cpu) = (server.cpu_us(), server.database_cpu_us());
-    let mut tally = drive(&senders, &sender_conv, args.rate, duration, &mut rx, 1).await;
-    let cpu = server.cpu_us().saturating_sub(cpu);
-    let db_cpu = server.database_cpu_us().saturating_sub(db_cpu);
-    for (s, _) in &senders {
-        s.close();
-    }
-    for r in &receivers {
-        r.close();
-    }
-    let mut v = summarize(&mut tally, args.rate, duration, 1);
-    v["server_cpu_us_per_msg"] = json!((cpu as f64 / tally.acked.max(1) as f64).round());
-    if server.database.is_some() {
-        v["postgres_cpu_us_per_msg"] = json!((db_cpu as f64 / tally.acked.max(1) as f64).round());
-    }
-    Ok(v)
+    Ok(load)
 }
 
-async fn group(server: &Server, users: &[User], args: &Args) -> anyhow::Result<Value> {
+/// A group of `size` members where every member sends.
+async fn group_load(server: &Server, users: &[User], size: usize) -> anyhow::Result<Load> {
     let http = reqwest::Client::new();
     let addr = server.addr;
-    let members = &users[..args.group_size.min(users.len())];
+    let members = &users[..size.min(users.len())];
     let ids: Vec<&str> = members[1..].iter().map(|u| u.id.as_str()).collect();
     let g = post(
         &http,
@@ -502,7 +323,7 @@ async fn group(server: &Server, users: &[User], args: &Args) -> anyhow::Result<V
     )
     .await?;
     let conv = g["id"].as_str().context("group id")?.to_owned();
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let mut senders = Vec::new();
     for (i, u) in members.iter().enumerate() {
         senders.push((
@@ -510,69 +331,477 @@ async fn group(server: &Server, users: &[User], args: &Args) -> anyhow::Result<V
             conv.clone(),
         ));
     }
-    let sender_conv = vec![conv.clone(); members.len()];
-    let receivers = u32::try_from(members.len() - 1).unwrap_or(0);
-    let _ = drive(
-        &senders,
-        &sender_conv,
-        args.group_rate / 4,
-        Duration::from_secs(2),
-        &mut rx,
-        receivers,
-    )
-    .await;
-    let duration = Duration::from_secs(args.duration);
-    let cpu = server.cpu_us();
-    let mut tally = drive(
-        &senders,
-        &sender_conv,
-        args.group_rate,
-        duration,
-        &mut rx,
-        receivers,
-    )
-    .await;
-    let cpu = server.cpu_us().saturating_sub(cpu);
-    for (s, _) in &senders {
-        s.close();
+    Ok(Load {
+        senders,
+        receivers: Vec::new(),
+        socket_conv: vec![0; members.len()],
+        conv_index: HashMap::from([(conv, 0)]),
+        receivers_per_msg: u32::try_from(members.len() - 1).unwrap_or(0),
+        rx,
+        generation: 0,
+        addr,
+        tokens: members.iter().map(|u| u.token.clone()).collect(),
+        tx,
+        dead: Vec::new(),
+    })
+}
+
+/// What a measurement saw.
+#[derive(Default)]
+struct Tally {
+    due: u64,
+    sent: u64,
+    acked: u64,
+    refused: u64,
+    delivered: u64,
+    duplicates: u64,
+    out_of_order: u64,
+    /// Deliveries at or over the p99 limit.
+    slow: u64,
+    /// Reports of another generation (stragglers of an earlier measurement), ignored.
+    stale: u64,
+    /// Sockets whose connection ended during the measurement, and the first one's reason.
+    closed: Vec<usize>,
+    close_reason: Option<String>,
+    aborted: bool,
+    latencies: Vec<u64>,
+    /// (receiver socket, conversation, seq) seen, to find duplicates.
+    seen: HashSet<(usize, u32, i64)>,
+    /// The newest seq each receiver socket saw per conversation, to find reordering.
+    last_seq: HashMap<(usize, u32), i64>,
+    /// (conversation, seq) acknowledged to senders.
+    acked_seqs: HashSet<(u32, i64)>,
+    /// Deliveries per (conversation, seq).
+    deliveries: HashMap<(u32, i64), u32>,
+    /// The first refusal's error, if any.
+    refusal: Option<String>,
+}
+
+impl Tally {
+    fn record(&mut self, load: &Load, (socket, r): (usize, Report)) {
+        match r {
+            Report::Acked { generation, seq } => {
+                if generation != load.generation {
+                    self.stale += 1;
+                    return;
+                }
+                self.acked += 1;
+                self.acked_seqs.insert((load.socket_conv[socket], seq));
+            }
+            Report::Refused(e) => {
+                self.refused += 1;
+                self.refusal.get_or_insert(e);
+            }
+            Report::Delivered {
+                generation,
+                conversation,
+                seq,
+                latency_us,
+            } => {
+                if generation != load.generation {
+                    self.stale += 1;
+                    return;
+                }
+                let Some(&conv) = load.conv_index.get(&conversation) else {
+                    self.stale += 1;
+                    return;
+                };
+                if !self.seen.insert((socket, conv, seq)) {
+                    self.duplicates += 1;
+                    return;
+                }
+                self.delivered += 1;
+                self.latencies.push(latency_us);
+                if latency_us >= sweep::P99_LIMIT_US {
+                    self.slow += 1;
+                }
+                *self.deliveries.entry((conv, seq)).or_default() += 1;
+                let last = self.last_seq.entry((socket, conv)).or_insert(seq);
+                if seq < *last {
+                    self.out_of_order += 1;
+                }
+                *last = (*last).max(seq);
+            }
+            Report::Closed(why) => {
+                self.closed.push(socket);
+                self.close_reason.get_or_insert(why);
+            }
+        }
     }
-    let mut v = summarize(&mut tally, args.group_rate, duration, receivers);
-    v["members"] = json!(members.len());
-    v["deliveries_per_sec"] = v["delivered_per_sec"].clone();
-    v["server_cpu_us_per_delivery"] = json!((cpu as f64 / tally.delivered.max(1) as f64).round());
-    Ok(v)
+
+    fn lost(&self, receivers: u32) -> u64 {
+        self.acked_seqs
+            .iter()
+            .filter(|k| self.deliveries.get(*k).copied().unwrap_or(0) < receivers)
+            .count() as u64
+    }
+
+    /// The step's figures for [`sweep::verdict`]; `latencies` must be sorted.
+    fn counts(&self, receivers: u32) -> sweep::Counts {
+        sweep::Counts {
+            due: self.due,
+            sent: self.sent,
+            acked: self.acked,
+            refused: self.refused,
+            closed: self.closed.len() as u64,
+            delivered: self.delivered,
+            expected: self.sent * u64::from(receivers),
+            lost: self.lost(receivers),
+            duplicates: self.duplicates,
+            out_of_order: self.out_of_order,
+            p99_ms: percentile(&self.latencies, 0.99),
+            aborted: self.aborted,
+        }
+    }
+}
+
+/// How a run of load ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Load only: nothing is waited for at the end, the measurement follows at once.
+    WarmUp,
+    /// Measured: waits for every ack and delivery (up to 15 s) at the end.
+    Measure,
+    /// Measured, and stops offering load as soon as the p99 cannot pass any more.
+    MeasureUntilDoomed,
+}
+
+/// Client ids never repeat within a process: a repeat would be answered as a duplicate.
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Offers `rate` messages/s from the load's senders round-robin for `duration` (open loop:
+/// the schedule does not wait for acks), under a new generation.
+async fn drive(load: &mut Load, rate: u64, duration: Duration, phase: Phase) -> Tally {
+    load.generation += 1;
+    let receivers = load.receivers_per_msg;
+    let planned = (rate as f64 * duration.as_secs_f64()) as u64;
+    let mut tally = Tally {
+        due: planned,
+        latencies: Vec::with_capacity(usize::try_from(planned).unwrap_or(0)),
+        ..Tally::default()
+    };
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    'offer: while started.elapsed() < duration {
+        tokio::select! {
+            _ = tick.tick() => {
+                let due = ((rate as f64 * started.elapsed().as_secs_f64()) as u64).min(planned);
+                while tally.sent < due {
+                    let (s, conv) = &load.senders[(tally.sent % load.senders.len() as u64) as usize];
+                    s.send(conv, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed), load.generation);
+                    tally.sent += 1;
+                }
+            }
+            Some(r) = load.rx.recv() => {
+                tally.record(load, r);
+                if phase == Phase::MeasureUntilDoomed
+                    && sweep::doomed(tally.slow, planned * u64::from(receivers))
+                {
+                    tally.aborted = true;
+                    break 'offer;
+                }
+            }
+        }
+    }
+    if phase == Phase::WarmUp {
+        load.dead.extend(&tally.closed);
+        return tally;
+    }
+    let expected = tally.sent * u64::from(receivers);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while (tally.delivered < expected || tally.acked + tally.refused < tally.sent)
+        && Instant::now() < deadline
+    {
+        if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(500), load.rx.recv()).await
+        {
+            tally.record(load, r);
+        }
+    }
+    load.dead.extend(&tally.closed);
+    tally
+}
+
+/// One measured rate: load, latency, faults and CPU, as JSON.
+async fn measure(
+    server: &Server,
+    load: &mut Load,
+    rate: u64,
+    warmup: Duration,
+    duration: Duration,
+    phase: Phase,
+) -> anyhow::Result<(Value, sweep::Counts)> {
+    let reconnected = load.heal().await?;
+    if !warmup.is_zero() {
+        let _ = drive(load, rate, warmup, Phase::WarmUp).await;
+    }
+    let (cpu, db_cpu, at) = (server.cpu_us(), server.database_cpu_us(), Instant::now());
+    let mut t = drive(load, rate, duration, phase).await;
+    let wall_us = at.elapsed().as_micros() as f64;
+    let cpu = server.cpu_us().saturating_sub(cpu) as f64;
+    let db_cpu = server
+        .database_cpu_us()
+        .zip(db_cpu)
+        .map(|(b, a)| b.saturating_sub(a) as f64);
+    let receivers = load.receivers_per_msg;
+    t.latencies.sort_unstable();
+    let counts = t.counts(receivers);
+    let messages = t.delivered as f64 / f64::from(receivers.max(1));
+    // Nothing delivered: no per-message figure (rather than all the CPU on one message).
+    let per_msg = |us: f64| (messages >= 1.0).then(|| (us / messages).round());
+    let verdict = sweep::verdict(&counts);
+    let mut v = json!({
+        "rate": rate,
+        "pass": verdict.is_ok(),
+        "reason": verdict.err(),
+        "seconds": duration.as_secs_f64(),
+        "sent": t.sent,
+        "acked": t.acked,
+        "refused": t.refused,
+        "first_refusal": t.refusal,
+        "delivered": t.delivered,
+        "delivered_per_sec": (t.delivered as f64 / duration.as_secs_f64()).round(),
+        "p50_ms": percentile(&t.latencies, 0.50),
+        "p99_ms": percentile(&t.latencies, 0.99),
+        "max_ms": percentile(&t.latencies, 1.0),
+        "acked_but_not_delivered": counts.lost,
+        "duplicates": t.duplicates,
+        "out_of_order": t.out_of_order,
+        "stragglers_ignored": t.stale,
+        "sockets_closed": t.closed.len(),
+        "first_close": t.close_reason,
+        "sockets_reconnected_before": reconnected,
+        "server_cpu_us_per_msg": per_msg(cpu),
+        "server_core_busy": ((cpu / wall_us) * 100.0).round() / 100.0,
+    });
+    if let Some(db) = db_cpu {
+        v["postgres_cpu_us_per_msg"] = json!(per_msg(db));
+    }
+    if receivers > 1 {
+        v["server_cpu_us_per_delivery"] = json!((cpu / t.delivered.max(1) as f64).round());
+    }
+    Ok((v, counts))
+}
+
+fn brief(v: &Value) -> String {
+    format!(
+        "{:>6} msgs/s: {} p50 {:>6.1} ms, p99 {:>7.1} ms, {:>4} µs/msg{}{}",
+        v["rate"],
+        if v["pass"].as_bool() == Some(true) {
+            "pass"
+        } else {
+            "FAIL"
+        },
+        v["p50_ms"].as_f64().unwrap_or(0.0),
+        v["p99_ms"].as_f64().unwrap_or(0.0),
+        v["server_cpu_us_per_msg"],
+        v.get("postgres_cpu_us_per_msg")
+            .map(|p| format!(" + PostgreSQL {p} µs"))
+            .unwrap_or_default(),
+        v["reason"]
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+    )
+}
+
+/// SPEC §7's sustainable rate: sweeps from `--sweep-start` upward and bisects the first
+/// failure (see [`sweep::Sweep`]).
+async fn run_sweep(server: &Server, load: &mut Load, args: &Args) -> anyhow::Result<Value> {
+    let plan = sweep::Plan {
+        start: args.sweep_start,
+        factor: args.sweep_factor,
+        precision: args.sweep_precision,
+        max: args.sweep_max,
+    };
+    let mut s = sweep::Sweep::new(plan);
+    let mut points = Vec::new();
+    while let Some(rate) = s.next_rate() {
+        let (v, counts) = measure(
+            server,
+            load,
+            rate,
+            Duration::from_secs(args.warmup_secs),
+            Duration::from_secs(args.step_secs),
+            Phase::MeasureUntilDoomed,
+        )
+        .await?;
+        eprintln!("  {}", brief(&v));
+        s.record(rate, sweep::verdict(&counts).is_ok());
+        points.push(v);
+        // A moment for whatever the server still has queued before the next rate.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(json!({
+        "sustainable_rate": s.sustainable(),
+        "first_failing_rate": s.first_failure(),
+        "stopped_at_ceiling": s.capped(),
+        "plan": {"start": plan.start, "factor": plan.factor, "precision": plan.precision,
+                 "max": plan.max, "warmup_secs": args.warmup_secs, "step_secs": args.step_secs,
+                 "p99_limit_ms": sweep::P99_LIMIT_MS},
+        "points": points,
+    }))
+}
+
+/// Everything measured on one target, on a fresh server.
+async fn run_target(target: Target, args: &Args, launch: &Launch) -> anyhow::Result<Value> {
+    let scenarios: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
+    let server = server::start(target, launch).await?;
+    let needed = (args.pairs * 2).max(args.group_size).max(100);
+    eprintln!("[{}] setting up {needed} users…", target.name());
+    let users = server::users(&server, needed).await?;
+    let mut out = json!({"target": target.name(), "server_cpu": args.server_cpu});
+    let mut one_to_one: Option<Load> = None;
+    for s in &scenarios {
+        eprintln!("[{}] {s}…", target.name());
+        let v = match *s {
+            "sockets" => {
+                let some = &users[..100.min(users.len())];
+                sockets(&server, some, args.sockets, args.connect_concurrency).await?
+            }
+            "sweep" | "cpu" | "direct" => {
+                let load = match &mut one_to_one {
+                    Some(l) => l,
+                    None => one_to_one.insert(pairs(&server, &users, args.pairs).await?),
+                };
+                match *s {
+                    "sweep" => run_sweep(&server, load, args).await?,
+                    "cpu" => {
+                        let (v, _) = measure(
+                            &server,
+                            load,
+                            args.cpu_rate,
+                            Duration::from_secs(2),
+                            Duration::from_secs(args.cpu_secs),
+                            Phase::Measure,
+                        )
+                        .await?;
+                        eprintln!("  {}", brief(&v));
+                        v
+                    }
+                    _ => {
+                        let _ = drive(load, args.rate / 4, Duration::from_secs(2), Phase::Measure)
+                            .await;
+                        let (v, _) = measure(
+                            &server,
+                            load,
+                            args.rate,
+                            Duration::ZERO,
+                            Duration::from_secs(args.duration),
+                            Phase::Measure,
+                        )
+                        .await?;
+                        eprintln!("  {}", brief(&v));
+                        v
+                    }
+                }
+            }
+            "group" => {
+                let mut load = group_load(&server, &users, args.group_size).await?;
+                let _ = drive(
+                    &mut load,
+                    args.group_rate / 4,
+                    Duration::from_secs(2),
+                    Phase::Measure,
+                )
+                .await;
+                let (mut v, _) = measure(
+                    &server,
+                    &mut load,
+                    args.group_rate,
+                    Duration::ZERO,
+                    Duration::from_secs(args.duration),
+                    Phase::Measure,
+                )
+                .await?;
+                load.close();
+                v["members"] = json!(args.group_size.min(users.len()));
+                v["deliveries_per_sec"] = v["delivered_per_sec"].clone();
+                eprintln!(
+                    "  {} deliveries/s, p99 {} ms",
+                    v["deliveries_per_sec"], v["p99_ms"]
+                );
+                v
+            }
+            other => bail!("unknown scenario {other}"),
+        };
+        out[*s] = v;
+    }
+    if let Some(l) = &one_to_one {
+        l.close();
+    }
+    if let Some(n) = server.pinned_postgres() {
+        out["postgres_processes_pinned"] = json!(n);
+    }
+    out["server_rss_mib_at_end"] = json!(server.rss_kib() as f64 / 1024.0);
+    Ok(out)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let targets = args
+        .targets
+        .split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(Target::parse)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let launch = Launch {
+        chatsync: args.server.clone(),
+        node: args.node.clone(),
+        peer_dir: args.peer_dir.clone(),
+        pg: args.pg.clone(),
+        server_cpu: args.server_cpu.clone(),
+        pg_connections: args.pg_connections,
+        server_log: args.server_log.clone(),
+    };
+    let started = Instant::now();
+    let mut results = Map::new();
+    for t in targets {
+        let at = Instant::now();
+        let mut v = run_target(t, &args, &launch)
+            .await
+            .with_context(|| format!("target {}", t.name()))?;
+        v["seconds"] = json!(at.elapsed().as_secs());
+        results.insert(t.name().to_owned(), v);
+    }
+    let (summary, table) = report::summary(&results);
+    eprintln!("\n{table}");
+    let out = json!({
+        "label": args.label,
+        "note": args.note,
+        "unix_time": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        "seconds": started.elapsed().as_secs(),
+        "settings": {
+            "server_cpu": args.server_cpu, "pairs": args.pairs, "body_bytes": 64,
+            "cpu_rate": args.cpu_rate, "cpu_secs": args.cpu_secs,
+            "sockets": args.sockets, "group_size": args.group_size,
+            "group_rate": args.group_rate, "pg_connections": args.pg_connections,
+        },
+        "summary": summary,
+        "summary_markdown": table,
+        "targets": results,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let scenarios: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
-    let server = start_server(&args).await?;
-    let needed = (args.pairs * 2).max(args.group_size).max(100);
-    eprintln!("registering {needed} users…");
-    let users = signups(server.addr, needed).await?;
-    let mut out = json!({"db": args.db, "server_cpu": args.server_cpu});
-    for s in scenarios {
-        eprintln!("running {s}…");
-        let v = match s {
-            "sockets" => {
-                let some = &users[..100.min(users.len())];
-                sockets(&server, some, args.sockets, args.connect_concurrency).await?
-            }
-            "direct" => direct(&server, &users, &args).await?,
-            "group" => group(&server, &users, &args).await?,
-            other => bail!("unknown scenario {other}"),
-        };
-        out[s] = v;
+    // On Ctrl-C or SIGTERM the run is dropped, which stops its server, gives PostgreSQL's
+    // processes their affinity back and drops the run's database.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = run(args) => r,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        _ = term.recv() => bail!("terminated"),
     }
-    out["server_rss_mib_at_end"] = json!(server.rss_kib() as f64 / 1024.0);
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::cpu_ticks;
+    use super::server::cpu_ticks;
 
     #[test]
     fn cpu_ticks_are_user_plus_system_after_a_command_name_with_spaces() {

@@ -1,0 +1,225 @@
+//! The summary of one invocation: each SPEC §7 figure per target, with the ratios SPEC §7
+//! compares (ChatSync / Node, taken within the run, the only comparison this noisy machine
+//! supports).
+
+use crate::server::Target;
+use serde_json::{Map, Value, json};
+
+/// One figure of the summary: where it is in each target's results, and which ratios of it
+/// SPEC §7 states targets for.
+struct Row {
+    figure: &'static str,
+    /// A JSON pointer into a target's results, or `None` for a computed figure.
+    pointer: Option<&'static str>,
+    /// (numerator, denominator) target names.
+    ratios: &'static [(&'static str, &'static str)],
+}
+
+const SQLITE_NODE: (&str, &str) = ("chatsync-sqlite", "node");
+const PG_NODE: (&str, &str) = ("chatsync-postgres", "node");
+const PG_NODE_PG: (&str, &str) = ("chatsync-postgres", "node-pg");
+
+const ROWS: &[Row] = &[
+    Row {
+        figure: "sustainable rate, msgs/s (every rate from the first up keeps p99 < 50 ms)",
+        pointer: Some("/sweep/sustainable_rate"),
+        ratios: &[SQLITE_NODE, PG_NODE_PG],
+    },
+    Row {
+        figure: "server CPU per message at the CPU rate, µs",
+        pointer: Some("/cpu/server_cpu_us_per_msg"),
+        ratios: &[SQLITE_NODE, PG_NODE, PG_NODE_PG],
+    },
+    Row {
+        figure: "PostgreSQL CPU per message at the CPU rate, µs",
+        pointer: Some("/cpu/postgres_cpu_us_per_msg"),
+        ratios: &[PG_NODE_PG],
+    },
+    Row {
+        figure: "server + PostgreSQL CPU per message at the CPU rate, µs",
+        pointer: None,
+        ratios: &[SQLITE_NODE, PG_NODE_PG],
+    },
+    Row {
+        figure: "delivery p99 at the CPU rate, ms",
+        pointer: Some("/cpu/p99_ms"),
+        ratios: &[SQLITE_NODE, PG_NODE_PG],
+    },
+    Row {
+        figure: "bytes per idle authenticated socket",
+        pointer: Some("/sockets/bytes_per_socket"),
+        ratios: &[SQLITE_NODE, PG_NODE],
+    },
+    Row {
+        figure: "connect rate, sockets/s",
+        pointer: Some("/sockets/connect_per_sec"),
+        ratios: &[SQLITE_NODE, PG_NODE],
+    },
+    Row {
+        figure: "group fan-out, deliveries/s",
+        pointer: Some("/group/deliveries_per_sec"),
+        ratios: &[SQLITE_NODE, PG_NODE_PG],
+    },
+];
+
+fn value(results: &Map<String, Value>, target: &str, row: &Row) -> Option<f64> {
+    let r = results.get(target)?;
+    match row.pointer {
+        Some(p) => r.pointer(p)?.as_f64(),
+        None => {
+            let server = r.pointer("/cpu/server_cpu_us_per_msg")?.as_f64()?;
+            let db = r
+                .pointer("/cpu/postgres_cpu_us_per_msg")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            Some(server + db)
+        }
+    }
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 || v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// Lost, duplicated and out-of-order deliveries over every measurement of a target.
+fn faults(r: &Value) -> (u64, u64, u64) {
+    let mut measured: Vec<&Value> = ["direct", "cpu", "group"]
+        .iter()
+        .filter_map(|s| r.get(*s))
+        .collect();
+    if let Some(points) = r.pointer("/sweep/points").and_then(Value::as_array) {
+        measured.extend(points);
+    }
+    let sum = |k: &str| measured.iter().filter_map(|m| m[k].as_u64()).sum::<u64>();
+    (
+        sum("acked_but_not_delivered"),
+        sum("duplicates"),
+        sum("out_of_order"),
+    )
+}
+
+/// The summary as JSON and as a Markdown table, for the targets that ran, in the order of
+/// [`Target::ALL`].
+pub(crate) fn summary(results: &Map<String, Value>) -> (Value, String) {
+    let targets: Vec<&String> = Target::ALL
+        .iter()
+        .filter_map(|t| results.get_key_value(t.name()).map(|(k, _)| k))
+        .collect();
+    let mut rows = Vec::new();
+    let mut md = format!(
+        "| figure | {} | ratios (ChatSync / Node) |\n|---|{}---|\n",
+        targets
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(targets.len())
+    );
+    for row in ROWS {
+        let values: Map<String, Value> = targets
+            .iter()
+            .filter_map(|t| Some(((*t).clone(), json!(value(results, t, row)?))))
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let mut ratios = Map::new();
+        for (a, b) in row.ratios {
+            if let (Some(x), Some(y)) = (value(results, a, row), value(results, b, row))
+                && y > 0.0
+            {
+                ratios.insert(format!("{a} / {b}"), json!((x / y * 100.0).round() / 100.0));
+            }
+        }
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            row.figure,
+            targets
+                .iter()
+                .map(|t| value(results, t, row).map_or("—".to_owned(), number))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            row.ratios
+                .iter()
+                .filter_map(|(a, b)| {
+                    let k = format!("{a} / {b}");
+                    ratios.get(&k).map(|v| format!("{k}: {v}×"))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        rows.push(json!({"figure": row.figure, "values": values, "ratios": ratios}));
+    }
+    let fault_cells: Vec<String> = targets
+        .iter()
+        .map(|t| {
+            let (l, d, o) = faults(&results[t.as_str()]);
+            format!("{l} / {d} / {o}")
+        })
+        .collect();
+    md.push_str(&format!(
+        "| acked but not delivered within 15 s / duplicated / out of order, every measurement | {} | |\n",
+        fault_cells.join(" | ")
+    ));
+    rows.push(json!({
+        "figure": "acked but not delivered within 15 s / duplicated / out of order, every measurement",
+        "values": targets.iter().zip(&fault_cells).map(|(t, c)| ((*t).clone(), json!(c))).collect::<Map<_, _>>(),
+    }));
+    (Value::Array(rows), md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_gives_each_figure_with_the_ratios_spec_compares() {
+        let results: Map<String, Value> = serde_json::from_value(json!({
+            "chatsync-sqlite": {
+                "sweep": {"sustainable_rate": 27000, "points": [{"acked_but_not_delivered": 0, "duplicates": 0, "out_of_order": 0}]},
+                "cpu": {"server_cpu_us_per_msg": 90.0, "p99_ms": 4.0, "acked_but_not_delivered": 0, "duplicates": 0, "out_of_order": 0},
+            },
+            "chatsync-postgres": {
+                "sweep": {"sustainable_rate": 12000},
+                "cpu": {"server_cpu_us_per_msg": 60.0, "postgres_cpu_us_per_msg": 40.0, "p99_ms": 8.0},
+            },
+            "node": {
+                "sweep": {"sustainable_rate": 18000},
+                "cpu": {"server_cpu_us_per_msg": 100.0, "p99_ms": 2.0},
+            },
+            "node-pg": {
+                "sweep": {"sustainable_rate": 1000},
+                "cpu": {"server_cpu_us_per_msg": 150.0, "postgres_cpu_us_per_msg": 250.0, "p99_ms": 20.0, "duplicates": 2},
+            },
+        }))
+        .unwrap();
+        let (rows, md) = summary(&results);
+        let rate = &rows[0];
+        assert_eq!(rate["values"]["node"], json!(18000.0));
+        assert_eq!(rate["ratios"]["chatsync-sqlite / node"], json!(1.5));
+        assert_eq!(rate["ratios"]["chatsync-postgres / node-pg"], json!(12.0));
+        let cpu = &rows[1];
+        assert_eq!(cpu["ratios"]["chatsync-sqlite / node"], json!(0.9));
+        assert_eq!(cpu["ratios"]["chatsync-postgres / node"], json!(0.6));
+        let both = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| {
+                r["figure"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("server + PostgreSQL")
+            })
+            .unwrap();
+        assert_eq!(both["values"]["chatsync-postgres"], json!(100.0));
+        assert_eq!(both["ratios"]["chatsync-postgres / node-pg"], json!(0.25));
+        // Figures no target measured are left out rather than shown empty.
+        assert!(!md.contains("bytes per idle"));
+        assert!(md.contains("| acked but not delivered within 15 s / duplicated / out of order, every measurement | 0 / 0 / 0 | 0 / 0 / 0 | 0 / 0 / 0 | 0 / 2 / 0 | |"));
+    }
+}
