@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and contract tests, the API suites on the
-# embedded backends and on PostgreSQL + RabbitMQ + Redis, process and fault tests, and the
-# web app's browser tests. Installs and starts what it needs first (scripts/test-deps.sh).
+# embedded backends and on PostgreSQL + RabbitMQ + Redis, process and fault tests, dependency
+# checks, a brief fuzzing run, and the web app's browser tests. Installs and starts what it
+# needs first (scripts/test-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -18,9 +19,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "rust tests"
 cargo test --workspace --locked
 
+step "dependency checks (cargo deny)"
+scripts/deny.sh
+
+step "fuzzing (brief)"
+# About a minute in all: 12 s per target. Longer runs: scripts/fuzz.sh 600
+scripts/fuzz.sh 12
+
 if [ "${CHATSYNC_SKIP_WEB:-0}" != 1 ] && [ -f web/package.json ]; then
-  step "web app: type check, build, browser tests"
+  step "web app: type check, unit tests, build, browser tests"
   npm --prefix web run check
+  npm --prefix web run test:unit
   npm --prefix web run build
   npm --prefix web run test:e2e
 fi

@@ -1,4 +1,14 @@
-//! Registration and email verification (SPEC §2.1–2.3).
+//! Registration and email verification (SPEC §2.1–2.3, §8).
+//!
+//! Each registration is kept apart, with the credentials submitted with it and the code mailed
+//! for them, and verifying with a code activates exactly the registration that code was mailed
+//! for. So whoever registers an address later can never change who logs in to the account an
+//! earlier code verifies: the real owner's code activates the owner's password and name.
+//!
+//! Pending addresses answer like unknown ones everywhere (SPEC §8): register is `202` for
+//! both, resend holds both to the same cooldown and answers alike, and a wrong code reads the
+//! same for both, with no count of attempts left. Only someone holding a code learns more
+//! (`otp_expired`, `otp_exhausted`).
 
 use crate::secrets::Secrets;
 use crate::sessions::{TokenPair, start_session};
@@ -7,15 +17,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use chatsync_core::RegistrationId;
 use chatsync_core::events::{MailTemplate, SendMail, UserUpserted};
 use chatsync_core::http::{ApiError, ApiResult, ClientIp, Json};
 use chatsync_core::outbox::OutboxMessage;
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::Profile;
 use chatsync_core::ports::throttle::Decision;
-use chatsync_core::ports::users::{Account, NewAccount, OtpRecord};
+use chatsync_core::ports::users::{Account, NewCode, NewRegistration, Registration};
 use chatsync_core::validate::{DisplayName, Email, Invalid, Password};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -37,15 +48,25 @@ pub struct RegisterRequest {
     pub display_name: String,
 }
 
-/// Answer to register and resend: a code is on its way (or was sent moments ago).
+/// Answer to register and resend: a code is on its way.
 #[derive(Serialize)]
 pub struct CodeSent {
     /// The normalised address.
     pub email: String,
     /// Seconds the code stays valid.
     pub otp_expires_in: u64,
-    /// Seconds until another code may be requested.
+    /// Seconds to wait before asking for another code (at most).
     pub resend_after: u64,
+}
+
+impl Inner {
+    fn code_sent(&self, email: &Email) -> CodeSent {
+        CodeSent {
+            email: email.to_string(),
+            otp_expires_in: self.cfg.otp_ttl_secs,
+            resend_after: self.cfg.otp_resend_cooldown_secs,
+        }
+    }
 }
 
 async fn register(
@@ -58,18 +79,29 @@ async fn register(
         .await?;
     let email = Email::parse(&req.email)?;
     let password = Password::parse(&req.password)?;
-    let name = DisplayName::parse(&req.display_name)?;
+    let name = DisplayName::parse(&req.display_name)?.into_inner();
     let password_hash = s
         .secrets
         .hash_password(password.expose().to_owned())
         .await?;
-    let account = s
-        .store
-        .upsert_unverified(&NewAccount {
-            email,
-            password_hash,
-            display_name: name.into_inner(),
-        })
+    let now = Utc::now();
+    let id = RegistrationId::new();
+    let code = Secrets::new_code();
+    let reg = NewRegistration {
+        id,
+        email: email.clone(),
+        password_hash,
+        code_hash: s.secrets.code_hash(id, &code),
+        code_expires_at: s.code_expiry(now),
+        expires_at: now + secs(s.cfg.registration_ttl_secs),
+        display_name: name,
+    };
+    let mail = s.code_mail(&email, &reg.display_name, code);
+    // The code goes out at once whatever the resend cooldown says: holding it back would let
+    // whoever registered first (or asked for a resend) delay the real owner's code while their
+    // own registration is the one waiting in the mailbox.
+    s.store
+        .register(&reg, s.cfg.pending_registrations_per_address, &mail)
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => ApiError::conflict(
@@ -78,19 +110,11 @@ async fn register(
             ),
             other => other.into(),
         })?;
-    // A repeated registration within the cooldown keeps the code already sent.
-    let resend_after = match s.send_code(&account).await? {
-        Decision::Allowed => s.cfg.otp_resend_cooldown_secs,
-        Decision::Limited { retry_after } => retry_after.as_secs().max(1),
-    };
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(CodeSent {
-            email: account.email.to_string(),
-            otp_expires_in: s.cfg.otp_ttl_secs,
-            resend_after,
-        }),
-    ))
+    s.outbox_wake.notify_one();
+    // Starts the resend cooldown if it is not running. The registration and its mail are
+    // committed: a throttle that is down must not turn that into an error the client retries.
+    let _ = s.throttle.claim(&cooldown_key(&email), s.cooldown()).await;
+    Ok((StatusCode::ACCEPTED, Json(s.code_sent(&email))))
 }
 
 /// `POST /api/auth/resend-otp`.
@@ -109,30 +133,26 @@ async fn resend_otp(
     s.limit(&format!("otp:ip:{}", ip.key()), s.cfg.verify_per_ip)
         .await?;
     let email = Email::parse(&req.email)?;
-    let sent = CodeSent {
-        email: email.to_string(),
-        otp_expires_in: s.cfg.otp_ttl_secs,
-        resend_after: s.cfg.otp_resend_cooldown_secs,
-    };
-    // Unknown and already-verified addresses get the same answer, and no mail.
-    let Some(account) = s.store.account_by_email(&email).await? else {
-        return Ok((StatusCode::ACCEPTED, Json(sent)));
-    };
-    if account.verified_at.is_some() {
-        return Ok((StatusCode::ACCEPTED, Json(sent)));
-    }
-    match s.send_code(&account).await? {
-        Decision::Allowed => Ok((StatusCode::ACCEPTED, Json(sent))),
-        Decision::Limited { retry_after } => Err(ApiError::new(
+    // Every address is held to the cooldown, pending, verified or unknown: if only pending
+    // ones were, asking twice would tell which addresses are waiting for a code.
+    if let Decision::Limited { retry_after } = s
+        .throttle
+        .claim(&cooldown_key(&email), s.cooldown())
+        .await?
+    {
+        return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "otp_cooldown",
-            format!(
-                "a code was sent moments ago; you can ask for another in {} s",
-                retry_after.as_secs().max(1)
-            ),
+            "a code was sent moments ago; wait a little before asking for another",
         )
-        .with_retry_after(retry_after)),
+        .with_retry_after(retry_after));
     }
+    if let Err(e) = s.resend_codes(&email).await {
+        // Nothing was sent: let the user ask again at once.
+        let _ = s.throttle.clear(&cooldown_key(&email)).await;
+        return Err(e);
+    }
+    Ok((StatusCode::ACCEPTED, Json(s.code_sent(&email))))
 }
 
 /// `POST /api/auth/verify`.
@@ -142,6 +162,12 @@ pub struct VerifyRequest {
     pub email: String,
     /// The six digits from the email.
     pub otp: String,
+    /// The password chosen at registration (optional). With it, the code proves the mailbox
+    /// and the password picks the registration: a person who opens the newest mail, which
+    /// may carry a code for someone else's registration of their address, still activates
+    /// their own password.
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 /// Tokens and the account, after verify or login.
@@ -154,8 +180,13 @@ pub struct LoggedIn {
     pub user: chatsync_core::ports::users::Me,
 }
 
-fn wrong_code(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
-    ApiError::bad_request("otp_invalid", message)
+/// The one answer to a code that activates nothing, whether the address is unknown, verified
+/// or pending, and however many tries are left: any difference would tell them apart.
+fn wrong_code() -> ApiError {
+    ApiError::bad_request(
+        "otp_invalid",
+        "wrong or expired code; check the latest email, or ask for a new code",
+    )
 }
 
 async fn verify(
@@ -172,42 +203,50 @@ async fn verify(
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Invalid::new("otp", "must be the 6 digits from the email").into());
     }
-    let account = s
-        .store
-        .account_by_email(&email)
-        .await?
-        .filter(|a| a.verified_at.is_none())
-        .ok_or_else(|| wrong_code("no pending verification for this address"))?;
-    let otp = s
-        .store
-        .otp(account.id)
-        .await?
-        .ok_or_else(|| wrong_code("no active code; request a new one"))?;
-    if otp.expires_at <= Utc::now() {
+    // Checks per address across all its codes, counted before the code is looked at: a
+    // resend gives a code fresh tries, but not the address fresh guesses. Keyed by the
+    // address whether or not it exists, so the limit itself tells nothing.
+    s.limit(&format!("otp:address:{email}"), s.cfg.verify_per_address)
+        .await?;
+    let now = Utc::now();
+    let registrations = s.store.registrations(&email, now).await?;
+    let Some(reg) = registrations
+        .iter()
+        .find(|r| s.secrets.code_matches(r.id, code, &r.code_hash))
+    else {
+        if let Some(r) = registrations.first() {
+            s.store
+                .fail_codes(r.account_id, s.cfg.otp_max_attempts)
+                .await?;
+        }
+        return Err(wrong_code());
+    };
+    // Only the holder of the code gets here, so these may say what is wrong.
+    if reg.failed_attempts >= s.cfg.otp_max_attempts {
         return Err(ApiError::bad_request(
-            "otp_expired",
-            "this code has expired; request a new one",
+            "otp_exhausted",
+            "too many wrong codes were tried; ask for a new code",
         ));
     }
-    if !s.secrets.code_matches(account.id, code, &otp.code_hash) {
-        let left = s.store.fail_otp(account.id, s.cfg.otp_max_attempts).await?;
-        return Err(if left == 0 {
-            ApiError::bad_request("otp_exhausted", "too many wrong codes; request a new one")
-        } else {
-            wrong_code(format!("wrong code; {left} attempt(s) left"))
-        });
+    if reg.code_expires_at <= now {
+        return Err(ApiError::bad_request(
+            "otp_expired",
+            "this code has expired; ask for a new one",
+        ));
     }
-    let now = Utc::now();
+    let chosen = match req.password {
+        None => reg.id,
+        Some(password) => s.registration_with(&registrations, reg, password).await?,
+    };
     let account = s
         .store
-        .verify(account.id, now, &[profile_event(&account, now)])
+        .activate(chosen, now, &|a| vec![profile_event(a, a.updated_at)])
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => wrong_code("this code was already used"),
+            StoreError::NotFound => wrong_code(),
             other => other.into(),
         })?;
     s.outbox_wake.notify_one();
-    let _ = s.throttle.clear(&cooldown_key(&account.email)).await;
     let tokens = start_session(s, &account, ip, &headers).await?;
     Ok(Json(LoggedIn {
         tokens,
@@ -216,7 +255,7 @@ async fn verify(
 }
 
 /// The `user.upserted` event for the account as it is at `updated_at`.
-pub(crate) fn profile_event(a: &Account, updated_at: chrono::DateTime<Utc>) -> OutboxMessage {
+pub(crate) fn profile_event(a: &Account, updated_at: DateTime<Utc>) -> OutboxMessage {
     OutboxMessage::of(&UserUpserted(Profile {
         id: a.id,
         display_name: a.display_name.clone(),
@@ -229,39 +268,84 @@ fn cooldown_key(email: &Email) -> String {
     format!("otp:cooldown:{email}")
 }
 
+fn secs(n: u64) -> chrono::Duration {
+    chrono::Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX / 4_000))
+}
+
 impl Inner {
-    /// Sends a fresh code unless one went to this address within the cooldown.
-    async fn send_code(&self, account: &Account) -> Result<Decision, ApiError> {
-        let cooldown = Duration::from_secs(self.cfg.otp_resend_cooldown_secs);
-        let decision = self
-            .throttle
-            .claim(&cooldown_key(&account.email), cooldown)
-            .await?;
-        if decision != Decision::Allowed {
-            return Ok(decision);
+    /// The pending registration whose password is `password`, trying the code's own
+    /// registration `by_code` first. Only a holder of a valid code gets here, so a mismatch
+    /// may say so.
+    async fn registration_with(
+        &self,
+        pending: &[Registration],
+        by_code: &Registration,
+        password: String,
+    ) -> Result<RegistrationId, ApiError> {
+        let candidates =
+            std::iter::once(by_code).chain(pending.iter().filter(|r| r.id != by_code.id));
+        for r in candidates {
+            if self
+                .secrets
+                .verify_password(password.clone(), Some(r.password_hash.clone()))
+                .await?
+            {
+                return Ok(r.id);
+            }
         }
-        let code = Secrets::new_code();
-        let ttl = self.cfg.otp_ttl_secs;
-        let otp = OtpRecord {
-            user_id: account.id,
-            code_hash: self.secrets.code_hash(account.id, &code),
-            expires_at: Utc::now() + chrono::Duration::seconds(i64::try_from(ttl).unwrap_or(600)),
-            failed_attempts: 0,
-        };
-        let mail = OutboxMessage::of(&SendMail {
-            to: account.email.to_string(),
-            to_name: account.display_name.clone(),
+        Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "this is not the password this address was registered with",
+        ))
+    }
+
+    fn cooldown(&self) -> Duration {
+        Duration::from_secs(self.cfg.otp_resend_cooldown_secs)
+    }
+
+    fn code_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + secs(self.cfg.otp_ttl_secs)
+    }
+
+    /// The mail carrying `code`, greeting the name submitted with its registration, so two
+    /// mails for two registrations of one address can be told apart.
+    fn code_mail(&self, email: &Email, name: &str, code: String) -> OutboxMessage {
+        OutboxMessage::of(&SendMail {
+            to: email.to_string(),
+            to_name: name.to_owned(),
             template: MailTemplate::Otp {
                 code,
-                expires_in_minutes: ttl.div_ceil(60),
+                expires_in_minutes: self.cfg.otp_ttl_secs.div_ceil(60),
             },
-        });
-        if let Err(e) = self.store.put_otp(&otp, &mail).await {
-            // Nothing was sent: let the user ask again at once.
-            let _ = self.throttle.clear(&cooldown_key(&account.email)).await;
-            return Err(e.into());
+        })
+    }
+
+    /// A fresh code for every pending registration of `email`, each mailed on its own and
+    /// each activating only the registration it was made for. A resend carries no
+    /// credentials, so it cannot pick one registration over another; the address's mailbox
+    /// gets them all and the greeting names each one's display name.
+    async fn resend_codes(&self, email: &Email) -> Result<(), ApiError> {
+        let now = Utc::now();
+        let codes: Vec<NewCode> = self
+            .store
+            .registrations(email, now)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let code = Secrets::new_code();
+                NewCode {
+                    registration: r.id,
+                    code_hash: self.secrets.code_hash(r.id, &code),
+                    code_expires_at: self.code_expiry(now),
+                    mail: self.code_mail(email, &r.display_name, code),
+                }
+            })
+            .collect();
+        if codes.is_empty() {
+            return Ok(());
         }
+        self.store.replace_codes(&codes, now).await?;
         self.outbox_wake.notify_one();
-        Ok(Decision::Allowed)
+        Ok(())
     }
 }

@@ -9,18 +9,22 @@
 //! - [`sessions`]: login, refresh, logout, session list and revoke.
 //! - [`profiles`]: me, profile edits, search, public profiles.
 //! - `secrets`: password hashing and OTP codes.
+//! - `fuzzing` (feature `fuzzing`, for `fuzz/` only): the body checks, reachable from outside.
 //!
 //! Depends only on `chatsync-core`.
 #![warn(missing_docs)]
 
 pub mod accounts;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod profiles;
 mod secrets;
 pub mod sessions;
 
 use axum::Router;
 use axum::extract::FromRef;
-use chatsync_core::config::{AuthConfig, HttpConfig, RateLimit};
+use chatsync_core::config::{AuthConfig, RateLimit};
 use chatsync_core::http::{ApiError, Authenticator};
 use chatsync_core::outbox::OutboxStore;
 use chatsync_core::ports::throttle::Decision;
@@ -28,7 +32,6 @@ use chatsync_core::ports::{EventBus, HealthCheck, SessionStore, Throttle, UserSt
 use chatsync_core::tokens::AccessTokens;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -149,29 +152,6 @@ impl AuthService {
             shutdown,
         )
         .await;
-    }
-
-    /// Serves the service alone on `listener` until `shutdown`, then drains.
-    pub async fn run(
-        self,
-        listener: TcpListener,
-        http: HttpConfig,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        let app = chatsync_core::http::standard_layers(
-            self.router()
-                .merge(chatsync_core::telemetry::ops_router(self.health_checks()))
-                .fallback(chatsync_core::http::not_found_fallback),
-            &http,
-        );
-        let relay = {
-            let s = self.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move { s.run_outbox_relay(stop).await })
-        };
-        chatsync_core::http::serve(app, listener, shutdown).await?;
-        relay.await?;
-        Ok(())
     }
 }
 

@@ -47,7 +47,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 
 const MAX_AVATAR_URL: usize = 2048;
 
-fn check_avatar(url: &str) -> Result<String, Invalid> {
+pub(crate) fn check_avatar(url: &str) -> Result<String, Invalid> {
     let url = url.trim();
     if url.len() > MAX_AVATAR_URL {
         return Err(Invalid::new("avatar_url", "is too long"));
@@ -103,7 +103,7 @@ async fn update_me(
 /// `GET /api/users?q=&limit=&offset=`.
 #[derive(Deserialize)]
 pub struct SearchQuery {
-    /// Prefix of a name (or of any word of it) or of an address.
+    /// Prefix of a name (or of any word of it), or a whole address.
     #[serde(default)]
     pub q: String,
     /// Page size, 1–50 (default 20).
@@ -124,9 +124,17 @@ pub struct SearchPage {
 
 async fn search(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<SearchPage>> {
+    let s = &state.inner;
+    // Per account, through the shared throttle so every instance counts together: even by
+    // whole address and name only, many searches would map who is registered.
+    s.limit(
+        &format!("search:user:{}", user.user_id),
+        s.cfg.search_per_account,
+    )
+    .await?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let term = q.q.trim();
     if term.is_empty() {
@@ -138,7 +146,7 @@ async fn search(
     let limit = q.limit.unwrap_or(20).clamp(1, 50);
     let offset = q.offset.unwrap_or(0);
     // One extra row tells whether there is a next page.
-    let mut rows = state.inner.store.search(term, limit + 1, offset).await?;
+    let mut rows = s.store.search(term, limit + 1, offset).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Ok(Json(SearchPage {

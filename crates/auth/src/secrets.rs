@@ -2,7 +2,7 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use chatsync_core::UserId;
+use chatsync_core::RegistrationId;
 use chatsync_core::http::ApiError;
 use chatsync_core::tokens::hex;
 use hmac::{Hmac, Mac};
@@ -56,16 +56,33 @@ impl Secrets {
         password: String,
         hash: Option<String>,
     ) -> Result<bool, ApiError> {
-        let hash = match hash {
-            Some(h) => h,
-            None => self.dummy_hash().await?,
+        self.verify_password_any(password, hash.into_iter().collect())
+            .await
+    }
+
+    /// True when `password` matches one of `hashes` (the pending registrations of an
+    /// address). With no hashes it is checked against the dummy hash, so the answer takes as
+    /// long as for an address with one.
+    pub(crate) async fn verify_password_any(
+        &self,
+        password: String,
+        hashes: Vec<String>,
+    ) -> Result<bool, ApiError> {
+        let (hashes, dummy) = if hashes.is_empty() {
+            (vec![self.dummy_hash().await?], true)
+        } else {
+            (hashes, false)
         };
-        self.blocking(move || {
-            Ok(Argon2::default()
-                .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok())
-        })
-        .await?
+        let matched = self
+            .blocking(move || {
+                hashes.iter().any(|h| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), h.as_str())
+                        .is_ok()
+                })
+            })
+            .await?;
+        Ok(matched && !dummy)
     }
 
     async fn dummy_hash(&self) -> Result<String, ApiError> {
@@ -96,17 +113,23 @@ impl Secrets {
         format!("{:06}", rand::rng().random_range(0..1_000_000u32))
     }
 
-    /// What is stored for `code`: an HMAC bound to the user, so a leaked table cannot be
-    /// brute-forced without the install secret.
-    pub(crate) fn code_hash(&self, user: UserId, code: &str) -> String {
+    /// What is stored for `code`: an HMAC bound to the registration it was mailed for, so a
+    /// leaked table cannot be brute-forced without the install secret, and a code never
+    /// matches another registration's hash.
+    pub(crate) fn code_hash(&self, registration: RegistrationId, code: &str) -> String {
         let mut mac = HmacSha256::new_from_slice(&self.otp_key).expect("HMAC takes any key length");
-        mac.update(user.0.as_bytes());
+        mac.update(registration.0.as_bytes());
         mac.update(code.as_bytes());
         hex(&mac.finalize().into_bytes())
     }
 
-    pub(crate) fn code_matches(&self, user: UserId, code: &str, stored: &str) -> bool {
-        self.code_hash(user, code)
+    pub(crate) fn code_matches(
+        &self,
+        registration: RegistrationId,
+        code: &str,
+        stored: &str,
+    ) -> bool {
+        self.code_hash(registration, code)
             .as_bytes()
             .ct_eq(stored.as_bytes())
             .into()
@@ -127,13 +150,13 @@ mod tests {
     }
 
     #[test]
-    fn code_hashes_are_bound_to_user_and_key() {
+    fn code_hashes_are_bound_to_registration_and_key() {
         let s = Secrets::new(b"secret-one-secret-one-secret-one");
-        let u = UserId::new();
+        let u = RegistrationId::new();
         let h = s.code_hash(u, "123456");
         assert!(s.code_matches(u, "123456", &h));
         assert!(!s.code_matches(u, "123457", &h));
-        assert!(!s.code_matches(UserId::new(), "123456", &h));
+        assert!(!s.code_matches(RegistrationId::new(), "123456", &h));
         let other = Secrets::new(b"secret-two-secret-two-secret-two");
         assert!(!other.code_matches(u, "123456", &h));
     }
@@ -149,10 +172,27 @@ mod tests {
                 .unwrap()
         );
         assert!(
-            !s.verify_password("wrong horse".into(), Some(h))
+            !s.verify_password("wrong horse".into(), Some(h.clone()))
                 .await
                 .unwrap()
         );
         assert!(!s.verify_password("anything".into(), None).await.unwrap());
+        let other = s.hash_password("battery staple".into()).await.unwrap();
+        assert!(
+            s.verify_password_any("battery staple".into(), vec![h.clone(), other])
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.verify_password_any("neither one".into(), vec![h])
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.verify_password_any("anything".into(), Vec::new())
+                .await
+                .unwrap(),
+            "no hashes: the dummy is checked, and never matches"
+        );
     }
 }

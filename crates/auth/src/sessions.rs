@@ -12,6 +12,7 @@ use chatsync_core::SessionId;
 use chatsync_core::events::{Event, SessionRevoked};
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, ClientIp, Json};
 use chatsync_core::ports::sessions::{Rotation, Session};
+use chatsync_core::ports::throttle::Decision;
 use chatsync_core::ports::users::Account;
 use chatsync_core::tokens::{TokenSubject, new_refresh_token, parse_refresh_token};
 use chatsync_core::validate::Email;
@@ -113,32 +114,33 @@ async fn login(
     let Ok(email) = Email::parse(&req.email) else {
         return Err(invalid());
     };
-    s.limit(&format!("login:account:{email}"), s.cfg.login_per_account)
-        .await?;
+    s.limit_login(&email, ip).await?;
     let account = s.store.account_by_email(&email).await?;
-    let ok = s
-        .secrets
-        .verify_password(
-            req.password,
-            account.as_ref().map(|a| a.password_hash.clone()),
-        )
-        .await?;
-    let account = match account {
-        Some(a) if ok => a,
-        _ => return Err(invalid()),
-    };
-    // Only after the password matched, so this reveals nothing to a guesser.
-    if account.verified_at.is_none() {
+    if let Some(account) = account.filter(|a| a.verified_at.is_some()) {
+        if !s
+            .secrets
+            .verify_password(req.password, Some(account.password_hash.clone()))
+            .await?
+        {
+            return Err(invalid());
+        }
+        let tokens = start_session(s, &account, ip, &headers).await?;
+        return Ok(Json(LoggedIn {
+            tokens,
+            user: (&account).into(),
+        }));
+    }
+    // Unknown or pending. A pending address says `unverified` only to someone who knows a
+    // password registered for it; to anyone else it answers as an unknown one does.
+    let pending = s.store.registrations(&email, Utc::now()).await?;
+    let hashes = pending.into_iter().map(|r| r.password_hash).collect();
+    if s.secrets.verify_password_any(req.password, hashes).await? {
         return Err(ApiError::forbidden(
             "unverified",
             "verify your email address first; we can send a new code",
         ));
     }
-    let tokens = start_session(s, &account, ip, &headers).await?;
-    Ok(Json(LoggedIn {
-        tokens,
-        user: (&account).into(),
-    }))
+    Err(invalid())
 }
 
 /// `POST /api/auth/refresh`.
@@ -174,7 +176,9 @@ async fn refresh(
                 "this refresh token was already used; the session has been ended for safety",
             ))
         }
-        Rotation::Missing => Err(invalid()),
+        // A secret never issued for this session leaves it alone: only the real holder of an
+        // old secret can prove a replay.
+        Rotation::Unrecognized | Rotation::Missing => Err(invalid()),
     }
 }
 
@@ -247,6 +251,45 @@ async fn revoke_session(
 }
 
 impl Inner {
+    /// The per-account login limits (SPEC §6), shaped so that a stranger cannot lock the
+    /// owner out by failing on purpose:
+    /// - per account *and* client address (`login_per_account_ip`): the stranger's address is
+    ///   refused for that account, the owner's addresses are not;
+    /// - per account from every address (`login_per_account`): past it the account is under
+    ///   a spread-out attack, and each address gets only `login_slow_per_ip` tries on it. That
+    ///   bounds guessing from many addresses, while the owner still gets in with the right
+    ///   password, slowly, instead of being refused.
+    ///
+    /// All are counted before the password is checked, so a refused guess costs no hashing,
+    /// and keyed by the address as typed, so unknown and known accounts behave alike.
+    async fn limit_login(&self, email: &Email, ip: ClientIp) -> Result<(), ApiError> {
+        let from = ip.key();
+        self.limit(
+            &format!("login:account_ip:{email}:{from}"),
+            self.cfg.login_per_account_ip,
+        )
+        .await?;
+        let all = self.cfg.login_per_account;
+        match self
+            .throttle
+            .hit(
+                &format!("login:account:{email}"),
+                all.limit,
+                std::time::Duration::from_secs(all.window_secs),
+            )
+            .await?
+        {
+            Decision::Allowed => Ok(()),
+            Decision::Limited { .. } => {
+                self.limit(
+                    &format!("login:slow:{email}:{from}"),
+                    self.cfg.login_slow_per_ip,
+                )
+                .await
+            }
+        }
+    }
+
     /// Tells chat nodes to close the session's sockets. The session is already gone from the
     /// store, so REST calls fail even if this event is lost; chat nodes also re-check their
     /// sockets' sessions periodically.

@@ -4,6 +4,8 @@
 
 use async_trait::async_trait;
 use chatsync_core::ids::{SessionId, UserId};
+use chatsync_core::ports::Attachments;
+use chatsync_core::ports::chat::Message;
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -52,6 +54,37 @@ pub trait Fanout: Send + Sync + 'static {
     fn disconnect_session(&self, session: SessionId);
     /// This node's sockets: (socket id, owner).
     fn local_sockets(&self) -> Vec<(String, SocketUser)>;
+}
+
+/// Emits a message to every socket of `users` except `except`. Attachments carry URLs signed
+/// for each viewer (see [`Attachments::present`]), so a message with attachments goes to each
+/// user on their own; one without (the common case, the hot path) is serialized and sent once.
+pub(crate) async fn emit_message(
+    fanout: &dyn Fanout,
+    attachments: Option<&dyn Attachments>,
+    users: &[UserId],
+    except: Option<&str>,
+    event: &'static str,
+    m: &Message,
+) {
+    let Some(a) = attachments.filter(|_| !m.attachments.is_empty()) else {
+        fanout
+            .to_users(users, except, event, Payload::Message(m))
+            .await;
+        return;
+    };
+    for u in users {
+        let mut mine = m.clone();
+        a.present(*u, std::slice::from_mut(&mut mine));
+        fanout
+            .to_users(
+                std::slice::from_ref(u),
+                except,
+                event,
+                Payload::Message(&mine),
+            )
+            .await;
+    }
 }
 
 /// [`Fanout`] over a socketioxide server.

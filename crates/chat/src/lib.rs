@@ -12,6 +12,7 @@
 //! - `writer`: group commit of sent messages and ordered fan-out.
 //! - `rest`, `socket`: the two front doors.
 //! - [`directory`]: asking the user service for profiles the chat service lacks.
+//! - `fuzzing` (feature `fuzzing`, for `fuzz/` only): the input checks, reachable from outside.
 //!
 //! Depends only on `chatsync-core` (and socketioxide).
 #![warn(missing_docs)]
@@ -19,6 +20,10 @@
 pub mod directory;
 mod error;
 pub mod fanout;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+mod limits;
 pub mod protocol;
 mod rest;
 mod service;
@@ -33,7 +38,7 @@ use chatsync_core::config::ChatConfig;
 use chatsync_core::events::{self, Event, SessionRevoked, UserUpserted};
 use chatsync_core::http::Authenticator;
 use chatsync_core::ports::bus::topology;
-use chatsync_core::ports::{ChatStore, EventBus, HealthCheck, Presence, SessionStore};
+use chatsync_core::ports::{ChatStore, EventBus, HealthCheck, Presence, SessionStore, Throttle};
 use directory::UserDirectory;
 use fanout::{Fanout, IoFanout};
 use socketioxide::adapter::Adapter;
@@ -60,6 +65,8 @@ pub struct ChatDeps {
     pub directory: Arc<dyn UserDirectory>,
     /// Media ids to attachments, and signed URLs for them.
     pub attachments: Option<Arc<dyn chatsync_core::ports::Attachments>>,
+    /// The per-account send limit's budget, shared by every node.
+    pub throttle: Arc<dyn Throttle>,
     /// What `/readyz` checks.
     pub health: Vec<Arc<dyn HealthCheck>>,
 }
@@ -88,6 +95,7 @@ impl ChatService {
             deps.auth,
             deps.directory,
             deps.attachments,
+            deps.throttle,
         ));
         Self {
             core,

@@ -158,8 +158,8 @@ async fn show(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Rename {
-    name: String,
+pub(crate) struct Rename {
+    pub(crate) name: String,
 }
 
 async fn rename(
@@ -174,8 +174,8 @@ async fn rename(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AddMembers {
-    user_ids: Vec<UserId>,
+pub(crate) struct AddMembers {
+    pub(crate) user_ids: Vec<UserId>,
 }
 
 async fn add_members(
@@ -244,12 +244,12 @@ async fn history(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SendBody {
-    client_id: String,
+pub(crate) struct SendBody {
+    pub(crate) client_id: String,
     #[serde(default)]
-    body: String,
+    pub(crate) body: String,
     #[serde(default)]
-    attachments: Vec<chatsync_core::MediaId>,
+    pub(crate) attachments: Vec<chatsync_core::MediaId>,
 }
 
 async fn send(
@@ -281,9 +281,9 @@ async fn send(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReceiptBody {
-    kind: ReceiptKind,
-    seq: i64,
+pub(crate) struct ReceiptBody {
+    pub(crate) kind: ReceiptKind,
+    pub(crate) seq: i64,
 }
 
 async fn receipt(
@@ -301,8 +301,8 @@ async fn receipt(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EditBody {
-    body: String,
+pub(crate) struct EditBody {
+    pub(crate) body: String,
 }
 
 async fn edit(

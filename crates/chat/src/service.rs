@@ -3,17 +3,19 @@
 
 use crate::directory::UserDirectory;
 use crate::error::{ChatError, ChatResult};
-use crate::fanout::{Fanout, Payload};
+use crate::fanout::{Fanout, Payload, emit_message};
+use crate::limits::SendLimit;
 use crate::protocol::{self, SendPayload};
 use crate::writer::{Sent, Writer};
 use chatsync_core::config::ChatConfig;
 use chatsync_core::http::Authenticator;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
-    Conversation, ConversationKind, ConversationSummary, Message, NewMessage, Page, ReceiptKind,
+    Conversation, ConversationKind, ConversationSummary, Message, NewMessage, Page, Reacted,
+    ReceiptKind,
 };
 use chatsync_core::ports::presence::PresenceState;
-use chatsync_core::ports::{Attachments, ChatStore, Presence, SessionStore};
+use chatsync_core::ports::{Attachments, ChatStore, Presence, SessionStore, StoreError, Throttle};
 use chatsync_core::validate::{ConversationName, Invalid, MessageBody};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -44,6 +46,8 @@ pub struct ChatCore {
     /// Set once the Socket.IO server exists (it needs this core as its state first).
     pub(crate) fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
     pub(crate) writer: Writer,
+    /// The per-account send limit, for REST and Socket.IO alike.
+    send_limit: SendLimit,
     members: Mutex<MemberCache>,
 }
 
@@ -55,12 +59,46 @@ fn parse_client_id(s: &str) -> ChatResult<String> {
     Ok(s.to_owned())
 }
 
-fn check_emoji(s: &str) -> ChatResult<()> {
-    let n = s.chars().count();
-    if n == 0 || n > 16 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(
-            Invalid::new("emoji", "must be one emoji (1 to 16 characters, no spaces)").into(),
-        );
+/// A reaction must be one emoji of the Unicode list (skin tones and ZWJ sequences included):
+/// a word, markup or a long string is refused, so reactions stay a few bytes each.
+pub(crate) fn check_emoji(s: &str) -> ChatResult<()> {
+    if s.len() > 64 || emojis::get(s).is_none() {
+        return Err(Invalid::new("emoji", "must be one emoji").into());
+    }
+    Ok(())
+}
+
+/// What `send` checks before it touches a store: the client id, the body, the attachments'
+/// count. The client id and body come back parsed.
+pub(crate) fn check_send(p: &SendPayload) -> ChatResult<(String, MessageBody)> {
+    let client_id = parse_client_id(&p.client_id)?;
+    let body = MessageBody::parse(&p.body)?;
+    if p.attachments.len() > MAX_ATTACHMENTS {
+        return Err(Invalid::new(
+            "attachments",
+            format!("at most {MAX_ATTACHMENTS} per message"),
+        )
+        .into());
+    }
+    if body.is_blank() && p.attachments.is_empty() {
+        return Err(Invalid::new("body", "a message needs text or an attachment").into());
+    }
+    Ok((client_id, body))
+}
+
+/// What `edit` checks before it touches a store.
+pub(crate) fn check_edit(body: &str) -> ChatResult<MessageBody> {
+    let body = MessageBody::parse(body)?;
+    if body.is_blank() {
+        return Err(Invalid::new("body", "must not be empty; delete the message instead").into());
+    }
+    Ok(body)
+}
+
+/// What `receipt` checks before it touches a store.
+pub(crate) fn check_seq(seq: i64) -> ChatResult<()> {
+    if seq < 0 {
+        return Err(Invalid::new("seq", "must not be negative").into());
     }
     Ok(())
 }
@@ -75,8 +113,10 @@ impl ChatCore {
         auth: Authenticator,
         directory: Arc<dyn UserDirectory>,
         attachments: Option<Arc<dyn Attachments>>,
+        throttle: Arc<dyn Throttle>,
     ) -> Self {
         let fanout = Arc::new(OnceLock::new());
+        let send_limit = SendLimit::new(throttle, cfg.send_per_account);
         let writer = Writer::start(
             store.clone(),
             fanout.clone(),
@@ -93,14 +133,15 @@ impl ChatCore {
             attachments,
             fanout,
             writer,
+            send_limit,
             members: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Adds fresh signed URLs to the messages' attachments before they leave.
-    pub(crate) fn present(&self, messages: &mut [Message]) {
+    /// Adds fresh signed URLs for `viewer` to the messages' attachments before they leave.
+    pub(crate) fn present(&self, viewer: UserId, messages: &mut [Message]) {
         if let Some(a) = &self.attachments {
-            a.present(messages);
+            a.present(viewer, messages);
         }
     }
 
@@ -226,7 +267,7 @@ impl ChatCore {
             .await?;
         for c in &mut list {
             if let Some(m) = c.last_message.as_mut() {
-                self.present(std::slice::from_mut(m));
+                self.present(me, std::slice::from_mut(m));
             }
         }
         Ok(list)
@@ -353,18 +394,8 @@ impl ChatCore {
         origin: Option<String>,
         p: SendPayload,
     ) -> ChatResult<Sent> {
-        let client_id = parse_client_id(&p.client_id)?;
-        let body = MessageBody::parse(&p.body)?;
-        if p.attachments.len() > MAX_ATTACHMENTS {
-            return Err(Invalid::new(
-                "attachments",
-                format!("at most {MAX_ATTACHMENTS} per message"),
-            )
-            .into());
-        }
-        if body.is_blank() && p.attachments.is_empty() {
-            return Err(Invalid::new("body", "a message needs text or an attachment").into());
-        }
+        let (client_id, body) = check_send(&p)?;
+        self.send_limit.admit(me).await?;
         let attachments = if p.attachments.is_empty() {
             Vec::new()
         } else {
@@ -418,21 +449,27 @@ impl ChatCore {
                 msgs.remove(0);
             }
         }
-        self.present(&mut msgs);
+        self.present(me, &mut msgs);
         Ok((msgs, more))
     }
 
-    async fn updated(&self, m: &mut Message, origin: Option<&str>) {
-        self.present(std::slice::from_mut(m));
-        if let Ok(members) = self.cached_members(m.conversation_id).await {
-            self.emit(
+    /// Tells the members about a changed message; returns it as `me` sees it.
+    async fn updated(&self, me: UserId, mut m: Message, origin: Option<&str>) -> Message {
+        if let Some(f) = self.fanout.get()
+            && let Ok(members) = self.cached_members(m.conversation_id).await
+        {
+            emit_message(
+                f.as_ref(),
+                self.attachments.as_deref(),
                 &members,
                 origin,
                 protocol::MESSAGE_UPDATED,
-                Payload::Message(m),
+                &m,
             )
             .await;
         }
+        self.present(me, std::slice::from_mut(&mut m));
+        m
     }
 
     pub(crate) async fn edit(
@@ -442,19 +479,12 @@ impl ChatCore {
         mid: MessageId,
         body: &str,
     ) -> ChatResult<Message> {
-        let body = MessageBody::parse(body)?;
-        if body.is_blank() {
-            return Err(
-                Invalid::new("body", "must not be empty; delete the message instead").into(),
-            );
-        }
-        let mut m = self
-            .store
-            .edit_message(mid, me, body.as_str())
-            .await
-            .map_err(not_found("message"))?;
-        self.updated(&mut m, origin).await;
-        Ok(m)
+        let body = check_edit(body)?;
+        let m = match self.store.edit_message(mid, me, body.as_str()).await {
+            Err(StoreError::NotFound) => return Err(self.not_yours(me, mid).await),
+            other => other?,
+        };
+        Ok(self.updated(me, m, origin).await)
     }
 
     pub(crate) async fn delete(
@@ -463,13 +493,23 @@ impl ChatCore {
         origin: Option<&str>,
         mid: MessageId,
     ) -> ChatResult<Message> {
-        let mut m = self
-            .store
-            .delete_message(mid, me)
-            .await
-            .map_err(not_found("message"))?;
-        self.updated(&mut m, origin).await;
-        Ok(m)
+        let m = match self.store.delete_message(mid, me).await {
+            Err(StoreError::NotFound) => return Err(self.not_yours(me, mid).await),
+            other => other?,
+        };
+        Ok(self.updated(me, m, origin).await)
+    }
+
+    /// Why `me` could not change message `mid`: a member who is not its sender is told so
+    /// (they can see it anyway); to anyone else it does not exist.
+    async fn not_yours(&self, me: UserId, mid: MessageId) -> ChatError {
+        match self.store.message(mid, me).await {
+            Ok(m) if m.sender_id != me => {
+                ChatError::Forbidden("only the sender can edit or delete a message")
+            }
+            Ok(_) | Err(StoreError::NotFound) => ChatError::NotFound("message"),
+            Err(e) => e.into(),
+        }
     }
 
     pub(crate) async fn react(
@@ -481,13 +521,20 @@ impl ChatCore {
         on: bool,
     ) -> ChatResult<Message> {
         check_emoji(emoji)?;
-        let mut m = self
+        let max = self.cfg.max_reactions_per_user;
+        match self
             .store
-            .react(mid, me, emoji, on)
+            .react(mid, me, emoji, on, max)
             .await
-            .map_err(not_found("message"))?;
-        self.updated(&mut m, origin).await;
-        Ok(m)
+            .map_err(not_found("message"))?
+        {
+            Reacted::Done(m) => Ok(self.updated(me, m, origin).await),
+            Reacted::TooMany => Err(Invalid::new(
+                "emoji",
+                format!("at most {max} different reactions per person on one message"),
+            )
+            .into()),
+        }
     }
 
     /// Records a delivered/read position and tells the other members (and the user's other
@@ -500,9 +547,7 @@ impl ChatCore {
         kind: ReceiptKind,
         seq: i64,
     ) -> ChatResult<Option<i64>> {
-        if seq < 0 {
-            return Err(Invalid::new("seq", "must not be negative").into());
-        }
+        check_seq(seq)?;
         let moved = self
             .store
             .receipt(cid, me, kind, seq)
@@ -553,7 +598,7 @@ impl ChatCore {
         let positions: Vec<(ConversationId, i64)> =
             after.iter().map(|(c, s)| (*c, (*s).max(0))).collect();
         let mut msgs = self.store.sync(me, &positions, limit).await?;
-        self.present(&mut msgs);
+        self.present(me, &mut msgs);
         let mut per: HashMap<ConversationId, u32> = HashMap::new();
         for m in &msgs {
             *per.entry(m.conversation_id).or_default() += 1;
@@ -610,5 +655,30 @@ fn not_found(what: &'static str) -> impl Fn(chatsync_core::ports::StoreError) ->
     move |e| match e {
         chatsync_core::ports::StoreError::NotFound => ChatError::NotFound(what),
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_emoji;
+
+    #[test]
+    fn reactions_are_single_emoji() {
+        for ok in ["👍", "👍🏽", "❤️", "👨‍👩‍👧‍👦", "🇫🇷", "🏴󠁧󠁢󠁥󠁮󠁧󠁿", "1️⃣"]
+        {
+            assert!(check_emoji(ok).is_ok(), "{ok} is an emoji");
+        }
+        for bad in [
+            "",
+            "a",
+            "ok",
+            "not an emoji",
+            "<b>",
+            "👍👍",
+            "👍 ",
+            "\u{200d}",
+        ] {
+            assert!(check_emoji(bad).is_err(), "{bad:?} is not one emoji");
+        }
     }
 }

@@ -8,6 +8,7 @@ use crate::protocol::{self, *};
 use crate::service::ChatCore;
 use chatsync_core::ids::ConversationId;
 use chatsync_core::ports::chat::Message;
+use chatsync_core::ports::presence::Connected;
 use serde::Deserialize;
 use serde_json::json;
 use socketioxide::SocketIo;
@@ -32,8 +33,9 @@ async fn connected<A: Adapter>(s: SocketRef<A>) {
     tracing::debug!(socket = %s.id, "socket connected");
 }
 
+/// The handshake payload, `{token}`.
 #[derive(Deserialize)]
-struct Handshake {
+pub(crate) struct Handshake {
     token: String,
 }
 
@@ -68,15 +70,28 @@ async fn authenticate<A: Adapter>(
         user_id: u.user_id,
         session_id: u.session_id,
     });
-    set_up(&s, &core, user.clone());
-    // Before the client hears it is connected, so a disconnect cannot overtake it.
-    match core.presence.connect(user.user_id, &s.id.to_string()).await {
-        Ok(true) => {
-            let core = core.clone();
-            tokio::spawn(async move { core.announce(user.user_id, true, None).await });
+    // Before the client hears it is connected, so a disconnect cannot overtake it. Presence
+    // counts the user's sockets on every node, and refuses one past the cap in the same step.
+    let max = core.cfg.max_sockets_per_account;
+    let came_online = match core
+        .presence
+        .connect(user.user_id, &s.id.to_string(), max)
+        .await
+    {
+        Ok(Connected::Full) => {
+            return Err(Refused(format!(
+                "too_many_sockets: at most {max} connections per account; close another first"
+            )));
         }
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "presence not recorded"),
+        Ok(c) => c == Connected::CameOnline,
+        Err(e) => {
+            tracing::warn!(error = %e, "presence not recorded");
+            false
+        }
+    };
+    set_up(&s, &core, user.clone());
+    if came_online {
+        tokio::spawn(async move { core.announce(user.user_id, true, None).await });
     }
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! order, while different conversations commit side by side.
 
 use crate::error::{ChatError, ChatResult};
-use crate::fanout::{Fanout, Payload};
+use crate::fanout::{Fanout, emit_message};
 use crate::protocol;
 use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::chat::{Appended, Message, NewMessage};
@@ -76,7 +76,11 @@ impl Writer {
                 let (tx, rx) = mpsc::channel(max_batch * 4);
                 let (deliveries_tx, deliveries_rx) = mpsc::unbounded_channel();
                 tokio::spawn(commit_loop(shard.clone(), rx, deliveries_tx));
-                tokio::spawn(fanout_loop(fanout.clone(), deliveries_rx));
+                tokio::spawn(fanout_loop(
+                    fanout.clone(),
+                    shard.attachments.clone(),
+                    deliveries_rx,
+                ));
                 tx
             })
             .collect();
@@ -105,9 +109,12 @@ impl Writer {
 }
 
 impl Shard {
-    fn present(&self, m: &mut Message) {
-        if let Some(a) = &self.attachments {
-            a.present(std::slice::from_mut(m));
+    /// Signs `m`'s attachment URLs for its sender, who gets the reply.
+    fn present_to_sender(&self, m: &mut Message) {
+        if let Some(a) = &self.attachments
+            && !m.attachments.is_empty()
+        {
+            a.present(m.sender_id, std::slice::from_mut(m));
         }
     }
 }
@@ -133,21 +140,22 @@ async fn commit_loop(
                     let reply = match outcome {
                         Appended::New(mut m) => {
                             metrics::counter!("chat_messages_total").increment(1);
-                            shard.present(&mut m);
                             if let Some(recipients) = members.get(&m.conversation_id) {
+                                // Unsigned: each recipient gets URLs of their own.
                                 out.push(Delivery {
                                     message: m.clone(),
                                     recipients: recipients.clone(),
                                     origin: job.origin,
                                 });
                             }
+                            shard.present_to_sender(&mut m);
                             Ok(Sent {
                                 message: m,
                                 new: true,
                             })
                         }
                         Appended::Duplicate(mut m) => {
-                            shard.present(&mut m);
+                            shard.present_to_sender(&mut m);
                             Ok(Sent {
                                 message: m,
                                 new: false,
@@ -178,16 +186,19 @@ async fn commit_loop(
 
 async fn fanout_loop(
     fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+    attachments: Option<Arc<dyn Attachments>>,
     mut rx: mpsc::UnboundedReceiver<Vec<Delivery>>,
 ) {
     while let Some(batch) = rx.recv().await {
         let Some(f) = fanout.get() else { continue };
         for d in batch {
-            f.to_users(
+            emit_message(
+                f.as_ref(),
+                attachments.as_deref(),
                 &d.recipients,
                 d.origin.as_deref(),
                 protocol::MESSAGE_NEW,
-                Payload::Message(&d.message),
+                &d.message,
             )
             .await;
         }

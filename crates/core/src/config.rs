@@ -108,6 +108,30 @@ pub struct Config {
     pub services: ServicesConfig,
     /// Logging.
     pub log: LogConfig,
+    /// What happens on SIGTERM.
+    pub shutdown: ShutdownConfig,
+}
+
+/// Graceful shutdown (SIGTERM, SIGINT).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ShutdownConfig {
+    /// A chat node first answers `/readyz` 503 and refuses new Socket.IO sessions for this
+    /// long, still serving its connected clients, so gateways and load balancers stop sending
+    /// it new ones; then it tells its clients to reconnect (elsewhere).
+    pub drain_secs: u64,
+    /// The whole shutdown (drain, in-flight requests, queued commits, the mail in hand) ends
+    /// within this; past it the process exits anyway (unacknowledged work is redelivered).
+    pub deadline_secs: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_secs: 3,
+            deadline_secs: 30,
+        }
+    }
 }
 
 /// The data directory, `./data` by default.
@@ -138,8 +162,26 @@ pub struct HttpConfig {
     pub port: u16,
     /// Origins allowed by CORS, comma-separated. Empty: same-origin only.
     pub cors_origins: String,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    /// Take the client address from `X-Forwarded-For` when the request comes from a trusted
+    /// proxy (see `trusted_proxies`). Off by default: the peer address is the client.
     pub trust_forwarded_for: bool,
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDR ranges
+    /// (default loopback: nginx or the gateway on the same host). The client address is the
+    /// right-most hop that is not one of these, so any number of listed proxies may be chained
+    /// and a client cannot choose its own address by sending the header itself.
+    pub trusted_proxies: String,
+    /// Serve `/metrics` on this separate address (e.g. `127.0.0.1:9100`) instead of the
+    /// public port. Unset: `/metrics` is on the public port; keep it off the internet.
+    pub metrics_addr: Option<String>,
+    /// Seconds a client has to send a complete request head; a kept-alive connection waiting
+    /// for its next request is closed after this long too.
+    pub header_read_timeout_secs: u64,
+    /// A connection (an upgraded WebSocket included) on which no byte has moved either way for
+    /// this long is closed. Must be longer than `request_timeout_secs`.
+    pub idle_timeout_secs: u64,
+    /// Open connections accepted at once; past it new connections are closed at once. Keep it
+    /// below the process's open-file limit.
+    pub max_connections: usize,
     /// Largest JSON request body, in bytes (SPEC §6: 64 KiB).
     pub json_limit_bytes: usize,
     /// A request running longer than this is answered 408; also bounds graceful shutdown.
@@ -155,10 +197,100 @@ impl Default for HttpConfig {
             port: 3000,
             cors_origins: String::new(),
             trust_forwarded_for: false,
+            trusted_proxies: "127.0.0.0/8, ::1".into(),
+            metrics_addr: None,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 90,
+            max_connections: 10_000,
             json_limit_bytes: 64 * 1024,
             request_timeout_secs: 60,
             web_dir: PathBuf::from("web/dist"),
         }
+    }
+}
+
+impl HttpConfig {
+    /// Whether `host` binds only the loopback interface (`127.0.0.1`, `::1`, `localhost`).
+    pub fn binds_loopback_only(&self) -> bool {
+        let host = self
+            .host
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The trusted proxies, parsed.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "http.trusted_proxies: {s:?} is not an IP address or CIDR range"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    /// The separate metrics address, parsed.
+    pub fn metrics_socket_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        self.metrics_addr
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "METRICS_ADDR must be host:port with an IP host (e.g. 127.0.0.1:9100), \
+                         got {s:?}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.trusted_proxy_nets()?;
+        self.metrics_socket_addr()?;
+        for origin in self.cors_origins.split(',').map(str::trim) {
+            if origin == "*" {
+                return Err(ConfigError::Invalid(
+                    "CORS_ORIGINS='*' is not allowed: the API uses credentials, so list the \
+                     origins (e.g. https://chat.example.com), comma-separated"
+                        .into(),
+                ));
+            }
+            if !origin.is_empty()
+                && (axum::http::HeaderValue::from_str(origin).is_err()
+                    || !(origin.starts_with("http://") || origin.starts_with("https://")))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "CORS_ORIGINS: {origin:?} is not an origin like https://chat.example.com"
+                )));
+            }
+        }
+        if self.header_read_timeout_secs == 0 || self.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "http.header_read_timeout_secs and http.max_connections must be positive".into(),
+            ));
+        }
+        if self.idle_timeout_secs <= self.request_timeout_secs {
+            return Err(ConfigError::Invalid(format!(
+                "http.idle_timeout_secs ({}) must be longer than http.request_timeout_secs ({}), \
+                 or a slow request would be cut off as idle",
+                self.idle_timeout_secs, self.request_timeout_secs
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -292,18 +424,37 @@ pub struct AuthConfig {
     pub otp_ttl_secs: u64,
     /// Wrong codes that burn an OTP (SPEC §2: 5).
     pub otp_max_attempts: u32,
-    /// Minimum time between two codes for one address (SPEC §2: 60 s).
+    /// Minimum time between two resent codes for one address (SPEC §2: 60 s). Each
+    /// registration mails its own code at once; this spaces out `resend-otp`.
     pub otp_resend_cooldown_secs: u64,
+    /// How long a pending registration (credentials waiting for their code) can still be
+    /// verified or have its code resent; after that, register again.
+    pub registration_ttl_secs: u64,
+    /// Pending registrations kept per address; a newer one pushes out the oldest. Bounds the
+    /// codes a guess is checked against, and the mails one resend sends.
+    pub pending_registrations_per_address: u32,
     /// Login attempts per client address.
     pub login_per_ip: RateLimit,
-    /// Login attempts per account.
+    /// Login attempts on one account from one client address; past it that address gets
+    /// `429` for that account, and the owner's other addresses are unaffected.
+    pub login_per_account_ip: RateLimit,
+    /// Login attempts on one account from all addresses together. Past it the account is
+    /// under attack and every address is held to `login_slow_per_ip` for it: slower, but the
+    /// right password still gets in.
     pub login_per_account: RateLimit,
+    /// Login attempts per client address on an account past `login_per_account`.
+    pub login_slow_per_ip: RateLimit,
     /// Registrations per client address.
     pub register_per_ip: RateLimit,
     /// OTP checks per client address.
     pub verify_per_ip: RateLimit,
+    /// OTP checks per address, across every code it is sent: bounds guessing however often
+    /// new codes are requested.
+    pub verify_per_address: RateLimit,
     /// Token refreshes per client address.
     pub refresh_per_ip: RateLimit,
+    /// User searches per account, shared by every instance through the throttle store.
+    pub search_per_account: RateLimit,
 }
 
 impl Default for AuthConfig {
@@ -315,11 +466,17 @@ impl Default for AuthConfig {
             otp_ttl_secs: 10 * 60,
             otp_max_attempts: 5,
             otp_resend_cooldown_secs: 60,
+            registration_ttl_secs: 24 * 3600,
+            pending_registrations_per_address: 3,
             login_per_ip: RateLimit::new(30, 60),
-            login_per_account: RateLimit::new(10, 60),
+            login_per_account_ip: RateLimit::new(10, 300),
+            login_per_account: RateLimit::new(30, 900),
+            login_slow_per_ip: RateLimit::new(2, 900),
             register_per_ip: RateLimit::new(20, 3600),
             verify_per_ip: RateLimit::new(30, 60),
+            verify_per_address: RateLimit::new(30, 24 * 3600),
             refresh_per_ip: RateLimit::new(60, 60),
+            search_per_account: RateLimit::new(60, 60),
         }
     }
 }
@@ -359,6 +516,10 @@ pub struct MailConfig {
     pub outbox_capacity: usize,
     /// Give up on one SMTP conversation after this long.
     pub smtp_timeout_secs: u64,
+    /// Allow the dev outbox (no SMTP) on a non-loopback `HOST`, where anyone who can reach the
+    /// port could read other people's codes. Off: such a start is refused. On (demos only):
+    /// `GET /api/dev/outbox` then answers only with `?email=`.
+    pub dev_outbox_public: bool,
 }
 
 impl Default for MailConfig {
@@ -373,6 +534,7 @@ impl Default for MailConfig {
             from: None,
             outbox_capacity: 500,
             smtp_timeout_secs: 20,
+            dev_outbox_public: false,
         }
     }
 }
@@ -408,6 +570,14 @@ pub struct ChatConfig {
     pub max_batch: usize,
     /// Messages returned by one history or sync page at most.
     pub max_page: u32,
+    /// Messages one account may send, over REST and every socket on every node together.
+    /// Each socket's own `send_per_sec` bucket is checked first.
+    pub send_per_account: RateLimit,
+    /// Sockets one account may have open at once (on every node, with Redis presence); the
+    /// next is refused at connect.
+    pub max_sockets_per_account: u32,
+    /// Different emoji one person may put on one message.
+    pub max_reactions_per_user: u32,
 }
 
 impl Default for ChatConfig {
@@ -422,6 +592,9 @@ impl Default for ChatConfig {
             socket_queue_packets: 4096,
             max_batch: 512,
             max_page: 200,
+            send_per_account: RateLimit::new(100, 10),
+            max_sockets_per_account: 20,
+            max_reactions_per_user: 20,
         }
     }
 }
@@ -445,6 +618,15 @@ pub struct MediaConfig {
     pub thumbnail_px: u32,
     /// Images with more pixels than this are refused (decompression bombs).
     pub max_image_pixels: u64,
+    /// Memory one image may need while it is decoded and processed (its decoded pixels, plus a
+    /// rotated copy when its orientation is applied); a bigger image is refused before it is
+    /// decoded (`422 image_too_large`).
+    pub max_decode_bytes: u64,
+    /// Images decoded at once; further uploads wait for a slot. Peak decoding memory is about
+    /// `decode_slots × max_decode_bytes`.
+    pub decode_slots: usize,
+    /// Uploads one account may make.
+    pub upload_per_account: RateLimit,
     /// S3 bucket; setting it selects S3-compatible storage.
     pub s3_bucket: Option<String>,
     /// Endpoint of an S3-compatible service (MinIO, moto, R2, ...); unset: AWS.
@@ -484,6 +666,9 @@ impl Default for MediaConfig {
             cleanup_interval_secs: 600,
             thumbnail_px: 320,
             max_image_pixels: 50_000_000,
+            max_decode_bytes: 128 * 1024 * 1024,
+            decode_slots: 2,
+            upload_per_account: RateLimit::new(30, 60),
             s3_bucket: None,
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
@@ -512,7 +697,8 @@ impl MediaConfig {
 pub struct ServicesConfig {
     /// Base URL of the user service, e.g. `http://127.0.0.1:3001`.
     pub user_url: Option<String>,
-    /// Base URL of the chat service.
+    /// Base URL of the chat service; several, comma-separated, for several chat nodes (the
+    /// gateway balances them).
     pub chat_url: Option<String>,
     /// Base URL of the mail service (for the dev outbox).
     pub mail_url: Option<String>,
@@ -723,6 +909,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "true behind a trusted reverse proxy: rate limits use X-Forwarded-For",
     },
     EnvVar {
+        name: "TRUSTED_PROXIES",
+        key: "http.trusted_proxies",
+        help: "proxies whose X-Forwarded-For is believed, addresses or CIDRs (default loopback)",
+    },
+    EnvVar {
+        name: "METRICS_ADDR",
+        key: "http.metrics_addr",
+        help: "serve /metrics here (e.g. 127.0.0.1:9100) instead of on the public port",
+    },
+    EnvVar {
         name: "WEB_DIR",
         key: "http.web_dir",
         help: "built web app to serve at / (default web/dist)",
@@ -735,7 +931,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "CHAT_SERVICE_URL",
         key: "services.chat_url",
-        help: "gateway alone: base URL of the chat service",
+        help: "gateway alone: base URL of the chat service; comma-separated for several nodes",
     },
     EnvVar {
         name: "MAIL_SERVICE_URL",
@@ -790,14 +986,30 @@ impl Config {
                 "JWT_SECRET must be at least 16 characters".into(),
             ));
         }
-        if self.auth.otp_max_attempts == 0 || self.auth.access_ttl_secs == 0 {
+        if self.auth.otp_max_attempts == 0
+            || self.auth.access_ttl_secs == 0
+            || self.auth.pending_registrations_per_address == 0
+        {
             return Err(ConfigError::Invalid(
-                "auth.otp_max_attempts and auth.access_ttl_secs must be positive".into(),
+                "auth.otp_max_attempts, auth.access_ttl_secs and \
+                 auth.pending_registrations_per_address must be positive"
+                    .into(),
             ));
         }
         if self.chat.max_batch == 0 || self.chat.max_page == 0 {
             return Err(ConfigError::Invalid(
                 "chat.max_batch and chat.max_page must be positive".into(),
+            ));
+        }
+        self.http.validate()?;
+        if self.chat.max_sockets_per_account == 0
+            || self.media.decode_slots == 0
+            || self.media.max_decode_bytes == 0
+        {
+            return Err(ConfigError::Invalid(
+                "chat.max_sockets_per_account, media.decode_slots and media.max_decode_bytes \
+                 must be positive"
+                    .into(),
             ));
         }
         Ok(())
@@ -845,6 +1057,9 @@ mod tests {
                     "mail.smtp_port" => "2525",
                     "auth.access_ttl_secs" | "auth.refresh_ttl_secs" => "1234",
                     "http.trust_forwarded_for" => "true",
+                    "http.trusted_proxies" => "10.0.0.0/8, 192.0.2.7",
+                    "http.metrics_addr" => "127.0.0.1:9100",
+                    "http.cors_origins" => "https://chat.example.com",
                     "mail.smtp_tls" => "starttls",
                     "media.max_upload_bytes" => "1000",
                     "media.s3_path_style" => "false",
@@ -881,6 +1096,60 @@ mod tests {
             assert_eq!(c.chat.typing_timeout_secs, 9);
             Ok(())
         });
+    }
+
+    #[test]
+    fn account_limits_are_settings_with_defaults() {
+        let toml = Config::default().to_toml();
+        for key in [
+            "login_per_account_ip",
+            "login_slow_per_ip",
+            "verify_per_address",
+            "search_per_account",
+            "pending_registrations_per_address",
+            "registration_ttl_secs",
+        ] {
+            assert!(toml.contains(key), "{key} missing from `config default`");
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CHATSYNC__AUTH__SEARCH_PER_ACCOUNT__LIMIT", "120");
+            let c = Config::load(None).expect("loads");
+            assert_eq!(c.auth.search_per_account, RateLimit::new(120, 60));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn http_settings_that_cannot_work_are_refused_at_start() {
+        let refused = |tweak: fn(&mut HttpConfig)| {
+            let mut c = Config::default();
+            tweak(&mut c.http);
+            c.validate().expect_err("refused").to_string()
+        };
+        assert!(refused(|h| h.cors_origins = "*".into()).contains("CORS_ORIGINS='*'"));
+        assert!(
+            refused(|h| h.cors_origins = "https://a.example, *".into()).contains("CORS_ORIGINS")
+        );
+        assert!(refused(|h| h.cors_origins = "chat.example.com".into()).contains("not an origin"));
+        assert!(refused(|h| h.trusted_proxies = "10.0.0.0/33".into()).contains("trusted_proxies"));
+        assert!(refused(|h| h.metrics_addr = Some("localhost".into())).contains("METRICS_ADDR"));
+        assert!(refused(|h| h.idle_timeout_secs = 30).contains("idle_timeout_secs"));
+        assert!(refused(|h| h.max_connections = 0).contains("max_connections"));
+        let mut c = Config::default();
+        c.http.cors_origins = "https://a.example, http://localhost:5173".into();
+        c.http.trusted_proxies = "10.0.0.0/8, 192.0.2.7, ::1, fd00::/8".into();
+        c.http.metrics_addr = Some("127.0.0.1:9100".into());
+        c.validate().unwrap();
+        assert_eq!(c.http.trusted_proxy_nets().unwrap().len(), 4);
+        let toml = Config::default().to_toml();
+        for key in [
+            "header_read_timeout_secs",
+            "idle_timeout_secs",
+            "max_connections",
+            "trusted_proxies",
+        ] {
+            assert!(toml.contains(key), "{key} missing from `config default`");
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Event for SendMail {
 }
 
 /// The emails ChatSync sends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MailTemplate {
     /// A verification code.
@@ -38,6 +38,31 @@ pub enum MailTemplate {
         /// Minutes until it expires.
         expires_in_minutes: u64,
     },
+}
+
+impl MailTemplate {
+    /// The template's name, safe to log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Otp { .. } => "otp",
+        }
+    }
+}
+
+/// Never shows the code: codes never go to logs (SPEC §8), and a `{:?}` of a command is the
+/// easiest way for one to get there.
+impl std::fmt::Debug for MailTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Otp {
+                expires_in_minutes, ..
+            } => f
+                .debug_struct("Otp")
+                .field("code", &"***")
+                .field("expires_in_minutes", expires_in_minutes)
+                .finish(),
+        }
+    }
 }
 
 /// A verified user's public profile was created or changed.
@@ -65,4 +90,27 @@ impl Event for SessionRevoked {
 /// Decodes a delivery's payload as `E`.
 pub fn decode<E: Event>(payload: &[u8]) -> Result<E, serde_json::Error> {
     serde_json::from_slice(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mail_command_never_prints_its_code() {
+        let cmd = SendMail {
+            to: "ann@example.com".into(),
+            to_name: "Ann".into(),
+            template: MailTemplate::Otp {
+                code: "482913".into(),
+                expires_in_minutes: 10,
+            },
+        };
+        let shown = format!(
+            "{cmd:?} {cmd:#?} {:?}",
+            crate::outbox::OutboxMessage::of(&cmd)
+        );
+        assert!(!shown.contains("482913"), "{shown}");
+        assert!(shown.contains("ann@example.com") && shown.contains("expires_in_minutes"));
+    }
 }

@@ -407,23 +407,73 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// Middleware that records the client address in the request: the peer address, or with
-/// `trust_forwarded_for` the last hop a trusted proxy appended to `X-Forwarded-For`.
-pub async fn client_ip(trust_forwarded_for: bool, mut req: Request, next: Next) -> Response {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            req.headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
-        })
-        .flatten();
+/// Which `X-Forwarded-For` hops are believed: those appended by a listed proxy.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies {
+    enabled: bool,
+    nets: Vec<ipnet::IpNet>,
+}
+
+impl TrustedProxies {
+    /// `X-Forwarded-For` read when `enabled`, from peers in `nets` only.
+    pub fn new(enabled: bool, nets: Vec<ipnet::IpNet>) -> Self {
+        Self { enabled, nets }
+    }
+
+    /// From the `http` settings. An unparseable `trusted_proxies` was refused at start-up
+    /// (`Config::validate`); here it trusts nobody.
+    pub fn from_config(cfg: &crate::config::HttpConfig) -> Self {
+        Self::new(
+            cfg.trust_forwarded_for,
+            cfg.trusted_proxy_nets().unwrap_or_default(),
+        )
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical(); // an IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
+    /// `X-Forwarded-For` hop that is not one (every header line counts, in order). A client
+    /// may write anything into the header, but only hops left of the last trusted proxy are
+    /// its own, and those are never reached while an untrusted hop stands to their right.
+    pub fn client(&self, peer: Option<IpAddr>, headers: &axum::http::HeaderMap) -> Option<IpAddr> {
+        let peer = peer?.to_canonical();
+        if !self.enabled || !self.trusts(peer) {
+            return Some(peer);
+        }
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            if !self.trusts(client) {
+                break;
+            }
+            // A hop that is not an address was written by someone untrusted: stop at the
+            // trusted proxy that passed it on.
+            match hop.parse::<IpAddr>() {
+                Ok(ip) => client = ip.to_canonical(),
+                Err(_) => break,
+            }
+        }
+        Some(client)
+    }
+}
+
+/// Middleware that records the client address in the request (see [`TrustedProxies::client`]).
+pub async fn client_ip(proxies: Arc<TrustedProxies>, mut req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    req.extensions_mut().insert(ClientIp(forwarded.or(peer)));
+    let ip = proxies.client(peer, req.headers());
+    req.extensions_mut().insert(ClientIp(ip));
     next.run(req).await
 }
 
@@ -447,10 +497,10 @@ pub async fn method_not_allowed_fallback() -> ApiError {
 pub fn standard_layers(router: axum::Router, cfg: &crate::config::HttpConfig) -> axum::Router {
     use tower_http::timeout::TimeoutLayer;
     use tower_http::trace::TraceLayer;
-    let trust = cfg.trust_forwarded_for;
+    let proxies = Arc::new(TrustedProxies::from_config(cfg));
     router
         .layer(axum::middleware::from_fn(move |req, next| {
-            client_ip(trust, req, next)
+            client_ip(proxies.clone(), req, next)
         }))
         .layer(axum::extract::DefaultBodyLimit::max(cfg.json_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -469,17 +519,67 @@ pub fn standard_layers(router: axum::Router, cfg: &crate::config::HttpConfig) ->
         )
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests
-/// finish (each is bounded by the timeout layer) before returning.
-pub async fn serve(
-    router: axum::Router,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+pub use crate::listener::serve;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn proxies(nets: &str) -> TrustedProxies {
+        let cfg = crate::config::HttpConfig {
+            trust_forwarded_for: true,
+            trusted_proxies: nets.into(),
+            ..Default::default()
+        };
+        TrustedProxies::from_config(&cfg)
+    }
+
+    fn headers(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append("x-forwarded-for", HeaderValue::from_str(l).unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_no_trusted_proxy_vouches_past() {
+        let p = proxies("127.0.0.0/8, 10.0.0.0/8");
+        let lo = ip("127.0.0.1");
+        // No header: the proxy itself.
+        assert_eq!(p.client(lo, &HeaderMap::new()), lo);
+        // What the client wrote sits left of what the proxies saw.
+        let h = headers(&["6.6.6.6, 198.51.100.1"]);
+        assert_eq!(p.client(lo, &h), ip("198.51.100.1"));
+        // Chained trusted proxies, on several header lines.
+        let h = headers(&["6.6.6.6", "198.51.100.1, 10.0.0.5", "10.0.0.6"]);
+        assert_eq!(p.client(lo, &h), ip("198.51.100.1"));
+        // Only trusted hops: the left-most of them.
+        let h = headers(&["10.0.0.9, 10.0.0.5"]);
+        assert_eq!(p.client(lo, &h), ip("10.0.0.9"));
+        // Garbage stops the walk at the proxy that passed it on.
+        let h = headers(&["not-an-address, 10.0.0.5"]);
+        assert_eq!(p.client(lo, &h), ip("10.0.0.5"));
+        // An untrusted peer's header is ignored.
+        let h = headers(&["198.51.100.1"]);
+        assert_eq!(p.client(ip("203.0.113.4"), &h), ip("203.0.113.4"));
+        // IPv4 peers on a dual-stack socket are matched as IPv4.
+        assert_eq!(
+            p.client(ip("::ffff:127.0.0.1"), &headers(&["198.51.100.2"])),
+            ip("198.51.100.2")
+        );
+    }
+
+    #[test]
+    fn the_header_is_ignored_unless_forwarding_is_trusted() {
+        let cfg = crate::config::HttpConfig::default(); // trust_forwarded_for off
+        let p = TrustedProxies::from_config(&cfg);
+        let lo = ip("127.0.0.1");
+        assert_eq!(p.client(lo, &headers(&["198.51.100.1"])), lo);
+    }
 }

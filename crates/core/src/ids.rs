@@ -61,6 +61,11 @@ id_type!(
     SessionId
 );
 id_type!(
+    /// One registration request on an unverified address: the credentials it submitted and
+    /// the code mailed for them.
+    RegistrationId
+);
+id_type!(
     /// A direct or group conversation.
     ConversationId
 );

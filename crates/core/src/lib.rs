@@ -11,15 +11,21 @@
 //! - [`events`]: what crosses service boundaries on the bus.
 //! - [`tokens`], [`http`]: access tokens and the HTTP plumbing every service shares (error
 //!   shape, JSON extractor, authentication extractor).
-//! - [`config`], [`telemetry`], [`outbox`]: start-up and operations.
+//! - [`config`], [`telemetry`], [`outbox`]: start-up and operations; [`listener`]: the
+//!   accept loop with its connection limits.
 //!
 //! This crate must not depend on any service crate or any adapter crate.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod events;
+pub mod files;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
+pub mod listener;
 pub mod memory;
 pub mod outbox;
 pub mod ports;

@@ -14,12 +14,23 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// An event waiting to be published.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct OutboxMessage {
     /// Bus topic.
     pub topic: String,
     /// JSON payload.
     pub payload: String,
+}
+
+/// Shows the topic and the payload's size only: a `mail.send` payload carries a one-time
+/// code, and codes never go to logs (SPEC §8).
+impl std::fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("topic", &self.topic)
+            .field("payload_bytes", &self.payload.len())
+            .finish()
+    }
 }
 
 impl OutboxMessage {

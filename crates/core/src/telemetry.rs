@@ -1,9 +1,9 @@
 //! Logs, metrics and the operational endpoints every service exposes.
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{HttpConfig, LogConfig, LogFormat};
 use crate::ports::HealthCheck;
 use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -55,28 +55,48 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Middleware counting requests and timing them by route and status.
+/// Middleware counting requests and timing them by method, route and status. Every label comes
+/// from a closed set, so no request can add a time series: the standard methods or `other`,
+/// a route template of this app or `other`, and the status code (three digits).
 pub async fn http_metrics(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().to_string();
+        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(req.method());
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(start.elapsed().as_secs_f64());
     res
 }
 
-/// `/healthz` (the process answers), `/readyz` (every backend answers) and `/metrics`.
-pub fn ops_router(checks: Vec<Arc<dyn HealthCheck>>) -> Router {
+/// The metric label of a request method: one of the methods the API uses, or `other`.
+pub fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// `/healthz` (the process answers), `/readyz` (every backend answers), and `/metrics` unless
+/// `http.metrics_addr` moves it to a listener of its own ([`metrics_router`]).
+pub fn ops_router(checks: Vec<Arc<dyn HealthCheck>>, http: &HttpConfig) -> Router {
     let checks = Arc::new(checks);
-    metrics_handle();
-    Router::new()
+    let router = Router::new()
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -87,15 +107,25 @@ pub fn ops_router(checks: Vec<Arc<dyn HealthCheck>>) -> Router {
                 let checks = checks.clone();
                 async move { readiness(&checks).await }
             }),
-        )
-        .route(
-            "/metrics",
-            get(|| async {
-                let h = metrics_handle();
-                h.run_upkeep();
-                ([("content-type", "text/plain; version=0.0.4")], h.render())
-            }),
-        )
+        );
+    if http.metrics_addr.is_some() {
+        router
+    } else {
+        router.merge(metrics_router())
+    }
+}
+
+/// `/metrics` in the Prometheus text format.
+pub fn metrics_router() -> Router {
+    metrics_handle();
+    Router::new().route(
+        "/metrics",
+        get(|| async {
+            let h = metrics_handle();
+            h.run_upkeep();
+            ([("content-type", "text/plain; version=0.0.4")], h.render())
+        }),
+    )
 }
 
 async fn readiness(checks: &[Arc<dyn HealthCheck>]) -> Response {
@@ -106,7 +136,10 @@ async fn readiness(checks: &[Arc<dyn HealthCheck>]) -> Response {
         (c.name(), r)
     }))
     .await;
-    let ready = results.iter().all(|(_, r)| r.is_ok());
+    let ready = results
+        .iter()
+        .zip(checks)
+        .all(|((_, r), c)| r.is_ok() || !c.required());
     let detail: serde_json::Map<String, serde_json::Value> = results
         .into_iter()
         .map(|(name, r)| {

@@ -147,7 +147,7 @@ pub fn signing_secret(cfg: &Config) -> anyhow::Result<Vec<u8>> {
         return Ok(s.expose().as_bytes().to_vec());
     }
     let dir = cfg.data_dir.path();
-    std::fs::create_dir_all(dir)?;
+    crate::files::private_dir(dir)?;
     let path = dir.join("jwt_secret");
     if !path.exists() {
         create_secret_file(&path)?;

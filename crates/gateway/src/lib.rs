@@ -10,6 +10,7 @@
 //! Depends only on `chatsync-core`.
 #![warn(missing_docs)]
 
+mod balance;
 mod proxy;
 mod web;
 
@@ -19,8 +20,6 @@ use chatsync_core::config::{Config, HttpConfig};
 use chatsync_core::ports::HealthCheck;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -65,31 +64,25 @@ impl Gateway {
     /// The whole public app: API, operational endpoints, web app, protections.
     /// `/socket.io/` is added by the caller as a layer (in process) or proxied (remote).
     pub fn router(self) -> Router {
+        let mut health = self.health;
         let api = match self.upstream {
             // Unknown `/api/...` paths answer JSON 404s instead of the web app's index page.
             Upstream::InProcess(r) => r.route(
                 "/api/{*rest}",
                 axum::routing::any(chatsync_core::http::not_found_fallback),
             ),
-            Upstream::Remote(remote) => proxy::router(remote),
+            Upstream::Remote(remote) => {
+                health.extend(balance::upstream_checks(&remote));
+                proxy::router(remote)
+            }
         };
         let app = Router::new()
-            .merge(chatsync_core::telemetry::ops_router(self.health))
+            .merge(chatsync_core::telemetry::ops_router(health, &self.http))
             .merge(api)
             .method_not_allowed_fallback(chatsync_core::http::method_not_allowed_fallback)
             .fallback_service(web::service(&self.web_dir));
         let app = chatsync_core::http::standard_layers(app, &self.http);
         with_protections(app, &self.cors_origins)
-    }
-
-    /// Serves until `shutdown`, then drains.
-    pub async fn run(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        chatsync_core::http::serve(self.router(), listener, shutdown).await?;
-        Ok(())
     }
 }
 

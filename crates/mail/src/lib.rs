@@ -18,12 +18,11 @@ pub use smtp::SmtpMailer;
 
 use async_trait::async_trait;
 use axum::Router;
-use chatsync_core::config::{HttpConfig, MailConfig};
+use chatsync_core::config::MailConfig;
 use chatsync_core::events::{self, SendMail};
 use chatsync_core::ports::bus::topology;
 use chatsync_core::ports::{EventBus, HealthCheck};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Why a mail could not be sent.
@@ -54,23 +53,32 @@ pub struct MailService {
 }
 
 impl MailService {
-    /// SMTP if `cfg` configures it, else the dev outbox.
+    /// SMTP if `cfg` configures it, else the dev outbox. The dev outbox lets whoever reaches
+    /// the port read every code, so on a port open beyond this host (`loopback_only` false) it
+    /// starts only when `mail.dev_outbox_public` says so, and then answers only for one
+    /// address at a time.
     pub fn from_config(
         cfg: &MailConfig,
+        loopback_only: bool,
         bus: Arc<dyn EventBus>,
         health: Vec<Arc<dyn HealthCheck>>,
     ) -> anyhow::Result<Self> {
         if cfg.uses_smtp() {
             let smtp = SmtpMailer::from_config(cfg)?;
             tracing::info!(server = %smtp.describe(), "mail goes through SMTP");
-            Ok(Self::new(bus, Arc::new(smtp), None, health))
-        } else {
-            tracing::info!(
-                "no SMTP configured: mail goes to the dev outbox at GET /api/dev/outbox"
-            );
-            let outbox = Arc::new(DevOutbox::new(cfg.outbox_capacity));
-            Ok(Self::new(bus, outbox.clone(), Some(outbox), health))
+            return Ok(Self::new(bus, Arc::new(smtp), None, health));
         }
+        if !loopback_only && !cfg.dev_outbox_public {
+            anyhow::bail!(
+                "no SMTP server is configured, so mail would go to the dev outbox, where anyone \
+                 who can reach this port could read other people's codes; HOST is not a loopback \
+                 address. Configure SMTP (SMTP_URL, or SMTP_HOST with EMAIL_USER and EMAIL_PASS), \
+                 bind to 127.0.0.1, or, for a demo, set CHATSYNC__MAIL__DEV_OUTBOX_PUBLIC=true"
+            );
+        }
+        tracing::info!("no SMTP configured: mail goes to the dev outbox at GET /api/dev/outbox");
+        let outbox = Arc::new(DevOutbox::new(cfg.outbox_capacity, !loopback_only));
+        Ok(Self::new(bus, outbox.clone(), Some(outbox), health))
     }
 
     /// A service with an explicit mailer (tests use failing ones).
@@ -131,7 +139,8 @@ impl MailService {
             match self.mailer.send(&mail).await {
                 Ok(()) => {
                     metrics::counter!("mail_sent_total").increment(1);
-                    tracing::info!(to = %mail.to, subject = %mail.subject, "mail sent");
+                    // Never the subject or a body: the OTP mail carries its code in both.
+                    tracing::info!(to = %mail.to, kind = mail.kind, "mail sent");
                     if let Err(e) = delivery.ack().await {
                         // The broker will redeliver: the mail may go out twice, never zero times.
                         tracing::warn!(error = %e, "could not acknowledge a sent mail");
@@ -139,34 +148,12 @@ impl MailService {
                 }
                 Err(e) => {
                     metrics::counter!("mail_failed_total").increment(1);
-                    tracing::warn!(to = %mail.to, error = %e, attempt = delivery.attempt, "mail not sent");
+                    tracing::warn!(to = %mail.to, kind = mail.kind, error = %e, attempt = delivery.attempt, "mail not sent");
                     if let Err(e) = delivery.retry(&e.to_string()).await {
                         tracing::warn!(error = %e, "could not schedule a mail retry");
                     }
                 }
             }
         }
-    }
-
-    /// Serves the service alone (the dev outbox and operational endpoints) on `listener` and
-    /// runs the worker, until `shutdown`.
-    pub async fn run(
-        self,
-        listener: TcpListener,
-        http: HttpConfig,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        let app = chatsync_core::http::standard_layers(
-            self.router()
-                .merge(chatsync_core::telemetry::ops_router(self.health_checks()))
-                .fallback(chatsync_core::http::not_found_fallback),
-            &http,
-        );
-        let (served, worked) = tokio::join!(
-            chatsync_core::http::serve(app, listener, shutdown.clone()),
-            self.run_worker(shutdown.clone())
-        );
-        served?;
-        worked
     }
 }

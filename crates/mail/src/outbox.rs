@@ -1,12 +1,14 @@
 //! The dev outbox: where mail goes when no SMTP server is configured. Each mail is logged and
 //! kept in memory (newest first, bounded) for `GET /api/dev/outbox`, which exists only in this
-//! mode, so a production install never exposes it.
+//! mode, so a production install never exposes it. On a port open beyond the host (allowed only
+//! by `mail.dev_outbox_public`) it lists one address's mail at a time, never everyone's.
 
 use crate::{MailError, Mailer, RenderedMail};
 use async_trait::async_trait;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use chatsync_core::http::ApiError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -36,16 +38,20 @@ pub struct OutboxMail {
 pub struct DevOutbox {
     mails: Mutex<VecDeque<OutboxMail>>,
     capacity: usize,
+    /// Listing needs `?email=`: the port is reachable from other hosts.
+    needs_email: bool,
     /// Woken on every new mail, for [`DevOutbox::wait_for`].
     arrived: tokio::sync::Notify,
 }
 
 impl DevOutbox {
-    /// Keeps at most `capacity` mails.
-    pub fn new(capacity: usize) -> Self {
+    /// Keeps at most `capacity` mails; with `needs_email`, `GET /api/dev/outbox` lists only
+    /// the mail of the address it is given.
+    pub fn new(capacity: usize, needs_email: bool) -> Self {
         Self {
             mails: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
+            needs_email,
             arrived: tokio::sync::Notify::new(),
         }
     }
@@ -85,6 +91,9 @@ fn code_in(subject: &str) -> Option<String> {
 #[async_trait]
 impl Mailer for DevOutbox {
     async fn send(&self, mail: &RenderedMail) -> Result<(), MailError> {
+        // The dev outbox *is* the mailbox in this mode (SPEC §1: "logged, and readable at GET
+        // /api/dev/outbox"), so its log line carries the code on purpose. It exists only when
+        // no SMTP server is configured; with SMTP, nothing logs a subject or a body.
         tracing::info!(to = %mail.to, subject = %mail.subject, "dev outbox: mail not sent, kept for GET /api/dev/outbox\n{}", mail.text);
         let mut mails = self.mails.lock().unwrap_or_else(|p| p.into_inner());
         if mails.len() == self.capacity {
@@ -121,8 +130,18 @@ pub(crate) fn router(outbox: Arc<DevOutbox>) -> Router {
         .with_state(outbox)
 }
 
-async fn list(State(outbox): State<Arc<DevOutbox>>, Query(f): Query<Filter>) -> Json<Listing> {
-    Json(Listing {
-        messages: outbox.list(f.email.as_deref()),
-    })
+async fn list(
+    State(outbox): State<Arc<DevOutbox>>,
+    Query(f): Query<Filter>,
+) -> Result<Json<Listing>, ApiError> {
+    let email = f.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    if outbox.needs_email && email.is_none() {
+        return Err(ApiError::bad_request(
+            "email_required",
+            "this dev outbox is reachable from other hosts: ask for one address with ?email=",
+        ));
+    }
+    Ok(Json(Listing {
+        messages: outbox.list(email),
+    }))
 }

@@ -3,8 +3,10 @@
 use chatsync_core::events::{MailTemplate, SendMail};
 
 /// A mail ready to send.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct RenderedMail {
+    /// Which template it came from (`otp`), safe to log.
+    pub kind: &'static str,
     /// Recipient address.
     pub to: String,
     /// Recipient name.
@@ -15,6 +17,17 @@ pub struct RenderedMail {
     pub text: String,
     /// HTML body.
     pub html: String,
+}
+
+/// Shows where the mail goes and what kind it is, never its subject or bodies: they carry a
+/// one-time code, and codes never go to logs (SPEC §8).
+impl std::fmt::Debug for RenderedMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderedMail")
+            .field("kind", &self.kind)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
 }
 
 fn escape_html(s: &str) -> String {
@@ -58,6 +71,7 @@ pub fn render(cmd: &SendMail) -> RenderedMail {
                 code = escape_html(code),
             );
             RenderedMail {
+                kind: cmd.template.kind(),
                 to: cmd.to.clone(),
                 to_name: cmd.to_name.clone(),
                 subject: format!("{code} is your ChatSync code"),
@@ -86,5 +100,6 @@ mod tests {
         assert!(m.subject.contains("123456"));
         assert!(m.html.contains("&lt;b&gt;Ann&lt;/b&gt;") && !m.html.contains("<b>Ann"));
         assert!(m.text.contains("10 minutes"));
+        assert!(!format!("{m:?}").contains("123456"), "Debug hides the code");
     }
 }

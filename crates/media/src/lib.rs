@@ -11,6 +11,9 @@
 #![warn(missing_docs)]
 
 mod detect;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod images;
 mod serve;
 mod signing;
@@ -24,7 +27,7 @@ use chatsync_core::http::Authenticator;
 use chatsync_core::ids::{ConversationId, MediaId, UserId};
 use chatsync_core::ports::chat::{Attachment, Message};
 use chatsync_core::ports::media::{Attachments, MediaRecord, MediaRepo};
-use chatsync_core::ports::{HealthCheck, StoreError};
+use chatsync_core::ports::{HealthCheck, StoreError, Throttle};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
@@ -32,6 +35,7 @@ use signing::Signer;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// The media part of the chat service.
@@ -47,6 +51,11 @@ pub(crate) struct Inner {
     pub(crate) blobs: Arc<dyn ObjectStore>,
     pub(crate) auth: Authenticator,
     pub(crate) signer: Signer,
+    /// Per-account upload limit.
+    pub(crate) throttle: Arc<dyn Throttle>,
+    /// One permit per image being decoded: decoding takes up to `max_decode_bytes` and a
+    /// core, so a burst of image uploads queues here instead of exhausting memory.
+    pub(crate) decode_slots: Arc<Semaphore>,
 }
 
 #[derive(Clone)]
@@ -84,7 +93,8 @@ impl Inner {
         ObjectPath::from(format!("{}media/{id}.thumb", self.cfg.s3_prefix))
     }
 
-    pub(crate) fn view(&self, m: &MediaRecord) -> MediaView {
+    /// The file as `viewer` sees it, with URLs signed for them.
+    pub(crate) fn view(&self, m: &MediaRecord, viewer: UserId) -> MediaView {
         let now = chrono::Utc::now().timestamp();
         MediaView {
             id: m.id,
@@ -93,34 +103,37 @@ impl Inner {
             name: m.name.clone(),
             width: m.width,
             height: m.height,
-            url: self.signer.url(m.id, "content", now),
+            url: self.signer.url(m.id, "content", viewer, now),
             thumbnail_url: m
                 .thumbnail_type
                 .as_ref()
-                .map(|_| self.signer.url(m.id, "thumbnail", now)),
+                .map(|_| self.signer.url(m.id, "thumbnail", viewer, now)),
             public_url: m.public.then(|| format!("/api/media/{}/public", m.id)),
         }
     }
 }
 
 impl MediaService {
-    /// A media service storing bytes in `blobs` and records in `repo`. URLs are signed with a
-    /// key derived from `install_secret`.
+    /// A media service storing bytes in `blobs` and records in `repo`, counting uploads in
+    /// `throttle`. URLs are signed with a key derived from `install_secret`.
     pub fn new(
         cfg: MediaConfig,
         repo: Arc<dyn MediaRepo>,
         blobs: Arc<dyn ObjectStore>,
         auth: Authenticator,
+        throttle: Arc<dyn Throttle>,
         install_secret: &[u8],
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 allowed: cfg.allowed(),
                 signer: Signer::new(install_secret, cfg.url_ttl_secs),
+                decode_slots: Arc::new(Semaphore::new(cfg.decode_slots.max(1))),
                 cfg,
                 repo,
                 blobs,
                 auth,
+                throttle,
             }),
         }
     }
@@ -212,13 +225,14 @@ impl Attachments for MediaService {
         Ok(out)
     }
 
-    fn present(&self, messages: &mut [Message]) {
+    fn present(&self, viewer: UserId, messages: &mut [Message]) {
         let now = chrono::Utc::now().timestamp();
+        let signer = &self.inner.signer;
         for a in messages.iter_mut().flat_map(|m| m.attachments.iter_mut()) {
-            a.url = Some(self.inner.signer.url(a.media_id, "content", now));
+            a.url = Some(signer.url(a.media_id, "content", viewer, now));
             a.thumbnail_url = a
                 .has_thumbnail
-                .then(|| self.inner.signer.url(a.media_id, "thumbnail", now));
+                .then(|| signer.url(a.media_id, "thumbnail", viewer, now));
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, Json};
-use chatsync_core::ids::MediaId;
+use chatsync_core::ids::{MediaId, UserId};
 use chatsync_core::ports::media::MediaRecord;
 use futures::TryStreamExt;
 use headers::HeaderMapExt;
@@ -49,24 +49,36 @@ async fn describe(
     if !s.repo.can_read(id, user.user_id).await? {
         return Err(ApiError::not_found("media"));
     }
-    Ok(Json(s.view(&record(&s, id).await?)))
+    Ok(Json(s.view(&record(&s, id).await?, user.user_id)))
 }
 
 #[derive(Deserialize)]
 struct Signed {
+    u: Option<UserId>,
     exp: Option<i64>,
     sig: Option<String>,
 }
 
-fn check(s: &Inner, id: MediaId, variant: &str, q: &Signed) -> ApiResult<()> {
-    let (Some(exp), Some(sig)) = (q.exp, q.sig.as_deref()) else {
+/// Checks a signed URL, then that its viewer may still read the file (one indexed query):
+/// a link handed to a member stops working once they leave the conversation or the message
+/// is deleted. What the check cannot see: someone the viewer passed the link to, until it
+/// expires. Answers `404` like every other file a caller may not see.
+async fn check(s: &Inner, id: MediaId, variant: &str, q: &Signed) -> ApiResult<()> {
+    let (Some(viewer), Some(exp), Some(sig)) = (q.u, q.exp, q.sig.as_deref()) else {
         return Err(ApiError::forbidden(
             "invalid_signature",
             "this link is not signed",
         ));
     };
     s.signer
-        .check(id, variant, exp, sig, chrono::Utc::now().timestamp())
+        .check(
+            id,
+            variant,
+            viewer,
+            exp,
+            sig,
+            chrono::Utc::now().timestamp(),
+        )
         .map_err(|r| match r {
             Refusal::Expired => ApiError::forbidden(
                 "url_expired",
@@ -75,7 +87,11 @@ fn check(s: &Inner, id: MediaId, variant: &str, q: &Signed) -> ApiResult<()> {
             Refusal::BadSignature => {
                 ApiError::forbidden("invalid_signature", "this link is not valid")
             }
-        })
+        })?;
+    if !s.repo.can_read(id, viewer).await? {
+        return Err(ApiError::not_found("media"));
+    }
+    Ok(())
 }
 
 async fn content(
@@ -87,7 +103,7 @@ async fn content(
     let id = parse_id(&raw)?;
     let Query(q) =
         q.map_err(|_| ApiError::forbidden("invalid_signature", "this link is not valid"))?;
-    check(&s, id, "content", &q)?;
+    check(&s, id, "content", &q).await?;
     let m = record(&s, id).await?;
     let disposition = if detect::inline(&m.content_type) {
         "inline"
@@ -113,7 +129,7 @@ async fn thumbnail(
     let id = parse_id(&raw)?;
     let Query(q) =
         q.map_err(|_| ApiError::forbidden("invalid_signature", "this link is not valid"))?;
-    check(&s, id, "thumbnail", &q)?;
+    check(&s, id, "thumbnail", &q).await?;
     let m = record(&s, id).await?;
     thumb_file(&s, &m, "private, max-age=3600", &headers).await
 }

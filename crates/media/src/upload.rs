@@ -16,6 +16,7 @@ use chatsync_core::config::MediaConfig;
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, Json};
 use chatsync_core::ids::MediaId;
 use chatsync_core::ports::media::MediaRecord;
+use chatsync_core::ports::throttle::Decision;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 use serde::Deserialize;
 
@@ -85,6 +86,17 @@ async fn upload(
             )));
         }
     };
+    // Before a byte of the body is read: each upload may cost a decode (a core and up to
+    // `max_decode_bytes`) and storage.
+    let rule = s.cfg.upload_per_account;
+    let decision = s
+        .throttle
+        .hit(
+            &format!("media:upload:{}", user.user_id),
+            rule.limit,
+            std::time::Duration::from_secs(rule.window_secs),
+        )
+        .await?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -95,6 +107,10 @@ async fn upload(
             ),
         )
     })?;
+    if let Decision::Limited { retry_after } = decision {
+        linger(multipart);
+        return Err(ApiError::rate_limited(retry_after));
+    }
     let max = s.cfg.max_upload_bytes;
     while let Some(field) = multipart
         .next_field()
@@ -103,7 +119,10 @@ async fn upload(
     {
         if field.name() == Some("file") {
             return match store(&s, field, user, avatar).await {
-                Ok(record) => Ok((StatusCode::CREATED, Json(s.view(&record)))),
+                Ok(record) => Ok((
+                    StatusCode::CREATED,
+                    Json(s.view(&record, record.uploader_id)),
+                )),
                 Err(e) => {
                     linger(multipart);
                     Err(e)
@@ -192,27 +211,29 @@ async fn store(
         if more {
             read_more(&mut field, &mut all, usize::MAX, max).await?;
         }
-        let (max_pixels, px, ct) = (
-            s.cfg.max_image_pixels,
-            s.cfg.thumbnail_px,
-            content_type.to_owned(),
-        );
-        let processed =
-            tokio::task::spawn_blocking(move || images::process(all.freeze(), &ct, max_pixels, px))
-                .await
-                .map_err(|e| ApiError::internal(format!("image task: {e}")))?
-                .map_err(|e| match e {
-                    ImageError::TooManyPixels { .. } => ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "image_too_large",
-                        e.to_string(),
-                    ),
-                    ImageError::Corrupt(_) => ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_image",
-                        e.to_string(),
-                    ),
-                })?;
+        let budget = images::Budget {
+            max_pixels: s.cfg.max_image_pixels,
+            max_bytes: s.cfg.max_decode_bytes,
+            thumb_px: s.cfg.thumbnail_px,
+        };
+        let ct = content_type.to_owned();
+        let processed = images::decode_in_slot(&s.decode_slots, move || {
+            images::process(all.freeze(), &ct, budget)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("image task: {e}")))?
+        .map_err(|e| match e {
+            ImageError::TooManyPixels { .. } | ImageError::TooMuchMemory { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "image_too_large",
+                e.to_string(),
+            ),
+            ImageError::Corrupt(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_image",
+                e.to_string(),
+            ),
+        })?;
         let size = processed.bytes.len();
         s.blobs
             .put(&s.key(id), PutPayload::from(processed.bytes))

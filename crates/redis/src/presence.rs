@@ -6,16 +6,18 @@ use crate::{RedisState, map_err};
 use async_trait::async_trait;
 use chatsync_core::ids::UserId;
 use chatsync_core::ports::StateError;
-use chatsync_core::ports::presence::{Presence, PresenceState};
+use chatsync_core::ports::presence::{Connected, Presence, PresenceState};
 use chrono::{DateTime, TimeZone, Utc};
 
 /// How long a connection counts without renewal. Chat nodes renew every third of this.
 pub const LEASE_MS: i64 = 60_000;
 
-/// KEYS: presence set. ARGV: now ms, lease end ms, conn. Returns 1 if the user was offline.
+/// KEYS: presence set. ARGV: now ms, lease end ms, conn, most connections. Returns 1 if the
+/// user was offline, 0 if not, 2 if they already have the most connections (nothing recorded).
 const CONNECT: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local before = redis.call('ZCARD', KEYS[1])
+if before >= tonumber(ARGV[4]) then return 2 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 if before == 0 then return 1 else return 0 end
@@ -43,17 +45,22 @@ impl RedisState {
 
 #[async_trait]
 impl Presence for RedisState {
-    async fn connect(&self, user: UserId, conn: &str) -> Result<bool, StateError> {
+    async fn connect(&self, user: UserId, conn: &str, max: u32) -> Result<Connected, StateError> {
         let now = Utc::now().timestamp_millis();
-        let first: i64 = redis::Script::new(CONNECT)
+        let outcome: i64 = redis::Script::new(CONNECT)
             .key(self.presence_key(user))
             .arg(now)
             .arg(now + LEASE_MS)
             .arg(conn)
+            .arg(max)
             .invoke_async(&mut self.conn())
             .await
             .map_err(map_err)?;
-        Ok(first == 1)
+        Ok(match outcome {
+            1 => Connected::CameOnline,
+            2 => Connected::Full,
+            _ => Connected::AlreadyOnline,
+        })
     }
 
     async fn disconnect(

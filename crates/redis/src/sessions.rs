@@ -1,12 +1,13 @@
 //! Sessions as hashes `session:<id>` that expire with the session, plus a set per user
-//! (`user_sessions:<user>`) for listing. Fields that change on refresh are kept apart from the
-//! fixed ones, so a refresh is one atomic script with no read-modify-write race.
+//! (`user_sessions:<user>`) for listing. Fields that change on refresh (with the list of
+//! retired refresh hashes that recognises a replay) are kept apart from the fixed ones, so a
+//! refresh is one atomic script with no read-modify-write race.
 
 use crate::{RedisState, map_err};
 use async_trait::async_trait;
 use chatsync_core::ids::{SessionId, UserId};
 use chatsync_core::ports::StateError;
-use chatsync_core::ports::sessions::{Rotation, Session, SessionStore};
+use chatsync_core::ports::sessions::{RETIRED_SECRETS_KEPT, Rotation, Session, SessionStore};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -20,17 +21,34 @@ struct Fixed {
     ip: Option<String>,
 }
 
-/// KEYS: session, user index. ARGV: presented hash, next hash, now ms, expires ms, session id.
-/// Returns 1 rotated, -1 reused (session deleted), 0 missing.
+/// KEYS: session, user index. ARGV: presented hash, next hash, now ms, expires ms, session id,
+/// retired hashes kept. Returns 1 rotated, -1 reused (session deleted), 2 unrecognised
+/// (nothing changed), 0 missing.
+///
+/// `retired` holds the rotated-away hashes, newest first, comma-separated (hashes are hex, so
+/// a comma-delimited search cannot match part of one).
 const ROTATE: &str = r"
 local current = redis.call('HGET', KEYS[1], 'refresh_hash')
 if not current then return 0 end
+local retired = redis.call('HGET', KEYS[1], 'retired') or ''
 if current ~= ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[5])
-  return -1
+  if ARGV[1] ~= '' and string.find(',' .. retired .. ',', ',' .. ARGV[1] .. ',', 1, true) then
+    redis.call('DEL', KEYS[1])
+    redis.call('SREM', KEYS[2], ARGV[5])
+    return -1
+  end
+  return 2
 end
-redis.call('HSET', KEYS[1], 'refresh_hash', ARGV[2], 'last_used_at', ARGV[3], 'expires_at', ARGV[4])
+local list = current
+if retired ~= '' then list = current .. ',' .. retired end
+local kept, seen = tonumber(ARGV[6]), 0
+for i = 1, #list do
+  if string.byte(list, i) == 44 then
+    seen = seen + 1
+    if seen == kept then list = string.sub(list, 1, i - 1) break end
+  end
+end
+redis.call('HSET', KEYS[1], 'refresh_hash', ARGV[2], 'last_used_at', ARGV[3], 'expires_at', ARGV[4], 'retired', list)
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 ";
@@ -143,6 +161,7 @@ impl SessionStore for RedisState {
             .arg(ms(now))
             .arg(ms(expires_at))
             .arg(id.to_string())
+            .arg(RETIRED_SECRETS_KEPT)
             .invoke_async(&mut self.conn())
             .await
             .map_err(map_err)?;
@@ -154,6 +173,7 @@ impl SessionStore for RedisState {
                 ..before
             }),
             -1 => Rotation::Reused(before),
+            2 => Rotation::Unrecognized,
             _ => Rotation::Missing,
         })
     }

@@ -3,7 +3,7 @@
 use crate::{RedisState, map_err};
 use async_trait::async_trait;
 use chatsync_core::ports::StateError;
-use chatsync_core::ports::throttle::{Decision, Throttle};
+use chatsync_core::ports::throttle::{Decision, Grant, Throttle};
 use std::time::Duration;
 
 /// KEYS: counter. ARGV: window ms. Returns {count, ms left}.
@@ -13,6 +13,20 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}
+";
+
+/// KEYS: counter. ARGV: wanted, limit, window ms. Returns {granted, ms left}. The counter never
+/// passes the limit, so what one node is refused stays there for the others.
+const TAKE: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local granted = math.max(0, math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - used))
+if granted > 0 then redis.call('INCRBY', KEYS[1], granted) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  if granted > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+  ttl = tonumber(ARGV[3])
+end
+return {granted, ttl}
 ";
 
 fn millis(d: Duration) -> u64 {
@@ -40,6 +54,27 @@ impl Throttle for RedisState {
             }
         } else {
             Decision::Allowed
+        })
+    }
+
+    async fn take(
+        &self,
+        key: &str,
+        want: u32,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Grant, StateError> {
+        let (granted, left): (i64, i64) = redis::Script::new(TAKE)
+            .key(self.throttle_key(key))
+            .arg(want)
+            .arg(limit)
+            .arg(millis(window))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(map_err)?;
+        Ok(Grant {
+            granted: u32::try_from(granted).unwrap_or(0),
+            resets_in: Duration::from_millis(u64::try_from(left).unwrap_or(1).max(1)),
         })
     }
 

@@ -117,16 +117,18 @@ pub struct Running {
     pub handle: JoinHandle<anyhow::Result<()>>,
     /// The dev outbox, when this process runs the mail service in that mode.
     pub dev_outbox: Option<Arc<chatsync_mail::DevOutbox>>,
+    /// Where `/metrics` is served when `http.metrics_addr` puts it on a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
 }
-
-/// How long background work may take to finish after the HTTP server stopped.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
 
 /// Builds the services in `only` from `cfg` and serves them on `listener`. Returns once they
 /// are accepting requests; the app runs until `Running::shutdown` is cancelled.
 pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    // `shutdown` starts the drain (see `drain`); background work runs until `stop_work`, after
+    // the sockets and the HTTP server, so what clients sent while draining is still committed.
     let shutdown = CancellationToken::new();
+    let stop_work = CancellationToken::new();
     let tracker = TaskTracker::new();
     let shared = wiring::Shared::new(&cfg, &only).await?;
 
@@ -143,7 +145,7 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
         api = api.merge(auth.router());
         health.extend(auth.health_checks());
         let relay = auth.clone();
-        let stop = shutdown.clone();
+        let stop = stop_work.clone();
         tracker.spawn(async move { relay.run_outbox_relay(stop).await });
         local_auth = Some(auth);
     }
@@ -151,33 +153,44 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
     if only.has(Service::Chat) {
         let (deps, media) = shared.chat_deps(&cfg, local_auth).await?;
         let chat = ChatService::new(cfg.chat.clone(), deps);
-        api = api
-            .merge(chat.router())
-            .merge(media.router())
-            .merge(shared.socket_io(&cfg, &chat).await?);
+        api = api.merge(chat.router()).merge(media.router()).merge(
+            shared
+                .socket_io(&cfg, &chat)
+                .await?
+                .layer(axum::middleware::from_fn_with_state(
+                    shutdown.clone(),
+                    refuse_new_sessions_while_draining,
+                )),
+        );
         health.extend(chat.health_checks());
-        let stop = shutdown.clone();
+        let stop = stop_work.clone();
         tracker.spawn(async move { chat.run_background(stop).await });
-        let stop = shutdown.clone();
+        let stop = stop_work.clone();
         tracker.spawn(async move { media.run_cleanup(stop).await });
     }
 
     let mut dev_outbox = None;
     if only.has(Service::Mail) {
-        let mail = MailService::from_config(&cfg.mail, shared.bus.clone(), shared.bus_health())?;
+        let mail = MailService::from_config(
+            &cfg.mail,
+            cfg.http.binds_loopback_only(),
+            shared.bus.clone(),
+            shared.bus_health(),
+        )?;
         api = api.merge(mail.router());
         health.extend(mail.health_checks());
         dev_outbox = mail.dev_outbox();
-        let stop = shutdown.clone();
+        let (stop, fail) = (stop_work.clone(), shutdown.clone());
         tracker.spawn(async move {
-            if let Err(e) = mail.run_worker(stop.clone()).await {
+            if let Err(e) = mail.run_worker(stop).await {
                 tracing::error!(error = %e, "mail worker stopped");
-                stop.cancel();
+                fail.cancel();
             }
         });
     }
 
     dedup_health(&mut health);
+    health.push(Arc::new(Draining(shutdown.clone())));
     let app = if only.has(Service::Gateway) {
         let local_all =
             only.has(Service::User) && only.has(Service::Mail) && only.has(Service::Chat);
@@ -196,50 +209,193 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
         // A service on its own: its API, operational endpoints and the standard layers; the
         // browser-facing protections are the gateway's job.
         chatsync_core::http::standard_layers(
-            api.merge(chatsync_core::telemetry::ops_router(health))
+            api.merge(chatsync_core::telemetry::ops_router(health, &cfg.http))
                 .fallback(chatsync_core::http::not_found_fallback),
             &cfg.http,
         )
     };
 
-    tracing::info!(%addr, services = %only, "chatsync listening");
-    let handle = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            let served = chatsync_core::http::serve(app, listener, shutdown.clone()).await;
-            // Sockets are long-lived: close them so clients reconnect elsewhere.
-            shared.close_sockets().await;
-            // Stop background work too if the server failed on its own.
-            shutdown.cancel();
-            tracker.close();
-            if tokio::time::timeout(DRAIN_DEADLINE, tracker.wait())
+    let limits = chatsync_core::listener::ConnectionLimits::from_config(&cfg.http);
+    let stop_http = CancellationToken::new();
+    let metrics_addr = match cfg.http.metrics_socket_addr()? {
+        Some(bind) => {
+            let metrics = TcpListener::bind(bind)
                 .await
-                .is_err()
-            {
-                tracing::warn!("background tasks did not finish within {DRAIN_DEADLINE:?}");
-            }
-            shared.close().await;
-            served.context("http server")
+                .with_context(|| format!("binding METRICS_ADDR {bind}"))?;
+            let at = metrics.local_addr()?;
+            let stop = stop_http.clone();
+            let router = chatsync_core::telemetry::metrics_router();
+            tokio::spawn(async move {
+                if let Err(e) = chatsync_core::http::serve(router, metrics, limits, stop).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+            tracing::info!(addr = %at, "metrics listening");
+            Some(at)
         }
-    });
+        None => None,
+    };
+
+    tracing::info!(%addr, services = %only, "chatsync listening");
+    let serving = tokio::spawn(chatsync_core::http::serve(
+        app,
+        listener,
+        limits,
+        stop_http.clone(),
+    ));
+    let drain = Drain {
+        shutdown: shutdown.clone(),
+        stop_http,
+        stop_work,
+        tracker,
+        shared,
+        drain_for: if only.has(Service::Chat) {
+            Duration::from_secs(cfg.shutdown.drain_secs)
+        } else {
+            Duration::ZERO
+        },
+        deadline: Duration::from_secs(cfg.shutdown.deadline_secs.max(1)),
+    };
+    let handle = tokio::spawn(drain.run(serving));
     Ok(Running {
         addr,
         shutdown,
         handle,
         dev_outbox,
+        metrics_addr,
     })
 }
 
+/// The steps of a graceful shutdown, once `shutdown` is cancelled (or the server fails).
+struct Drain {
+    shutdown: CancellationToken,
+    stop_http: CancellationToken,
+    stop_work: CancellationToken,
+    tracker: TaskTracker,
+    shared: wiring::Shared,
+    drain_for: Duration,
+    deadline: Duration,
+}
+
+impl Drain {
+    async fn run(self, mut serving: JoinHandle<std::io::Result<()>>) -> anyhow::Result<()> {
+        let mut served = None;
+        tokio::select! {
+            () = self.shutdown.cancelled() => {}
+            r = &mut serving => served = Some(r),
+        }
+        self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        // 1. `/readyz` answers 503 and new Socket.IO sessions are refused (both look at
+        //    `shutdown`), while connected clients are still served: gateways and load
+        //    balancers stop sending new ones here.
+        if !self.drain_for.is_zero() && served.is_none() {
+            tracing::info!(
+                seconds = self.drain_for.as_secs(),
+                "draining: refusing new sockets"
+            );
+            tokio::time::sleep(self.drain_for.min(self.deadline / 2)).await;
+        }
+        // 2. Sockets are long-lived: close them, so clients reconnect (elsewhere) and `sync`.
+        if tokio::time::timeout_at(deadline, self.shared.close_sockets())
+            .await
+            .is_err()
+        {
+            tracing::warn!("closing the sockets took past the shutdown deadline");
+        }
+        // 3. Stop accepting connections; requests in flight finish.
+        self.stop_http.cancel();
+        let served = match served {
+            Some(r) => r,
+            None => match tokio::time::timeout_at(deadline, serving).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("requests still running at the shutdown deadline");
+                    Ok(Ok(()))
+                }
+            },
+        };
+        // 4. Background work: queued commits, the outbox relay, the mail in hand.
+        self.stop_work.cancel();
+        self.tracker.close();
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "background work did not finish within the shutdown deadline ({:?}); \
+                 what was not acknowledged will be redelivered",
+                self.deadline
+            );
+        }
+        self.shared.close().await;
+        served.context("http server task")?.context("http server")
+    }
+}
+
+/// `/readyz` fails from the moment shutdown starts.
+struct Draining(CancellationToken);
+
+#[async_trait::async_trait]
+impl HealthCheck for Draining {
+    fn name(&self) -> &'static str {
+        "accepting"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.0.is_cancelled() {
+            Err("shutting down".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// While draining, a new Engine.IO session (a request without `sid`) is answered 503, so the
+/// client retries and lands on another node; requests of existing sessions go on.
+async fn refuse_new_sessions_while_draining(
+    axum::extract::State(shutdown): axum::extract::State<CancellationToken>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let new_session = !req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("sid=")));
+    if new_session && shutdown.is_cancelled() {
+        return chatsync_core::http::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "this node is shutting down; connect again",
+        )
+        .with_retry_after(Duration::from_secs(1))
+        .into_response();
+    }
+    next.run(req).await
+}
+
 fn remote(cfg: &Config) -> anyhow::Result<Remote> {
-    Ok(Remote {
+    let remote = Remote {
         user: cfg
             .services
             .user_url
             .clone()
             .context("a gateway running alone needs USER_SERVICE_URL")?,
-        chat: cfg.services.chat_url.clone(),
+        chat: cfg
+            .services
+            .chat_url
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         mail: cfg.services.mail_url.clone(),
-    })
+    };
+    remote.validate().map_err(anyhow::Error::msg)?;
+    Ok(remote)
 }
 
 /// Services in one process share adapters; list each backend once in `/readyz`.

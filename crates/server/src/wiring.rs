@@ -136,6 +136,7 @@ impl Shared {
             media_repo,
             media_storage(cfg)?,
             auth.clone(),
+            self.throttle.clone(),
             &self.signing_secret,
         );
         let directory: Arc<dyn UserDirectory> = match (local_auth, &cfg.services.user_url) {
@@ -159,6 +160,7 @@ impl Shared {
             auth,
             directory,
             attachments: Some(media.attachments()),
+            throttle: self.throttle.clone(),
             health,
         };
         Ok((deps, media))
@@ -290,7 +292,8 @@ fn media_storage(cfg: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectSto
         return s3_storage(cfg);
     }
     let dir = cfg.data_dir.path().join("media");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    chatsync_core::files::private_dir(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     Ok(Arc::new(
         object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .with_context(|| format!("media directory {}", dir.display()))?,

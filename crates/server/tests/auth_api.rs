@@ -2,10 +2,12 @@
 //! the embedded backends and once on PostgreSQL + RabbitMQ + Redis.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
-use chatsync_testkit::{Backends, TestApp, user_from};
+use chatsync_core::config::SmtpTls;
+use chatsync_testkit::{Backends, Resp, SmtpSink, TestApp, eventually, user_from};
 use reqwest::Method;
 use rstest::rstest;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[rstest]
@@ -173,46 +175,46 @@ async fn bad_input_gets_clear_errors_with_the_right_status(#[case] b: Backends) 
 #[case::embedded(Backends::EMBEDDED)]
 #[case::production(Backends::PRODUCTION)]
 #[tokio::test]
-async fn wrong_codes_count_down_and_five_burn_the_code(#[case] b: Backends) {
-    let app = TestApp::spawn(b).await;
+async fn wrong_codes_all_read_alike_and_five_burn_the_code(#[case] b: Backends) {
+    let app = TestApp::spawn_with(b, |c| c.auth.otp_resend_cooldown_secs = 0).await;
     app.register("bob@example.com", "password123", "Bob").await;
     let code = app.code_for("bob@example.com", None).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    for left in (1..5).rev() {
-        let r = app
-            .post(
-                "/api/auth/verify",
-                json!({"email": "bob@example.com", "otp": wrong}),
-            )
-            .await;
-        assert_eq!((r.status, r.code()), (400, "otp_invalid"));
-        assert!(
-            r.body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("{left} attempt")),
-            "{:?}",
-            r.body
-        );
+    let verify = |otp: &str| {
+        app.post(
+            "/api/auth/verify",
+            json!({"email": "bob@example.com", "otp": otp}),
+        )
+    };
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let r = verify(wrong).await;
+        answers.push((
+            r.status,
+            r.code().to_owned(),
+            r.body["error"]["message"].clone(),
+        ));
     }
-    let r = app
-        .post(
-            "/api/auth/verify",
-            json!({"email": "bob@example.com", "otp": wrong}),
-        )
-        .await;
-    assert_eq!((r.status, r.code()), (400, "otp_exhausted"));
-    let r = app
-        .post(
-            "/api/auth/verify",
-            json!({"email": "bob@example.com", "otp": code}),
-        )
-        .await;
+    assert_eq!(answers[0].0, 400);
+    assert_eq!(answers[0].1, "otp_invalid");
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "no count of attempts left, not even at the last: {answers:?}"
+    );
+    let r = verify(&code).await;
     assert_eq!(
         (r.status, r.code()),
-        (400, "otp_invalid"),
-        "the burnt code no longer works"
+        (400, "otp_exhausted"),
+        "the burnt code no longer works, and its holder is told why"
     );
+
+    // A new code gets fresh tries.
+    let r = app
+        .post("/api/auth/resend-otp", json!({"email": "bob@example.com"}))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let fresh = app.code_for("bob@example.com", Some(&code)).await;
+    assert_eq!(verify(&fresh).await.status, 200);
 }
 
 #[tokio::test]
@@ -228,10 +230,11 @@ async fn codes_expire_and_resend_has_a_cooldown() {
     assert_eq!((r.status, r.code()), (429, "otp_cooldown"));
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
-    // Re-registering inside the cooldown keeps the code already sent.
+    // Re-registering inside the cooldown is a registration of its own, with its own code.
     let r = app.register("cat@example.com", "password456", "Cat").await;
     assert_eq!(r.status, 202);
     assert!(r.body["resend_after"].as_u64().unwrap() <= 60);
+    app.code_for("cat@example.com", Some(&first)).await;
 
     tokio::time::sleep(Duration::from_millis(1500)).await; // the code's 1 s lifetime
     let r = app
@@ -242,14 +245,15 @@ async fn codes_expire_and_resend_has_a_cooldown() {
         .await;
     assert_eq!((r.status, r.code()), (400, "otp_expired"));
 
-    // Unknown addresses get the same answer as known ones, and no mail.
-    let r = app
-        .post(
+    // Unknown addresses get the same answers as known ones, cooldown included, and no mail.
+    let ghost = || {
+        app.post(
             "/api/auth/resend-otp",
             json!({"email": "ghost@example.com"}),
         )
-        .await;
-    assert_eq!(r.status, 202);
+    };
+    assert_eq!(ghost().await.status, 202);
+    assert_eq!(ghost().await.code(), "otp_cooldown");
 }
 
 #[tokio::test]
@@ -287,6 +291,15 @@ async fn resend_sends_a_new_code_after_the_cooldown() {
 async fn refresh_rotates_and_reuse_revokes_the_session(#[case] b: Backends) {
     let app = TestApp::spawn(b).await;
     let ann = app.signup("Ann").await;
+
+    // Someone who knows only the session id (it is in every access token) forges a secret:
+    // refused, and the session lives on.
+    let forged = format!("{}.{}", ann.session_id, "A".repeat(43));
+    let r = app
+        .post("/api/auth/refresh", json!({"refresh_token": forged}))
+        .await;
+    assert_eq!((r.status, r.code()), (401, "invalid_token"));
+    assert_eq!(app.get("/api/users/me", &ann.access).await.status, 200);
     let r = app
         .post("/api/auth/refresh", json!({"refresh_token": ann.refresh}))
         .await;
@@ -443,14 +456,16 @@ async fn profiles_can_be_edited_and_searched(#[case] b: Backends) {
         users[0].get("email").is_none(),
         "search does not reveal addresses"
     );
-    let prefix = &bob.email[..6];
     let r = app
-        .get(&format!("/api/users?q={prefix}"), &ann.access)
+        .get(
+            &format!("/api/users?q={}", bob.email.to_uppercase()),
+            &ann.access,
+        )
         .await;
     assert_eq!(
         r.body["users"][0]["id"],
         bob.id.as_str(),
-        "by address prefix"
+        "by whole address"
     );
     let r = app.get("/api/users?q=", &ann.access).await;
     assert_eq!((r.status, r.code()), (422, "validation_failed"));
@@ -512,21 +527,6 @@ async fn rate_limits_answer_429_with_retry_after(#[case] b: Backends) {
     assert_eq!((r.status, r.code()), (429, "rate_limited"));
 }
 
-#[tokio::test]
-async fn login_is_limited_per_account_across_addresses() {
-    let app = TestApp::spawn_with(Backends::EMBEDDED, |c| c.auth.login_per_account.limit = 2).await;
-    let ann = app.signup("Ann").await;
-    for _ in 0..2 {
-        assert_eq!(app.login(&ann.email, "wrong password").await.status, 401);
-    }
-    let r = app.login(&ann.email, &ann.password).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (429, "rate_limited"),
-        "even the right password waits"
-    );
-}
-
 #[rstest]
 #[case::embedded(Backends::EMBEDDED)]
 #[case::production(Backends::PRODUCTION)]
@@ -586,4 +586,570 @@ async fn cors_allows_only_configured_origins() {
     );
     let bad = preflight("https://evil.example.com").await.unwrap();
     assert!(bad.headers().get("access-control-allow-origin").is_none());
+}
+
+/// Verifies `email` with `otp`.
+async fn verify(app: &TestApp, email: &str, otp: &str) -> Resp {
+    app.post("/api/auth/verify", json!({"email": email, "otp": otp}))
+        .await
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn a_later_registration_cannot_change_what_an_earlier_code_verifies(#[case] b: Backends) {
+    let app = TestApp::spawn(b).await;
+    let email = "victim@example.com";
+    let r = app.register(email, "victim password", "Vera").await;
+    assert_eq!(r.status, 202);
+    let victims_code = app.code_for(email, None).await;
+
+    // Someone else registers the same address, inside the resend cooldown.
+    let r = app.register(email, "attacker password", "Mallory").await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+
+    // The owner uses the code from their mail: it activates what they submitted with it.
+    let r = verify(&app, email, &victims_code).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["user"]["display_name"], "Vera");
+    let vera = user_from(&r.body, email, "victim password", "Vera");
+    let me = app.get("/api/users/me", &vera.access).await;
+    assert_eq!(me.body["display_name"], "Vera");
+    let r = app.login(email, "victim password").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = app.login(email, "attacker password").await;
+    assert_eq!((r.status, r.code()), (401, "invalid_credentials"));
+
+    // The second registration's own code (it went to the owner's mailbox) is dead now.
+    let attackers_code = app.code_greeting(email, "Mallory", None).await;
+    let r = verify(&app, email, &attackers_code).await;
+    assert_eq!((r.status, r.code()), (400, "otp_invalid"));
+    assert_eq!(app.login(email, "attacker password").await.status, 401);
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn with_the_password_at_verify_even_the_newest_mails_code_activates_the_owners_account(
+    #[case] b: Backends,
+) {
+    let app = TestApp::spawn(b).await;
+    let email = "newest@example.com";
+    assert_eq!(
+        app.register(email, "victim password", "Vera").await.status,
+        202
+    );
+    let victims_code = app.code_for(email, None).await;
+    assert_eq!(
+        app.register(email, "attacker password", "Mallory")
+            .await
+            .status,
+        202
+    );
+    // The owner opens the newest mail: its code was made for the other registration.
+    let newest = app.code_for(email, Some(&victims_code)).await;
+
+    // A wrong password with a valid code activates nothing.
+    let r = app
+        .post(
+            "/api/auth/verify",
+            json!({"email": email, "otp": newest, "password": "not it at all"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (401, "invalid_credentials"),
+        "{:?}",
+        r.body
+    );
+
+    let r = app
+        .post(
+            "/api/auth/verify",
+            json!({"email": email, "otp": newest, "password": "victim password"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["user"]["display_name"], "Vera");
+    assert_eq!(app.login(email, "victim password").await.status, 200);
+    assert_eq!(app.login(email, "attacker password").await.status, 401);
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn the_resend_cooldown_cannot_hold_back_the_owners_code(#[case] b: Backends) {
+    let app = TestApp::spawn(b).await;
+    let email = "owner@example.com";
+    // The stranger registers first, which starts the cooldown...
+    assert_eq!(
+        app.register(email, "attacker password", "Mallory")
+            .await
+            .status,
+        202
+    );
+    let r = app
+        .post("/api/auth/resend-otp", json!({"email": email}))
+        .await;
+    assert_eq!((r.status, r.code()), (429, "otp_cooldown"));
+    // ...yet the owner's registration inside it gets its own code at once.
+    assert_eq!(
+        app.register(email, "owner password", "Olga").await.status,
+        202
+    );
+    let code = app.code_greeting(email, "Olga", None).await;
+    let r = verify(&app, email, &code).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["user"]["display_name"], "Olga");
+    assert_eq!(app.login(email, "owner password").await.status, 200);
+    assert_eq!(app.login(email, "attacker password").await.status, 401);
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn a_resend_mails_each_pending_registration_a_code_for_its_own_credentials(
+    #[case] b: Backends,
+) {
+    let app = TestApp::spawn_with(b, |c| c.auth.otp_resend_cooldown_secs = 0).await;
+    let email = "both@example.com";
+    app.register(email, "first password", "First").await;
+    let first_old = app.code_greeting(email, "First", None).await;
+    app.register(email, "second password", "Second").await;
+    let second_old = app.code_greeting(email, "Second", None).await;
+
+    let r = app
+        .post("/api/auth/resend-otp", json!({"email": email}))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let first_new = app.code_greeting(email, "First", Some(&first_old)).await;
+    app.code_greeting(email, "Second", Some(&second_old)).await;
+    // The resent code replaced the old one (unless the dice repeated it).
+    if first_new != first_old {
+        assert_eq!(verify(&app, email, &first_old).await.code(), "otp_invalid");
+    }
+    let r = verify(&app, email, &first_new).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["user"]["display_name"], "First");
+    assert_eq!(app.login(email, "first password").await.status, 200);
+    assert_eq!(app.login(email, "second password").await.status, 401);
+}
+
+/// What each endpoint answers for `email` (`wrong` is a code it was not sent), with the
+/// address left out of bodies.
+async fn answers(app: &TestApp, email: &str, wrong: &str) -> Vec<(&'static str, u16, Value)> {
+    let strip = |r: Resp| {
+        let mut body = r.body;
+        if let Some(o) = body.as_object_mut() {
+            o.remove("email");
+        }
+        body
+    };
+    let mut out = Vec::new();
+    let r = verify(app, email, wrong).await;
+    out.push(("verify", r.status, strip(r)));
+    let r = app.login(email, "not the password").await;
+    out.push(("login", r.status, strip(r)));
+    let r = app
+        .post("/api/auth/resend-otp", json!({"email": email}))
+        .await;
+    out.push(("resend", r.status, strip(r)));
+    out
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn pending_addresses_answer_exactly_like_unknown_ones(#[case] b: Backends) {
+    // One app without a resend cooldown, one with the default 60 s, so every state is seen
+    // both outside and inside it.
+    for cooldown in [0, 60] {
+        let app = TestApp::spawn_with(b, |c| c.auth.otp_resend_cooldown_secs = cooldown).await;
+        let pending = format!("pending-{cooldown}@example.com");
+        let r = app.register(&pending, "password123", "Pat").await;
+        assert_eq!(r.status, 202);
+        let code = app.code_for(&pending, None).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let verified = app.signup("Vic").await;
+        let unknown = format!("unknown-{cooldown}@example.com");
+        if cooldown > 0 {
+            // The pending and verified addresses are inside the cooldown their registration
+            // started; put the unknown one there too, as asking once does.
+            let r = app
+                .post("/api/auth/resend-otp", json!({"email": unknown}))
+                .await;
+            assert_eq!(r.status, 202);
+        }
+        let table = [
+            ("unknown", answers(&app, &unknown, wrong).await),
+            ("pending", answers(&app, &pending, wrong).await),
+            ("verified", answers(&app, &verified.email, wrong).await),
+        ];
+        for (state, rows) in &table[1..] {
+            assert_eq!(
+                rows, &table[0].1,
+                "cooldown {cooldown}: {state} differs from unknown"
+            );
+        }
+        let resend = &table[0].1[2];
+        if cooldown > 0 {
+            assert_eq!(
+                (resend.1, &resend.2["error"]["code"]),
+                (429, &json!("otp_cooldown"))
+            );
+        } else {
+            assert_eq!(resend.1, 202);
+        }
+        assert_eq!(table[0].1[0].2["error"]["code"], "otp_invalid");
+        assert_eq!(table[0].1[1].2["error"]["code"], "invalid_credentials");
+
+        // Registering: a pending address (in its cooldown or not) answers as a new one; only a
+        // verified address is taken (SPEC §2: 409).
+        let fresh = app
+            .register(&format!("fresh-{cooldown}@example.com"), "password123", "F")
+            .await;
+        let again = app.register(&pending, "password456", "P2").await;
+        assert_eq!((fresh.status, again.status), (202, 202));
+        let strip = |mut v: Value| {
+            v.as_object_mut().unwrap().remove("email");
+            v
+        };
+        assert_eq!(strip(fresh.body), strip(again.body));
+        let taken = app.register(&verified.email, "password123", "V").await;
+        assert_eq!((taken.status, taken.code()), (409, "email_taken"));
+
+        // Only someone who knows a password registered for a pending address learns it is
+        // pending.
+        let r = app.login(&pending, "password123").await;
+        assert_eq!((r.status, r.code()), (403, "unverified"));
+        let r = app.login(&pending, "password456").await;
+        assert_eq!((r.status, r.code()), (403, "unverified"));
+    }
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn guesses_are_capped_per_address_across_every_code_it_is_sent(#[case] b: Backends) {
+    let app = TestApp::spawn_with(b, |c| {
+        c.auth.otp_resend_cooldown_secs = 0;
+        c.auth.otp_max_attempts = 3;
+        c.auth.verify_per_address.limit = 5;
+    })
+    .await;
+    let email = "guess@example.com";
+    app.register(email, "password123", "Gus").await;
+    let first = app.code_for(email, None).await;
+    let wrong = |code: &str| if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        assert_eq!(
+            verify(&app, email, wrong(&first)).await.code(),
+            "otp_invalid"
+        );
+    }
+    // The code is burnt; a new one gets fresh tries, but the address does not get fresh
+    // guesses.
+    app.post("/api/auth/resend-otp", json!({"email": email}))
+        .await;
+    let second = app.code_for(email, Some(&first)).await;
+    assert_eq!(
+        verify(&app, email, wrong(&second)).await.code(),
+        "otp_invalid"
+    );
+    let r = verify(&app, email, wrong(&second)).await;
+    assert_eq!(r.code(), "otp_invalid", "the fifth check is still answered");
+    let r = verify(&app, email, &second).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (429, "rate_limited"),
+        "past the cap not even the right code is checked: {:?}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+
+    // An unknown address is capped the same way.
+    for _ in 0..5 {
+        assert_eq!(
+            verify(&app, "nobody@example.com", "123456").await.code(),
+            "otp_invalid"
+        );
+    }
+    assert_eq!(
+        verify(&app, "nobody@example.com", "123456").await.code(),
+        "rate_limited"
+    );
+}
+
+/// Logs in as if from `ip` (the app trusts `X-Forwarded-For`).
+async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> u16 {
+    app.client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn a_stranger_failing_on_purpose_cannot_lock_the_owner_out(#[case] b: Backends) {
+    let app = TestApp::spawn_with(b, |c| {
+        c.http.trust_forwarded_for = true;
+        c.auth.login_per_account_ip.limit = 3;
+        c.auth.login_per_account.limit = 6;
+        c.auth.login_slow_per_ip.limit = 1;
+    })
+    .await;
+    let ann = app.signup("Ann").await;
+    let (email, right) = (ann.email.as_str(), ann.password.as_str());
+    let stranger = "203.0.113.1";
+    for _ in 0..3 {
+        assert_eq!(login_from(&app, stranger, email, "guess guess").await, 401);
+    }
+    assert_eq!(login_from(&app, stranger, email, "guess guess").await, 429);
+    assert_eq!(
+        login_from(&app, "198.51.100.7", email, right).await,
+        200,
+        "the owner, elsewhere, still gets in"
+    );
+    assert_eq!(
+        login_from(&app, stranger, email, right).await,
+        429,
+        "the stranger's address stays refused, whatever it sends"
+    );
+
+    // Spread over many addresses, failures slow every address down to one try per window,
+    // still without refusing the right password.
+    assert_eq!(login_from(&app, "203.0.113.2", email, "guess").await, 401);
+    assert_eq!(login_from(&app, "203.0.113.2", email, "guess").await, 401);
+    assert_eq!(login_from(&app, "203.0.113.3", email, "guess").await, 401);
+    assert_eq!(login_from(&app, "203.0.113.3", email, "guess").await, 429);
+    assert_eq!(login_from(&app, "203.0.113.4", email, "guess").await, 401);
+    assert_eq!(login_from(&app, "203.0.113.4", email, "guess").await, 429);
+    assert_eq!(login_from(&app, "198.51.100.8", email, right).await, 200);
+    // Other accounts are not affected at all.
+    let bob = app.signup("Bob").await;
+    assert_eq!(
+        login_from(&app, stranger, &bob.email, &bob.password).await,
+        200
+    );
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn an_address_cannot_be_spelled_out_through_search(#[case] b: Backends) {
+    let app = TestApp::spawn(b).await;
+    let me = app.signup("Searcher").await;
+    let email = "kq7x.target@example.com";
+    app.register(email, "password123", "Zed Quill").await;
+    let code = app.code_for(email, None).await;
+    assert_eq!(verify(&app, email, &code).await.status, 200);
+    let found = |q: String| {
+        let app = &app;
+        let token = me.access.clone();
+        async move {
+            let r = app
+                .client
+                .get(app.url("/api/users"))
+                .bearer_auth(token)
+                .query(&[("q", q.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            body["users"].as_array().unwrap().len()
+        }
+    };
+    for n in 1..email.len() {
+        assert_eq!(
+            found(email[..n].to_owned()).await,
+            0,
+            "prefix {:?}",
+            &email[..n]
+        );
+    }
+    assert_eq!(
+        found(email.to_owned()).await,
+        1,
+        "the whole address finds them"
+    );
+    assert_eq!(
+        found("quill".to_owned()).await,
+        1,
+        "names match by prefix as before"
+    );
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test]
+async fn search_is_rate_limited_per_account(#[case] b: Backends) {
+    let app = TestApp::spawn_with(b, |c| c.auth.search_per_account.limit = 3).await;
+    let ann = app.signup("Ann").await;
+    let bob = app.signup("Bob").await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/users?q=bo", &ann.access).await.status, 200);
+    }
+    let r = app.get("/api/users?q=bo", &ann.access).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"));
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    // Per account, not per session or address: a second login does not reset it.
+    let again = app.login(&ann.email, &ann.password).await;
+    let token = again.body["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/api/users?q=bo", token).await.status, 429);
+    assert_eq!(app.get("/api/users?q=an", &bob.access).await.status, 200);
+}
+
+#[tokio::test]
+async fn display_names_with_direction_controls_or_hidden_characters_are_refused() {
+    let app = TestApp::spawn(Backends::EMBEDDED).await;
+    for bad in [
+        "Ann\u{202E}txt.exe",
+        "An\u{200B}n",
+        "\u{2067}Ann\u{2069}",
+        "A\u{200D}nn",
+    ] {
+        let r = app.register("x@example.com", "password123", bad).await;
+        assert_eq!((r.status, r.code()), (422, "validation_failed"), "{bad:?}");
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("display_name"),
+            "{:?}",
+            r.body
+        );
+    }
+    let ann = app.signup("Ann").await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/users/me",
+            Some(&ann.access),
+            Some(json!({"display_name": "Ann\u{202D}"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "validation_failed"));
+    // Joiners inside emoji are part of the emoji, and stay.
+    let family = "Ann \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/users/me",
+            Some(&ann.access),
+            Some(json!({"display_name": family})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["display_name"].as_str()),
+        (200, Some(family))
+    );
+}
+
+/// Everything logged on this thread, at every level, while the guard lives.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Lines where `code` stands as a word of its own (not inside a longer run of digits or
+    /// an id, where six given digits turn up by chance).
+    fn lines_with(&self, code: &str) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|line| {
+                line.match_indices(code).any(|(i, _)| {
+                    let before = line[..i].chars().next_back();
+                    let after = line[i + code.len()..].chars().next();
+                    !before.is_some_and(|c| c.is_ascii_alphanumeric())
+                        && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+                })
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test] // one thread: the app's tasks log where the capture is installed
+async fn a_code_mailed_over_smtp_leaves_no_trace_in_the_logs(#[case] b: Backends) {
+    let (logs, _guard) = CapturedLogs::start();
+    let sink = SmtpSink::start(0);
+    let app = TestApp::spawn_with(b, |c| {
+        c.mail.smtp_host = Some("127.0.0.1".into());
+        c.mail.smtp_port = Some(sink.port);
+        c.mail.smtp_tls = SmtpTls::None;
+    })
+    .await;
+    assert_eq!(
+        app.register("ann@example.com", "password123", "Ann")
+            .await
+            .status,
+        202
+    );
+    let raw = sink
+        .wait_for("ann@example.com", Duration::from_secs(30))
+        .await;
+    let at = raw.find("code is: ").expect("code in the text part") + "code is: ".len();
+    let code = &raw[at..at + 6];
+    assert!(raw.contains(&format!("Subject: {code} is your ChatSync code")));
+    // Wait for the worker's own log line about this mail, so the check below is not vacuous.
+    eventually(Duration::from_secs(10), || async {
+        logs.text().contains("mail sent").then_some(())
+    })
+    .await;
+    assert_eq!(verify(&app, "ann@example.com", code).await.status, 200);
+    let text = logs.text();
+    assert!(
+        text.contains("ann@example.com"),
+        "the capture works: {text}"
+    );
+    let leaked = logs.lines_with(code);
+    assert!(
+        leaked.is_empty(),
+        "the code {code} was logged:\n{}",
+        leaked.join("\n")
+    );
 }

@@ -2,7 +2,7 @@
 //! embedded backends and once on PostgreSQL + RabbitMQ + Redis.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
-use chatsync_testkit::{Backends, Sock, TestApp};
+use chatsync_testkit::{Backends, Resp, Sock, TestApp, TestUser};
 use reqwest::Method;
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -642,7 +642,7 @@ async fn messages_can_be_edited_deleted_and_reacted_to(#[case] b: Backends) {
     let ack = bob_s
         .emit("message:edit", json!({"message_id": id, "body": "hacked"}))
         .await;
-    assert_eq!(err_code(&ack), "not_found", "only the author edits");
+    assert_eq!(err_code(&ack), "forbidden", "only the author edits");
 
     let ack = bob_s
         .emit("message:react", json!({"message_id": id, "emoji": "👍"}))
@@ -934,4 +934,311 @@ async fn sockets_need_a_live_session_and_close_on_logout(#[case] b: Backends) {
         .err()
         .expect("refused after logout");
     assert!(err.contains("revoked"), "{err}");
+}
+
+async fn rest_send(app: &TestApp, conv: &str, who: &TestUser, client_id: &str) -> Resp {
+    app.call(
+        Method::POST,
+        &format!("/api/conversations/{conv}/messages"),
+        Some(&who.access),
+        Some(json!({"client_id": client_id, "body": "hi"})),
+    )
+    .await
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_over_rest_and_sockets_share_one_limit_per_account(#[case] b: Backends) {
+    let app = TestApp::spawn_with(b, |c| {
+        c.chat.send_per_account = chatsync_core::config::RateLimit::new(10, 3600);
+    })
+    .await;
+    let (ann, bob) = (app.signup("Ann").await, app.signup("Bob").await);
+    let conv = app.direct(&ann, &bob).await;
+    let ann_s = app.socket(&ann).await;
+    for i in 0..6 {
+        let ack = ann_s
+            .emit("message:send", send(&conv, &format!("s{i}"), "hi"))
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    for i in 0..4 {
+        let r = rest_send(&app, &conv, &ann, &format!("r{i}")).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+
+    // The socket's sends and the REST sends came out of one budget of 10.
+    let r = rest_send(&app, &conv, &ann, "r-over").await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"), "{:?}", r.body);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "Retry-After: {wait}");
+    let ack = ann_s
+        .emit("message:send", send(&conv, "s-over", "hi"))
+        .await;
+    assert_eq!(err_code(&ack), "rate_limited");
+    assert!(ack["error"]["retry_after_ms"].as_u64().unwrap() > 0);
+    let fresh_socket = app.socket(&ann).await;
+    let ack = fresh_socket
+        .emit("message:send", send(&conv, "s-new", "hi"))
+        .await;
+    assert_eq!(
+        err_code(&ack),
+        "rate_limited",
+        "the budget is the account's"
+    );
+
+    // Nothing over the budget was stored; other people have budgets of their own.
+    let r = app
+        .get(
+            &format!("/api/conversations/{conv}/messages?limit=50"),
+            &bob.access,
+        )
+        .await;
+    assert_eq!(r.body["messages"].as_array().unwrap().len(), 10);
+    assert_eq!(rest_send(&app, &conv, &bob, "b1").await.status, 201);
+}
+
+async fn put_reaction(app: &TestApp, message: &str, who: &TestUser, emoji: &str) -> Resp {
+    let encoded: String = emoji.bytes().map(|b| format!("%{b:02X}")).collect();
+    app.call(
+        Method::PUT,
+        &format!("/api/messages/{message}/reactions/{encoded}"),
+        Some(&who.access),
+        None,
+    )
+    .await
+}
+
+async fn react(s: &Sock, message: &str, emoji: &str) -> Value {
+    s.emit(
+        "message:react",
+        json!({"message_id": message, "emoji": emoji}),
+    )
+    .await
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_are_single_emoji_and_capped_per_person(#[case] b: Backends) {
+    let app = TestApp::spawn_with(b, |c| c.chat.max_reactions_per_user = 3).await;
+    let (ann, bob) = (app.signup("Ann").await, app.signup("Bob").await);
+    let conv = app.direct(&ann, &bob).await;
+    let ann_s = app.socket(&ann).await;
+    let bob_s = app.socket(&bob).await;
+    let m = ann_s
+        .emit("message:send", send(&conv, "m", "react to me"))
+        .await;
+    let id = m["message"]["id"].as_str().unwrap().to_owned();
+
+    // Only emoji: words, markup and strings of several emoji are refused.
+    for bad in ["hello", "<b>", "👍👍", "x"] {
+        let r = put_reaction(&app, &id, &ann, bad).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "validation_failed"),
+            "{bad}: {:?}",
+            r.body
+        );
+        assert_eq!(
+            err_code(&react(&ann_s, &id, bad).await),
+            "validation_failed",
+            "{bad}"
+        );
+    }
+
+    // Three different emoji per person on one message, then no more.
+    assert_eq!(put_reaction(&app, &id, &ann, "👍").await.status, 200);
+    assert_eq!(react(&ann_s, &id, "🎉").await["ok"], true);
+    assert_eq!(put_reaction(&app, &id, &ann, "👨‍👩‍👧").await.status, 200);
+    let r = put_reaction(&app, &id, &ann, "😮").await;
+    assert_eq!((r.status, r.code()), (422, "validation_failed"));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains('3'));
+    assert_eq!(
+        err_code(&react(&ann_s, &id, "😮").await),
+        "validation_failed"
+    );
+    assert_eq!(
+        put_reaction(&app, &id, &ann, "👍").await.status,
+        200,
+        "the same one again is fine"
+    );
+
+    // Others are unaffected; removing one makes room.
+    for e in ["👍", "😮", "😢"] {
+        assert_eq!(react(&bob_s, &id, e).await["ok"], true, "{e}");
+    }
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/messages/{id}/reactions/%F0%9F%91%8D"),
+            Some(&ann.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let ack = react(&ann_s, &id, "😮").await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let reactions = ack["message"]["reactions"].as_array().unwrap().clone();
+    let count = |who: &str| {
+        reactions
+            .iter()
+            .filter(|r| r["user_ids"].as_array().unwrap().iter().any(|u| u == who))
+            .count()
+    };
+    assert_eq!((count(&ann.id), count(&bob.id)), (3, 3));
+}
+
+/// A message as clients compare it: everything, except the signed URLs' query strings, which
+/// name their viewer and their expiry.
+fn comparable(m: &Value) -> Value {
+    let mut m = m.clone();
+    for a in m["attachments"].as_array_mut().into_iter().flatten() {
+        for k in ["url", "thumbnail_url"] {
+            if let Some(u) = a[k].as_str() {
+                a[k] = json!(u.split('?').next().unwrap());
+            }
+        }
+    }
+    m
+}
+
+async fn upload_note(app: &TestApp, user: &TestUser) -> String {
+    let part = reqwest::multipart::Part::bytes(b"minutes of the meeting".to_vec())
+        .file_name("notes.txt")
+        .mime_str("text/plain")
+        .unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/media"))
+        .bearer_auth(&user.access)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Message `seq` of a conversation's history, as `who` reads it over REST.
+async fn from_history(app: &TestApp, conv: &str, who: &TestUser, seq: i64) -> Value {
+    let r = app
+        .get(&format!("/api/conversations/{conv}/messages"), &who.access)
+        .await;
+    seq_of(&r.body["messages"], seq)
+}
+
+/// Message `seq` of a conversation, as a socket's `sync` from the start returns it.
+async fn from_sync(s: &Sock, conv: &str, seq: i64) -> Value {
+    let ack = s.emit("sync", json!({"after": {conv: 0}})).await;
+    seq_of(&ack["messages"], seq)
+}
+
+fn seq_of(list: &Value, seq: i64) -> Value {
+    let found = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["seq"] == seq)
+        .cloned();
+    comparable(&found.unwrap_or_else(|| panic!("no seq {seq} in {list}")))
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_the_same_in_the_ack_the_event_history_and_sync(#[case] b: Backends) {
+    let app = TestApp::spawn(b).await;
+    let (ann, bob) = (app.signup("Ann").await, app.signup("Bob").await);
+    let conv = app.direct(&ann, &bob).await;
+    let ann_s = app.socket(&ann).await;
+    let mut ann_laptop = app.socket(&ann).await;
+    let mut bob_s = app.socket(&bob).await;
+
+    // Sent over Socket.IO, with an attachment.
+    let media = upload_note(&app, &ann).await;
+    let ack = ann_s
+        .emit(
+            "message:send",
+            json!({"conversation_id": conv, "client_id": "c1", "body": "see notes",
+                   "attachments": [media]}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let sent = comparable(&ack["message"]);
+    assert_eq!(sent["attachments"][0]["media_id"], media.as_str());
+    let views = [
+        ("message:new", comparable(&bob_s.event("message:new").await)),
+        (
+            "message:new on the sender's other device",
+            comparable(&ann_laptop.event("message:new").await),
+        ),
+        (
+            "the recipient's history",
+            from_history(&app, &conv, &bob, 1).await,
+        ),
+        (
+            "the sender's history",
+            from_history(&app, &conv, &ann, 1).await,
+        ),
+        ("sync", from_sync(&bob_s, &conv, 1).await),
+    ];
+    for (path, seen) in &views {
+        assert_eq!(seen, &sent, "{path} differs from the ack");
+    }
+
+    // Sent over REST.
+    let r = rest_send(&app, &conv, &bob, "r1").await;
+    assert_eq!(r.status, 201);
+    let sent = comparable(&r.body);
+    assert_eq!(comparable(&ann_laptop.event("message:new").await), sent);
+    assert_eq!(from_history(&app, &conv, &ann, 2).await, sent);
+    assert_eq!(from_sync(&ann_s, &conv, 2).await, sent);
+
+    // Edited.
+    let ack = ann_s
+        .emit(
+            "message:edit",
+            json!({"message_id": ack["message"]["id"], "body": "see the notes"}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let edited = comparable(&ack["message"]);
+    assert!(edited["edited_at"].is_string());
+    assert_eq!(
+        comparable(&bob_s.event("message:updated").await),
+        edited,
+        "message:updated"
+    );
+    assert_eq!(from_history(&app, &conv, &bob, 1).await, edited);
+    assert_eq!(from_sync(&bob_s, &conv, 1).await, edited);
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_past_the_accounts_cap_is_refused_at_connect(#[case] b: Backends) {
+    let app = TestApp::spawn_with(b, |c| c.chat.max_sockets_per_account = 2).await;
+    let (ann, bob) = (app.signup("Ann").await, app.signup("Bob").await);
+    let first = app.socket(&ann).await;
+    let _second = app.socket(&ann).await;
+    let err = Sock::connect(app.addr, &ann.access)
+        .await
+        .err()
+        .expect("a third socket is refused");
+    assert!(err.starts_with("too_many_sockets"), "{err}");
+    let _bob = app.socket(&bob).await;
+
+    // Closing one makes room again.
+    first.close();
+    chatsync_testkit::eventually(Duration::from_secs(10), || async {
+        Sock::connect(app.addr, &ann.access).await.ok()
+    })
+    .await;
 }

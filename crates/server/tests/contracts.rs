@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_core::memory::{MemoryBus, MemoryPresence, MemorySessions, MemoryThrottle};
-use chatsync_testkit::contracts::{bus, chat, state, users};
+use chatsync_testkit::contracts::{bus, chat, media, state, users};
 use chatsync_testkit::{Db, adapters, init};
 use rstest::rstest;
 use std::sync::Arc;
@@ -26,6 +26,37 @@ async fn chat_store_keeps_its_contract(#[case] db: Db) {
     init();
     let (store, _guard) = adapters::store(db).await;
     chat::chat_store_contract(store.chat()).await;
+}
+
+#[rstest]
+#[case::sqlite(Db::Sqlite)]
+#[case::postgres(Db::Postgres)]
+#[tokio::test]
+async fn media_records_read_back_as_written(#[case] db: Db) {
+    init();
+    let (store, _guard) = adapters::store(db).await;
+    media::records_read_back_as_written(store.clone().chat(), store.media()).await;
+}
+
+#[rstest]
+#[case::sqlite(Db::Sqlite)]
+#[case::postgres(Db::Postgres)]
+#[tokio::test]
+async fn who_may_read_a_file_follows_its_conversation(#[case] db: Db) {
+    init();
+    let (store, _guard) = adapters::store(db).await;
+    media::who_may_read_follows_the_conversation(store.clone().chat(), store.media()).await;
+}
+
+#[rstest]
+#[case::sqlite(Db::Sqlite)]
+#[case::postgres(Db::Postgres)]
+#[tokio::test]
+async fn only_old_unattached_private_uploads_are_orphans(#[case] db: Db) {
+    init();
+    let (store, _guard) = adapters::store(db).await;
+    media::only_old_unattached_private_uploads_are_orphans(store.clone().chat(), store.media())
+        .await;
 }
 
 #[tokio::test]

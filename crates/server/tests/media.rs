@@ -1,6 +1,6 @@
 //! Media (SPEC §5, issue #5) over the real HTTP API: every allowed kind, refused kinds and
 //! sizes, metadata stripping and thumbnails, membership and signed URLs, ranges, cleanup, on
-//! local disk and on an S3-compatible server.
+//! local disk and on an S3-compatible server, on SQLite and on PostgreSQL + Redis + RabbitMQ.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, Resp, S3Server, TestApp, TestUser};
@@ -12,21 +12,38 @@ use serde_json::{Value, json};
 use std::io::{Cursor, Write};
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Storage {
+    /// SQLite, files on local disk: the laptop install.
     Local,
+    /// SQLite, files on an S3-compatible server.
     S3,
+    /// PostgreSQL + Redis + RabbitMQ, files on S3: the production install.
+    S3OnPostgres,
 }
 
 async fn spawn(
     storage: Storage,
     tweak: impl FnOnce(&mut chatsync_core::config::Config),
 ) -> (TestApp, Option<S3Server>) {
+    let b = if storage == Storage::S3OnPostgres {
+        Backends::PRODUCTION
+    } else {
+        Backends::EMBEDDED
+    };
+    spawn_on(b, storage, tweak).await
+}
+
+async fn spawn_on(
+    b: Backends,
+    storage: Storage,
+    tweak: impl FnOnce(&mut chatsync_core::config::Config),
+) -> (TestApp, Option<S3Server>) {
     let s3 = match storage {
         Storage::Local => None,
-        Storage::S3 => Some(S3Server::start().await),
+        Storage::S3 | Storage::S3OnPostgres => Some(S3Server::start().await),
     };
-    let app = TestApp::spawn_with(Backends::EMBEDDED, |c| {
+    let app = TestApp::spawn_with(b, |c| {
         if let Some(s3) = &s3 {
             s3.configure(&mut c.media);
         }
@@ -139,6 +156,101 @@ fn bomb_png() -> Vec<u8> {
     png
 }
 
+/// Bits of a deflate stream, packed from the lowest bit of each byte up.
+#[derive(Default)]
+struct Bits {
+    out: Vec<u8>,
+    used: u32,
+}
+
+impl Bits {
+    fn bit(&mut self, b: u32) {
+        if self.used == 0 {
+            self.out.push(0);
+        }
+        *self.out.last_mut().unwrap() |= ((b & 1) as u8) << self.used;
+        self.used = (self.used + 1) % 8;
+    }
+    /// A header field or extra bits: lowest bit first.
+    fn put(&mut self, value: u32, n: u32) {
+        (0..n).for_each(|i| self.bit(value >> i));
+    }
+    /// A Huffman code: highest bit first.
+    fn code(&mut self, (code, n): (u32, u32)) {
+        (0..n).rev().for_each(|i| self.bit(code >> i));
+    }
+    fn zeros(&mut self, mut n: u64) {
+        while n > 0 && self.used != 0 {
+            self.bit(0);
+            n -= 1;
+        }
+        self.out.resize(self.out.len() + (n / 8) as usize, 0);
+        (0..n % 8).for_each(|_| self.bit(0));
+    }
+}
+
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// A valid 7000 × 7000 PNG in 16-bit RGBA (the issue's example): 49 Mpx, under the pixel
+/// limit, but 392 MB of pixels, in a 380 KB file. Every byte is zero, so its one deflate block
+/// is written here by hand instead of spending seconds compressing: a dynamic Huffman code of
+/// three symbols (the literal 0, end of block, and "repeat 258 bytes at distance 1"), so each
+/// 258 bytes cost two bits, as zlib's best compression does.
+fn deep_colour_bomb() -> Vec<u8> {
+    const SIDE: u32 = 7000;
+    let total = u64::from(SIDE) * (1 + u64::from(SIDE) * 8); // a filter byte per row
+    let mut b = Bits::default();
+    b.put(1, 1); // the last block
+    b.put(2, 2); // dynamic Huffman codes
+    b.put(286 - 257, 5); // literal/length codes
+    b.put(2 - 1, 5); // distance codes
+    b.put(18 - 4, 4); // code length codes
+    // Code length code lengths, in the format's order 16 17 18 0 8 7 9 6 10 5 11 4 12 3 13 2
+    // 14 1: symbol 18 (a run of zeros) gets 1 bit, lengths 1 and 2 get 2 bits.
+    for len in [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2] {
+        b.put(len, 3);
+    }
+    let (cl1, cl2, run) = ((0b10, 2), (0b11, 2), (0b0, 1));
+    b.code(cl2); // literal 0: 2 bits
+    b.code(run); // literals 1..=255: unused
+    b.put(138 - 11, 7);
+    b.code(run);
+    b.put(117 - 11, 7);
+    b.code(cl2); // end of block: 2 bits
+    b.code(run); // lengths 257..=284: unused
+    b.put(28 - 11, 7);
+    b.code(cl1); // length 258: 1 bit
+    b.code(cl1); // distance codes 0 and 1: 1 bit each
+    b.code(cl1);
+    let (zero, end) = ((0b10, 2), (0b11, 2));
+    b.code(zero);
+    let (repeats, rest) = ((total - 1) / 258, (total - 1) % 258);
+    b.zeros(2 * repeats); // each: length 258 "0", distance 1 "0"
+    (0..rest).for_each(|_| b.code(zero));
+    b.code(end);
+    let adler = ((total % 65521) << 16) as u32 | 1;
+    let mut idat = vec![0x78, 0x01];
+    idat.extend_from_slice(&b.out);
+    idat.extend_from_slice(&adler.to_be_bytes());
+
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&SIDE.to_be_bytes());
+    ihdr.extend_from_slice(&SIDE.to_be_bytes());
+    ihdr.extend_from_slice(&[16, 6, 0, 0, 0]); // 16 bits, RGBA
+    png_chunk(&mut png, b"IHDR", &ihdr);
+    png_chunk(&mut png, b"IDAT", &idat);
+    png_chunk(&mut png, b"IEND", &[]);
+    png
+}
+
 fn zipped(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut buf = Cursor::new(Vec::new());
     {
@@ -177,6 +289,7 @@ fn pseudo_random(n: usize) -> Vec<u8> {
 #[rstest]
 #[case::local_disk(Storage::Local)]
 #[case::s3(Storage::S3)]
+#[case::postgres_s3(Storage::S3OnPostgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_allowed_kind_is_stored_and_served_with_its_detected_type(#[case] storage: Storage) {
     let (app, _s3) = spawn(storage, |_| {}).await;
@@ -322,6 +435,7 @@ async fn dangerous_or_unknown_files_are_refused_whatever_their_name() {
 #[rstest]
 #[case::local_disk(Storage::Local)]
 #[case::s3(Storage::S3)]
+#[case::postgres_s3(Storage::S3OnPostgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_over_the_limit_get_413(#[case] storage: Storage) {
     let (app, _s3) = spawn(storage, |c| c.media.max_upload_bytes = 1024 * 1024).await;
@@ -445,6 +559,7 @@ async fn images_lose_their_metadata_get_thumbnails_and_bombs_are_refused() {
 #[rstest]
 #[case::local_disk(Storage::Local)]
 #[case::s3(Storage::S3)]
+#[case::postgres_s3(Storage::S3OnPostgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_reaches_members_only_through_signed_urls(#[case] storage: Storage) {
     let (app, _s3) = spawn(storage, |_| {}).await;
@@ -620,6 +735,7 @@ async fn expired_signed_urls_are_refused() {
 #[rstest]
 #[case::local_disk(Storage::Local)]
 #[case::s3(Storage::S3)]
+#[case::postgres_s3(Storage::S3OnPostgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn range_requests_return_the_right_bytes(#[case] storage: Storage) {
     let (app, _s3) = spawn(storage, |_| {}).await;
@@ -667,9 +783,12 @@ async fn range_requests_return_the_right_bytes(#[case] storage: Storage) {
     );
 }
 
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_never_attached_are_cleaned_up() {
-    let (app, _) = spawn(Storage::Local, |c| {
+async fn uploads_never_attached_are_cleaned_up(#[case] b: Backends) {
+    let (app, _) = spawn_on(b, Storage::Local, |c| {
         c.media.orphan_ttl_secs = 1;
         c.media.cleanup_interval_secs = 1;
     })
@@ -728,9 +847,12 @@ async fn uploads_never_attached_are_cleaned_up() {
     );
 }
 
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn avatars_get_a_public_url() {
-    let (app, _) = spawn(Storage::Local, |_| {}).await;
+async fn avatars_get_a_public_url(#[case] b: Backends) {
+    let (app, _) = spawn_on(b, Storage::Local, |_| {}).await;
     let ann = app.signup("Ann").await;
     let r = upload_to(
         &app,
@@ -774,4 +896,148 @@ async fn avatars_get_a_public_url() {
         .status(),
         404
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_colour_image_is_refused_before_it_is_decoded() {
+    let (app, _) = spawn(Storage::Local, |_| {}).await;
+    let ann = app.signup("Ann").await;
+    let png = deep_colour_bomb();
+    assert!(png.len() < 400_000, "{} bytes", png.len());
+    let dims = image::ImageReader::new(Cursor::new(&png))
+        .with_guessed_format()
+        .unwrap()
+        .into_dimensions()
+        .unwrap();
+    assert_eq!(dims, (7000, 7000));
+
+    // With the default settings: under the pixel limit, over the memory budget.
+    let r = upload(&app, &ann, "deep.png", "image/png", png).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "image_too_large"),
+        "{:?}",
+        r.body
+    );
+    assert!(
+        r.body["error"]["message"].as_str().unwrap().contains("MiB"),
+        "{:?}",
+        r.body
+    );
+    let r = upload(&app, &ann, "ok.png", "image/png", png_with_text(40, 20)).await;
+    assert_eq!(r.status, 201, "the node carries on: {:?}", r.body);
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_past_the_accounts_rate_get_429(#[case] b: Backends) {
+    let (app, _) = spawn_on(b, Storage::Local, |c| {
+        c.media.upload_per_account = chatsync_core::config::RateLimit::new(3, 3600);
+    })
+    .await;
+    let (ann, bob) = (app.signup("Ann").await, app.signup("Bob").await);
+    for i in 0..3 {
+        let r = upload(&app, &ann, &format!("{i}.txt"), "text/plain", b"n".to_vec()).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    let r = upload(&app, &ann, "3.png", "image/png", png_with_text(40, 20)).await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"), "{:?}", r.body);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "Retry-After: {wait}");
+    let r = upload(&app, &bob, "b.txt", "text/plain", b"b".to_vec()).await;
+    assert_eq!(r.status, 201, "others have their own budget");
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_urls_stop_working_once_the_file_is_withdrawn(#[case] b: Backends) {
+    let (app, _) = spawn_on(b, Storage::Local, |_| {}).await;
+    let (ann, bob, cat) = (
+        app.signup("Ann").await,
+        app.signup("Bob").await,
+        app.signup("Cat").await,
+    );
+    let group = app.group(&ann, "Trip", &[&bob, &cat]).await;
+    let up = upload(&app, &ann, "beach.png", "image/png", png_with_text(120, 80)).await;
+    let id = up.body["id"].as_str().unwrap().to_owned();
+    let ann_s = app.socket(&ann).await;
+    let mut bob_s = app.socket(&bob).await;
+    let mut cat_s = app.socket(&cat).await;
+    let ack = ann_s
+        .emit(
+            "message:send",
+            json!({"conversation_id": group, "client_id": "p", "attachments": [id]}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let mid = ack["message"]["id"].as_str().unwrap().to_owned();
+    let own = ack["message"]["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bobs = bob_s.event("message:new").await["attachments"][0].clone();
+    let cats = cat_s.event("message:new").await["attachments"][0].clone();
+    let (bob_url, bob_thumb) = (
+        bobs["url"].as_str().unwrap(),
+        bobs["thumbnail_url"].as_str().unwrap(),
+    );
+    let cat_url = cats["url"].as_str().unwrap();
+    assert!(bob_url.contains(&bob.id) && cat_url.contains(&cat.id) && own.contains(&ann.id));
+    for url in [bob_url, bob_thumb, cat_url, own.as_str()] {
+        assert_eq!(fetch(&app, url, &[]).await.status(), 200, "{url}");
+    }
+    // A URL names its viewer: someone else's id does not fit its signature.
+    let forged = fetch(&app, &bob_url.replace(&bob.id, &cat.id), &[]).await;
+    assert_eq!(forged.status(), 403);
+
+    // Removed from the group: Bob's links stop working at once, cached copies included.
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/conversations/{group}/members/{}", bob.id),
+            Some(&ann.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let etag = format!("\"{id}\"");
+    for (url, headers) in [
+        (bob_url, vec![]),
+        (bob_thumb, vec![]),
+        (bob_url, vec![("if-none-match", etag.as_str())]),
+        (bob_url, vec![("range", "bytes=0-9")]),
+    ] {
+        assert_eq!(
+            fetch(&app, url, &headers).await.status(),
+            404,
+            "{url} {headers:?}"
+        );
+    }
+    // The members who stay keep ranges and caching.
+    let r = fetch(&app, cat_url, &[("range", "bytes=0-9")]).await;
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().len(), 10);
+    assert_eq!(
+        fetch(&app, cat_url, &[("if-none-match", &etag)])
+            .await
+            .status(),
+        304
+    );
+
+    // The message deleted: the other members' links stop working; the uploader keeps hers.
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/messages/{mid}"),
+            Some(&ann.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(fetch(&app, cat_url, &[]).await.status(), 404);
+    assert_eq!(fetch(&app, &own, &[]).await.status(), 200);
 }

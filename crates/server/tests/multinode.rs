@@ -1,5 +1,6 @@
 //! Several chat nodes behind one Redis (SPEC §1, issue #3): users on different nodes chat,
-//! type, see each other online, get receipts, and a logout closes sockets on every node.
+//! type, see each other online, get receipts, and a logout closes sockets on every node; a
+//! gateway balances several chat nodes and keeps each long-polling session on its node.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_server::Services;
@@ -10,7 +11,15 @@ use std::time::Duration;
 
 /// A user-and-mail process plus two chat-only nodes sharing PostgreSQL, RabbitMQ and Redis.
 async fn cluster() -> (TestApp, TestApp, TestApp) {
+    cluster_with(|_| {}).await
+}
+
+/// [`cluster`], with `tweak` applied to every process's configuration.
+async fn cluster_with(
+    tweak: impl FnOnce(&mut chatsync_core::config::Config),
+) -> (TestApp, TestApp, TestApp) {
     let (resources, mut cfg) = Resources::create(Backends::PRODUCTION).await;
+    tweak(&mut cfg);
     cfg.auth.jwt_secret = Some(chatsync_core::config::Secret::new(
         "multi-node-test-secret-0123456789",
     ));
@@ -153,4 +162,342 @@ async fn profile_changes_reach_the_chat_service_through_events() {
             .then_some(())
     })
     .await;
+}
+
+async fn rest_send(
+    node: &TestApp,
+    conv: &str,
+    who: &TestUser,
+    client_id: &str,
+) -> chatsync_testkit::Resp {
+    node.call(
+        Method::POST,
+        &format!("/api/conversations/{conv}/messages"),
+        Some(&who.access),
+        Some(json!({"client_id": client_id, "body": "hi"})),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chat_nodes_share_one_send_limit_per_account() {
+    let (users, node_a, node_b) = cluster_with(|c| {
+        c.chat.send_per_account = chatsync_core::config::RateLimit::new(10, 3600);
+    })
+    .await;
+    let ann = users.signup("Ann").await;
+    let bob = users.signup("Bob").await;
+    let conv = node_a.direct(&ann, &bob).await;
+    let on_a = sock(&node_a, &ann).await;
+    for i in 0..5 {
+        let ack = on_a
+            .emit(
+                "message:send",
+                json!({"conversation_id": conv, "client_id": format!("s{i}"), "body": "hi"}),
+            )
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        let r = rest_send(&node_a, &conv, &ann, &format!("r{i}")).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+
+    // Node B draws from the same budget, which node A spent.
+    let r = rest_send(&node_b, &conv, &ann, "b-rest").await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"), "{:?}", r.body);
+    assert!(r.header("retry-after").is_some());
+    let on_b = sock(&node_b, &ann).await;
+    let ack = on_b
+        .emit(
+            "message:send",
+            json!({"conversation_id": conv, "client_id": "b-sock", "body": "hi"}),
+        )
+        .await;
+    assert_eq!(ack["error"]["code"], "rate_limited", "{ack}");
+    assert_eq!(rest_send(&node_b, &conv, &bob, "bob").await.status, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_cap_counts_an_accounts_sockets_on_every_node() {
+    let (users, node_a, node_b) = cluster_with(|c| c.chat.max_sockets_per_account = 2).await;
+    let ann = users.signup("Ann").await;
+    let _on_a = sock(&node_a, &ann).await;
+    let on_b = sock(&node_b, &ann).await;
+    for node in [&node_a, &node_b] {
+        let err = Sock::connect(node.addr, &ann.access)
+            .await
+            .err()
+            .expect("a third socket is refused on either node");
+        assert!(err.starts_with("too_many_sockets"), "{err}");
+    }
+    on_b.close();
+    chatsync_testkit::eventually(Duration::from_secs(10), || async {
+        Sock::connect(node_a.addr, &ann.access).await.ok()
+    })
+    .await;
+}
+
+/// A gateway alone in front of `users` (user and mail) and the chat `nodes`.
+async fn gateway_over(users: &TestApp, nodes: &[&TestApp]) -> TestApp {
+    let mut cfg = users.cfg.clone();
+    cfg.services.user_url = Some(users.url(""));
+    cfg.services.mail_url = Some(users.url(""));
+    let bases: Vec<String> = nodes.iter().map(|n| n.url("")).collect();
+    cfg.services.chat_url = Some(bases.join(", "));
+    TestApp::start(
+        cfg,
+        Services::parse("gateway").unwrap(),
+        Resources::default(),
+    )
+    .await
+}
+
+/// An Engine.IO long-polling session, spoken by hand.
+struct Polling {
+    client: reqwest::Client,
+    url: String,
+    sid: String,
+}
+
+impl Polling {
+    async fn open(gateway: &TestApp) -> Self {
+        let client = reqwest::Client::new();
+        let url = gateway.url("/socket.io/?EIO=4&transport=polling");
+        let body = client.get(&url).send().await.unwrap().text().await.unwrap();
+        let open: serde_json::Value =
+            serde_json::from_str(body.strip_prefix('0').expect("an open packet")).unwrap();
+        let sid = open["sid"].as_str().unwrap().to_owned();
+        Self { client, url, sid }
+    }
+
+    fn node(&self) -> &str {
+        self.sid.split_once('.').map_or("", |(n, _)| n)
+    }
+
+    async fn send(&self, packet: &str) -> u16 {
+        self.client
+            .post(format!("{}&sid={}", self.url, self.sid))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(packet.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Polls until a packet starting with `prefix` arrives.
+    async fn until(&self, prefix: &str) -> String {
+        for _ in 0..20 {
+            let r = self
+                .client
+                .get(format!("{}&sid={}", self.url, self.sid))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "the session lives on its node");
+            let body = r.text().await.unwrap();
+            if let Some(p) = body.split('\u{1e}').find(|p| p.starts_with(prefix)) {
+                return p.to_owned();
+            }
+        }
+        panic!("no {prefix} packet");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_spreads_sessions_over_chat_nodes_and_keeps_each_polling_session_on_its_node() {
+    let (users, node_a, node_b) = cluster().await;
+    let gateway = gateway_over(&users, &[&node_a, &node_b]).await;
+    let ann = users.signup("Ann").await;
+    let bob = users.signup("Bob").await;
+    let conv = gateway.direct(&ann, &bob).await;
+    let mut bob_s = gateway.socket(&bob).await;
+
+    // New sessions go to both nodes, and each says which in its id.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        seen.insert(Polling::open(&gateway).await.node().to_owned());
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["0", "1"]);
+
+    // A whole Socket.IO conversation over long-polling: every request reaches the node that
+    // holds the session, or it would answer "Session ID unknown".
+    let p = Polling::open(&gateway).await;
+    assert_eq!(
+        p.send(&format!(r#"40{{"token":"{}"}}"#, ann.access)).await,
+        200
+    );
+    p.until("40").await;
+    let send = json!(["message:send", {"conversation_id": conv, "client_id": "poll-1", "body": "over polling"}]);
+    assert_eq!(p.send(&format!("421{send}")).await, 200);
+    let ack = p.until("431").await;
+    assert!(ack.contains(r#""ok":true"#), "{ack}");
+    assert_eq!(bob_s.event("message:new").await["body"], "over polling");
+
+    // A session id the gateway cannot place is answered as an ended session.
+    let client = reqwest::Client::new();
+    for sid in ["nonsense", "7.abc", "0.not-a-session"] {
+        let r = client
+            .get(gateway.url(&format!("/socket.io/?EIO=4&transport=polling&sid={sid}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{sid}");
+    }
+
+    // The gateway's readiness lists each upstream.
+    let ready: serde_json::Value = reqwest::get(gateway.url("/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let checks = ready["checks"].as_object().unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(checks["user service"], "ok", "{ready}");
+    assert_eq!(
+        checks.keys().filter(|k| k.starts_with("chat node")).count(),
+        2,
+        "{ready}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_chat_node_goes_away_its_clients_reconnect_through_the_gateway_and_catch_up() {
+    let (users, node_a, mut node_b) = cluster().await;
+    let gateway = gateway_over(&users, &[&node_a, &node_b]).await;
+    let ann = users.signup("Ann").await;
+    let bob = users.signup("Bob").await;
+    let conv = gateway.direct(&ann, &bob).await;
+    // Two sockets each: taking the nodes in turn, every user has one on each node.
+    let mut socks = Vec::new();
+    for u in [&ann, &bob, &ann, &bob] {
+        socks.push(gateway.socket(u).await);
+    }
+
+    node_b.stop().await;
+    // Node B's sockets close; node A's stay.
+    let mut open = Vec::new();
+    for mut s in socks {
+        if !s.closed_within(Duration::from_secs(5)).await {
+            open.push(s);
+        }
+    }
+    assert_eq!(
+        open.len(),
+        2,
+        "half the sockets were on the node that went away"
+    );
+
+    // New sockets only reach the node that is left (once the gateway has noticed).
+    let bob_again = chatsync_testkit::eventually(Duration::from_secs(20), || async {
+        Sock::connect(gateway.addr, &bob.access).await.ok()
+    })
+    .await;
+    let ann_s = open.into_iter().next().expect("a socket still open");
+    let ack = ann_s
+        .emit(
+            "message:send",
+            json!({"conversation_id": conv, "client_id": "after", "body": "while you were away"}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let mut after = serde_json::Map::new();
+    after.insert(conv.clone(), json!(0));
+    let synced = bob_again.emit("sync", json!({ "after": after })).await;
+    assert!(
+        synced.to_string().contains("while you were away"),
+        "sync brings what was missed: {synced}"
+    );
+    let ready: serde_json::Value =
+        chatsync_testkit::eventually(Duration::from_secs(20), || async {
+            let v: serde_json::Value = reqwest::get(gateway.url("/readyz"))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            v["checks"]
+                .as_object()?
+                .values()
+                .any(|s| s == "unavailable")
+                .then_some(v)
+        })
+        .await;
+    assert_eq!(ready["status"], "ready", "one chat node is enough: {ready}");
+}
+
+#[tokio::test]
+async fn a_gateway_refuses_upstream_urls_it_cannot_use() {
+    chatsync_testkit::init();
+    for (chat, user) in [
+        ("http://127.0.0.1:1, 127.0.0.1:2", "http://127.0.0.1:3"),
+        ("https://chat.internal:3002", "http://127.0.0.1:3"),
+        ("http://127.0.0.1:1/api", "http://127.0.0.1:3"),
+        ("http://127.0.0.1:1", "user-service"),
+    ] {
+        let (_r, mut cfg) = Resources::create(Backends::EMBEDDED).await;
+        cfg.services.user_url = Some(user.into());
+        cfg.services.chat_url = Some(chat.into());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let err = chatsync_server::start(cfg, Services::parse("gateway").unwrap(), listener)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{chat} / {user} accepted"));
+        assert!(
+            format!("{err:#}").contains("must be a base URL like http://"),
+            "{err:#}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_chat_node_takes_no_new_sockets_serves_its_clients_then_sends_them_elsewhere() {
+    let (users, node_a, mut node_b) = cluster_with(|c| c.shutdown.drain_secs = 2).await;
+    let gateway = gateway_over(&users, &[&node_a, &node_b]).await;
+    let ann = users.signup("Ann").await;
+    let bob = users.signup("Bob").await;
+    let conv = gateway.direct(&ann, &bob).await;
+    let mut ann_s = sock(&node_a, &ann).await;
+    let mut bob_s = sock(&node_b, &bob).await;
+
+    node_b.begin_shutdown(); // what SIGTERM does
+    let ready = reqwest::get(node_b.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503, "a draining node is not ready");
+    let handshake = reqwest::get(node_b.url("/socket.io/?EIO=4&transport=polling"))
+        .await
+        .unwrap();
+    assert_eq!(handshake.status(), 503, "no new sessions while draining");
+
+    // Its connected clients are still served: the message is committed and acknowledged.
+    let ack = bob_s
+        .emit(
+            "message:send",
+            json!({"conversation_id": conv, "client_id": "draining-1", "body": "sent while draining"}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(
+        ann_s.event("message:new").await["body"],
+        "sent while draining"
+    );
+
+    // Then it closes its sockets; the client comes back through the gateway to the other
+    // node and finds everything there.
+    assert!(
+        bob_s.closed_within(Duration::from_secs(20)).await,
+        "the draining node let its clients go"
+    );
+    let bob_again = chatsync_testkit::eventually(Duration::from_secs(20), || async {
+        Sock::connect(gateway.addr, &bob.access).await.ok()
+    })
+    .await;
+    let mut after = serde_json::Map::new();
+    after.insert(conv.clone(), json!(0));
+    let synced = bob_again.emit("sync", json!({ "after": after })).await;
+    assert!(
+        synced.to_string().contains("sent while draining"),
+        "{synced}"
+    );
+    node_b.stop().await;
 }

@@ -2,83 +2,25 @@
 //! Set operations take arrays (`= ANY($1)`, `UNNEST`), so a batch costs a fixed number of
 //! round trips whatever its size.
 
-use crate::{PgStore, map_err};
+use crate::{Pg, PgStore, map_err};
 use async_trait::async_trait;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
-    AppendBatch, Appended, Attachment, ChatStore, Conversation, ConversationKind,
-    ConversationSummary, Member, Message, NewMessage, Page, Profile, Reaction, ReceiptKind, Role,
+    AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage, Page,
+    Profile, Reacted, ReceiptKind, Role, now_millis,
 };
+use chatsync_store_sql::rows::{self as read, Dialect};
+use chatsync_store_sql::{append, conversation_columns, message_columns};
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 type Db<'a> = &'a mut PgConnection;
 
 fn uuids<T: Copy + Into<Uuid>>(ids: &[T]) -> Vec<Uuid> {
     ids.iter().map(|i| (*i).into()).collect()
-}
-
-macro_rules! message_columns {
-    () => {
-        "msg.message_id, msg.conversation_id, msg.seq, msg.sender_id, msg.client_id, msg.body, \
-         msg.attachments, msg.created_at, msg.edited_at, msg.deleted_at"
-    };
-}
-
-macro_rules! conversation_columns {
-    () => {
-        "c.conversation_id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, \
-         c.last_activity_at"
-    };
-}
-
-fn message(row: &PgRow) -> Result<Message, sqlx::Error> {
-    let attachments: serde_json::Value = row.try_get("attachments")?;
-    Ok(Message {
-        id: MessageId(row.try_get("message_id")?),
-        conversation_id: ConversationId(row.try_get("conversation_id")?),
-        seq: row.try_get("seq")?,
-        sender_id: UserId(row.try_get("sender_id")?),
-        client_id: row.try_get("client_id")?,
-        body: row.try_get("body")?,
-        attachments: serde_json::from_value::<Vec<Attachment>>(attachments).unwrap_or_default(),
-        created_at: row.try_get("created_at")?,
-        edited_at: row.try_get("edited_at")?,
-        deleted: row
-            .try_get::<Option<DateTime<Utc>>, _>("deleted_at")?
-            .is_some(),
-        reactions: Vec::new(),
-    })
-}
-
-fn member(row: &PgRow) -> Result<Member, sqlx::Error> {
-    Ok(Member {
-        user_id: UserId(row.try_get("user_id")?),
-        display_name: row.try_get("display_name")?,
-        avatar_url: row.try_get("avatar_url")?,
-        role: Role::parse(row.try_get("role")?).map_err(|e| sqlx::Error::Decode(e.into()))?,
-        joined_at: row.try_get("joined_at")?,
-        delivered_seq: row.try_get("delivered_seq")?,
-        read_seq: row.try_get("read_seq")?,
-    })
-}
-
-fn conversation(row: &PgRow) -> Result<Conversation, sqlx::Error> {
-    Ok(Conversation {
-        id: ConversationId(row.try_get("conversation_id")?),
-        kind: ConversationKind::parse(row.try_get("kind")?)
-            .map_err(|e| sqlx::Error::Decode(e.into()))?,
-        name: row.try_get("name")?,
-        created_by: UserId(row.try_get("created_by")?),
-        created_at: row.try_get("created_at")?,
-        last_seq: row.try_get("last_seq")?,
-        last_activity_at: row.try_get("last_activity_at")?,
-        members: Vec::new(),
-    })
 }
 
 async fn members_of(
@@ -96,14 +38,7 @@ async fn members_of(
     .fetch_all(&mut *db)
     .await
     .map_err(map_err)?;
-    let mut out: HashMap<ConversationId, Vec<Member>> = HashMap::new();
-    for r in &rows {
-        let cid = ConversationId(r.try_get("conversation_id").map_err(map_err)?);
-        out.entry(cid)
-            .or_default()
-            .push(member(r).map_err(map_err)?);
-    }
-    Ok(out)
+    read::group_members::<Pg>(&rows).map_err(map_err)
 }
 
 async fn with_reactions(db: Db<'_>, messages: &mut [Message]) -> Result<(), StoreError> {
@@ -119,24 +54,7 @@ async fn with_reactions(db: Db<'_>, messages: &mut [Message]) -> Result<(), Stor
     .fetch_all(&mut *db)
     .await
     .map_err(map_err)?;
-    let mut by_message: HashMap<MessageId, Vec<Reaction>> = HashMap::new();
-    for r in &rows {
-        let mid = MessageId(r.try_get("message_id").map_err(map_err)?);
-        let user = UserId(r.try_get("user_id").map_err(map_err)?);
-        let emoji: String = r.try_get("emoji").map_err(map_err)?;
-        let list = by_message.entry(mid).or_default();
-        match list.iter_mut().find(|x| x.emoji == emoji) {
-            Some(x) => x.user_ids.push(user),
-            None => list.push(Reaction {
-                emoji,
-                user_ids: vec![user],
-            }),
-        }
-    }
-    for m in messages {
-        m.reactions = by_message.remove(&m.id).unwrap_or_default();
-    }
-    Ok(())
+    read::attach_reactions::<Pg>(&rows, messages).map_err(map_err)
 }
 
 async fn is_member(db: Db<'_>, cid: ConversationId, user: UserId) -> Result<bool, StoreError> {
@@ -161,7 +79,7 @@ async fn load_conversation(db: Db<'_>, cid: ConversationId) -> Result<Conversati
     .await
     .map_err(map_err)?
     .ok_or(StoreError::NotFound)?;
-    let mut c = conversation(&row).map_err(map_err)?;
+    let mut c = read::conversation::<Pg>(&row).map_err(map_err)?;
     c.members = members_of(db, &[cid])
         .await?
         .remove(&cid)
@@ -180,7 +98,7 @@ async fn load_message(db: Db<'_>, mid: MessageId) -> Result<Message, StoreError>
     .await
     .map_err(map_err)?
     .ok_or(StoreError::NotFound)?;
-    let mut m = [message(&row).map_err(map_err)?];
+    let mut m = [read::message::<Pg>(&row).map_err(map_err)?];
     with_reactions(db, &mut m).await?;
     let [m] = m;
     Ok(m)
@@ -213,12 +131,11 @@ impl PgStore {
     /// of the same (sender, client_id) pairs concurrently.
     async fn append_once(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let now = Utc::now();
+        let now = now_millis();
 
-        // Earlier sends with the same idempotency keys.
-        let senders: Vec<Uuid> = batch.iter().map(|m| m.sender_id.0).collect();
-        let client_ids: Vec<&str> = batch.iter().map(|m| m.client_id.as_str()).collect();
-        let rows = sqlx::query(concat!(
+        let (senders, client_ids): (Vec<Uuid>, Vec<&str>) =
+            append::keys(batch).map(|(s, c)| (s.0, c)).unzip();
+        let found = sqlx::query(concat!(
             "SELECT ",
             message_columns!(),
             " FROM message msg
@@ -230,221 +147,130 @@ impl PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut existing: Vec<Message> = rows
+        let mut existing: Vec<Message> = found
             .iter()
-            .map(message)
+            .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
         with_reactions(&mut tx, &mut existing).await?;
-        let existing: HashMap<(UserId, String), Message> = existing
-            .into_iter()
-            .map(|m| ((m.sender_id, m.client_id.clone()), m))
-            .collect();
-
-        // Members of every conversation in the batch: checks membership and feeds fan-out.
-        let convs: Vec<ConversationId> = batch
-            .iter()
-            .map(|m| m.conversation_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let rows = sqlx::query(
+        let member_rows = sqlx::query(
             "SELECT conversation_id, user_id FROM member WHERE conversation_id = ANY($1)",
         )
-        .bind(uuids(&convs))
+        .bind(uuids(&append::conversations(batch)))
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
-        for r in &rows {
-            members
-                .entry(ConversationId(
-                    r.try_get("conversation_id").map_err(map_err)?,
+        let members = read::group_member_ids::<Pg>(&member_rows).map_err(map_err)?;
+
+        let plan = append::plan(batch, existing, members);
+        if plan.reservations().is_empty() {
+            tx.commit().await.map_err(map_err)?;
+            return Ok(plan.finish(Vec::new()));
+        }
+
+        // Reserve seqs. Rows are locked in id order (the plan's order) so concurrent batches
+        // on other nodes cannot deadlock.
+        let (ids, counts): (Vec<Uuid>, Vec<i64>) =
+            plan.reservations().iter().map(|(c, n)| (c.0, *n)).unzip();
+        sqlx::query(
+            "SELECT 1 FROM conversation WHERE conversation_id = ANY($1)
+             ORDER BY conversation_id FOR UPDATE",
+        )
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let reserved = sqlx::query(
+            "UPDATE conversation c SET last_seq = c.last_seq + v.n, last_activity_at = $3
+             FROM UNNEST($1::uuid[], $2::bigint[]) AS v(id, n)
+             WHERE c.conversation_id = v.id
+             RETURNING c.conversation_id, c.last_seq",
+        )
+        .bind(&ids)
+        .bind(&counts)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let last_seq = reserved
+            .iter()
+            .map(|r| {
+                Ok((
+                    ConversationId(Pg::uuid(r, "conversation_id")?),
+                    Pg::int(r, "last_seq")?,
                 ))
-                .or_default()
-                .push(UserId(r.try_get("user_id").map_err(map_err)?));
-        }
+            })
+            .collect::<Result<HashMap<_, _>, sqlx::Error>>()
+            .map_err(map_err)?;
+        let stored = plan.assign(&last_seq, now)?;
 
-        // Decide each message's fate; count new ones per conversation, in input order.
-        enum Fate {
-            New(usize),
-            Same(usize),
-        }
-        let mut outcomes: Vec<Option<Appended>> = vec![None; batch.len()];
-        let mut fates: Vec<Option<Fate>> = Vec::with_capacity(batch.len());
-        let mut first_of: HashMap<(UserId, &str), usize> = HashMap::new();
-        let mut counts: BTreeMap<ConversationId, i64> = BTreeMap::new();
-        for (i, m) in batch.iter().enumerate() {
-            if let Some(&j) = first_of.get(&(m.sender_id, m.client_id.as_str())) {
-                fates.push(Some(Fate::Same(j)));
-                continue;
-            }
-            first_of.insert((m.sender_id, m.client_id.as_str()), i);
-            if let Some(found) = existing.get(&(m.sender_id, m.client_id.clone())) {
-                outcomes[i] = Some(Appended::Duplicate(found.clone()));
-                fates.push(None);
-            } else if !members
-                .get(&m.conversation_id)
-                .is_some_and(|ms| ms.contains(&m.sender_id))
-            {
-                outcomes[i] = Some(Appended::NotMember);
-                fates.push(None);
-            } else {
-                *counts.entry(m.conversation_id).or_default() += 1;
-                fates.push(Some(Fate::New(i)));
-            }
-        }
-
-        // Reserve seqs. Rows are locked in id order so concurrent batches on other nodes
-        // cannot deadlock.
-        let mut next_seq: HashMap<ConversationId, i64> = HashMap::new();
-        if !counts.is_empty() {
-            let ids: Vec<Uuid> = counts.keys().map(|c| c.0).collect();
-            let ns: Vec<i64> = counts.values().copied().collect();
+        let ids: Vec<Uuid> = stored.iter().map(|m| m.id.0).collect();
+        let cids: Vec<Uuid> = stored.iter().map(|m| m.conversation_id.0).collect();
+        let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+        let senders: Vec<Uuid> = stored.iter().map(|m| m.sender_id.0).collect();
+        let client_ids: Vec<&str> = stored.iter().map(|m| m.client_id.as_str()).collect();
+        let bodies: Vec<&str> = stored.iter().map(|m| m.body.as_str()).collect();
+        let attachments: Vec<serde_json::Value> = stored
+            .iter()
+            .map(|m| serde_json::to_value(&m.attachments).unwrap_or_default())
+            .collect();
+        sqlx::query(
+            "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
+                                  body, attachments, created_at)
+             SELECT *, $8 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[],
+                                      $5::text[], $6::text[], $7::jsonb[])",
+        )
+        .bind(&ids)
+        .bind(&cids)
+        .bind(&seqs)
+        .bind(&senders)
+        .bind(&client_ids)
+        .bind(&bodies)
+        .bind(&attachments)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let (media, convs, msgs): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = stored
+            .iter()
+            .flat_map(|m| {
+                m.attachments
+                    .iter()
+                    .map(move |a| (a.media_id.0, m.conversation_id.0, m.id.0))
+            })
+            .fold(
+                (Vec::new(), Vec::new(), Vec::new()),
+                |mut acc, (a, c, m)| {
+                    acc.0.push(a);
+                    acc.1.push(c);
+                    acc.2.push(m);
+                    acc
+                },
+            );
+        if !media.is_empty() {
             sqlx::query(
-                "SELECT 1 FROM conversation WHERE conversation_id = ANY($1)
-                 ORDER BY conversation_id FOR UPDATE",
+                "INSERT INTO media_attachment (media_id, conversation_id, message_id)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[])
+                 ON CONFLICT DO NOTHING",
             )
-            .bind(&ids)
+            .bind(&media)
+            .bind(&convs)
+            .bind(&msgs)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            let rows = sqlx::query(
-                "UPDATE conversation c SET last_seq = c.last_seq + v.n, last_activity_at = $3
-                 FROM UNNEST($1::uuid[], $2::bigint[]) AS v(id, n)
-                 WHERE c.conversation_id = v.id
-                 RETURNING c.conversation_id, c.last_seq, v.n",
-            )
-            .bind(&ids)
-            .bind(&ns)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            for r in &rows {
-                let last: i64 = r.try_get("last_seq").map_err(map_err)?;
-                let n: i64 = r.try_get("n").map_err(map_err)?;
-                next_seq.insert(
-                    ConversationId(r.try_get("conversation_id").map_err(map_err)?),
-                    last - n + 1,
-                );
-            }
-        }
-
-        let mut new_msgs: Vec<Message> = Vec::new();
-        for fate in &fates {
-            if let Some(Fate::New(i)) = fate {
-                let m = &batch[*i];
-                let seq = next_seq.get_mut(&m.conversation_id).ok_or_else(|| {
-                    StoreError::Other("conversation vanished during append".into())
-                })?;
-                let stored = Message {
-                    id: MessageId::new(),
-                    conversation_id: m.conversation_id,
-                    seq: *seq,
-                    sender_id: m.sender_id,
-                    client_id: m.client_id.clone(),
-                    body: m.body.clone(),
-                    attachments: m.attachments.clone(),
-                    created_at: now,
-                    edited_at: None,
-                    deleted: false,
-                    reactions: Vec::new(),
-                };
-                *seq += 1;
-                outcomes[*i] = Some(Appended::New(stored.clone()));
-                new_msgs.push(stored);
-            }
-        }
-        if !new_msgs.is_empty() {
-            let ids: Vec<Uuid> = new_msgs.iter().map(|m| m.id.0).collect();
-            let cids: Vec<Uuid> = new_msgs.iter().map(|m| m.conversation_id.0).collect();
-            let seqs: Vec<i64> = new_msgs.iter().map(|m| m.seq).collect();
-            let senders: Vec<Uuid> = new_msgs.iter().map(|m| m.sender_id.0).collect();
-            let client_ids: Vec<&str> = new_msgs.iter().map(|m| m.client_id.as_str()).collect();
-            let bodies: Vec<&str> = new_msgs.iter().map(|m| m.body.as_str()).collect();
-            let attachments: Vec<serde_json::Value> = new_msgs
-                .iter()
-                .map(|m| serde_json::to_value(&m.attachments).unwrap_or_default())
-                .collect();
             sqlx::query(
-                "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
-                                      body, attachments, created_at)
-                 SELECT *, $8 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[],
-                                          $5::text[], $6::text[], $7::jsonb[])",
+                "UPDATE media SET attached_at = COALESCE(attached_at, $2)
+                 WHERE media_id = ANY($1)",
             )
-            .bind(&ids)
-            .bind(&cids)
-            .bind(&seqs)
-            .bind(&senders)
-            .bind(&client_ids)
-            .bind(&bodies)
-            .bind(&attachments)
+            .bind(&media)
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            let (media, convs, msgs): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = new_msgs
-                .iter()
-                .flat_map(|m| {
-                    m.attachments
-                        .iter()
-                        .map(move |a| (a.media_id.0, m.conversation_id.0, m.id.0))
-                })
-                .fold(
-                    (Vec::new(), Vec::new(), Vec::new()),
-                    |mut acc, (a, c, m)| {
-                        acc.0.push(a);
-                        acc.1.push(c);
-                        acc.2.push(m);
-                        acc
-                    },
-                );
-            if !media.is_empty() {
-                sqlx::query(
-                    "INSERT INTO media_attachment (media_id, conversation_id, message_id)
-                     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[])
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&media)
-                .bind(&convs)
-                .bind(&msgs)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                sqlx::query(
-                    "UPDATE media SET attached_at = COALESCE(attached_at, $2)
-                     WHERE media_id = ANY($1)",
-                )
-                .bind(&media)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            }
         }
         tx.commit().await.map_err(map_err)?;
-
-        let outcomes = fates
-            .iter()
-            .enumerate()
-            .map(|(i, fate)| match fate {
-                Some(Fate::Same(j)) => match &outcomes[*j] {
-                    Some(Appended::New(x) | Appended::Duplicate(x)) => {
-                        Appended::Duplicate(x.clone())
-                    }
-                    _ => Appended::NotMember,
-                },
-                _ => outcomes[i].clone().unwrap_or(Appended::NotMember),
-            })
-            .collect();
-        Ok(AppendBatch {
-            outcomes,
-            members: members
-                .into_iter()
-                .filter(|(c, _)| next_seq.contains_key(c))
-                .collect(),
-        })
+        Ok(plan.finish(stored))
     }
 }
 
@@ -480,15 +306,8 @@ impl ChatStore for PgStore {
         .await
         .map_err(map_err)?;
         rows.iter()
-            .map(|r| {
-                Ok(Profile {
-                    id: UserId(r.try_get("chat_user_id")?),
-                    display_name: r.try_get("display_name")?,
-                    avatar_url: r.try_get("avatar_url")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
+            .map(read::profile::<Pg>)
+            .collect::<Result<_, _>>()
             .map_err(map_err)
     }
 
@@ -603,7 +422,7 @@ impl ChatStore for PgStore {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(ConversationSummary {
-                conversation: conversation(r).map_err(map_err)?,
+                conversation: read::conversation::<Pg>(r).map_err(map_err)?,
                 last_message: None,
                 unread_count: r.try_get("unread_count").map_err(map_err)?,
             });
@@ -628,7 +447,7 @@ impl ChatStore for PgStore {
         .map_err(map_err)?;
         let mut last: Vec<Message> = last_rows
             .iter()
-            .map(message)
+            .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
         with_reactions(&mut db, &mut last).await?;
@@ -773,7 +592,7 @@ impl ChatStore for PgStore {
         .map_err(map_err)?;
         let mut msgs: Vec<Message> = rows
             .iter()
-            .map(message)
+            .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
         if newest_first {
@@ -814,11 +633,28 @@ impl ChatStore for PgStore {
         .map_err(map_err)?;
         let mut msgs: Vec<Message> = rows
             .iter()
-            .map(message)
+            .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
         with_reactions(&mut db, &mut msgs).await?;
         Ok(msgs)
+    }
+
+    async fn message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let visible: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM message msg JOIN member m ON m.conversation_id = msg.conversation_id
+             WHERE msg.message_id = $1 AND m.user_id = $2",
+        )
+        .bind(mid.0)
+        .bind(user.0)
+        .fetch_optional(&mut *db)
+        .await
+        .map_err(map_err)?;
+        if visible.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        load_message(&mut db, mid).await
     }
 
     async fn edit_message(
@@ -829,7 +665,7 @@ impl ChatStore for PgStore {
     ) -> Result<Message, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let changed = sqlx::query(
-            "UPDATE message SET body = $1, edited_at = now()
+            "UPDATE message SET body = $1, edited_at = $4
              WHERE message_id = $2 AND sender_id = $3 AND deleted_at IS NULL
                AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
                                                   AND member.user_id = $3)",
@@ -837,6 +673,7 @@ impl ChatStore for PgStore {
         .bind(body)
         .bind(mid.0)
         .bind(user.0)
+        .bind(now_millis())
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -886,12 +723,16 @@ impl ChatStore for PgStore {
         user: UserId,
         emoji: &str,
         on: bool,
-    ) -> Result<Message, StoreError> {
+        max_per_user: u32,
+    ) -> Result<Reacted, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // The message row stays locked until commit, so two reactions to one message (from
+        // any node) are counted one after the other and cannot both pass the limit.
         let visible: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM message msg JOIN member m
                ON m.conversation_id = msg.conversation_id AND m.user_id = $2
-             WHERE msg.message_id = $1 AND msg.deleted_at IS NULL",
+             WHERE msg.message_id = $1 AND msg.deleted_at IS NULL
+             FOR UPDATE OF msg",
         )
         .bind(mid.0)
         .bind(user.0)
@@ -902,6 +743,19 @@ impl ChatStore for PgStore {
             return Err(StoreError::NotFound);
         }
         if on {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM reaction
+                 WHERE message_id = $1 AND user_id = $2 AND emoji <> $3",
+            )
+            .bind(mid.0)
+            .bind(user.0)
+            .bind(emoji)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if others >= i64::from(max_per_user) {
+                return Ok(Reacted::TooMany);
+            }
             sqlx::query(
                 "INSERT INTO reaction (message_id, user_id, emoji, created_at)
                  VALUES ($1, $2, $3, now()) ON CONFLICT DO NOTHING",
@@ -925,7 +779,7 @@ impl ChatStore for PgStore {
         }
         let m = load_message(&mut tx, mid).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(m)
+        Ok(Reacted::Done(m))
     }
 
     async fn receipt(

@@ -11,8 +11,11 @@ mod chat;
 mod media;
 mod users;
 
+use chatsync_core::ports::chat::Attachment;
 use chatsync_core::ports::{HealthCheck, StoreError};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
@@ -46,35 +49,20 @@ impl PgStore {
 
     /// Brings the user service's tables up to date.
     pub async fn migrate_user(&self) -> Result<(), StoreError> {
-        run_migrations(&USER_MIGRATIONS, "_sqlx_migrations_user", &self.pool).await
+        chatsync_store_sql::run_migrations(&USER_MIGRATIONS, "_sqlx_migrations_user", &self.pool)
+            .await
     }
 
     /// Brings the chat service's tables up to date.
     pub async fn migrate_chat(&self) -> Result<(), StoreError> {
-        run_migrations(&CHAT_MIGRATIONS, "_sqlx_migrations_chat", &self.pool).await
+        chatsync_store_sql::run_migrations(&CHAT_MIGRATIONS, "_sqlx_migrations_chat", &self.pool)
+            .await
     }
 
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-async fn run_migrations(
-    m: &sqlx::migrate::Migrator,
-    table: &'static str,
-    pool: &PgPool,
-) -> Result<(), StoreError> {
-    // One history table per service, so services sharing a database do not see each other's
-    // migrations as unknown.
-    let mut m = sqlx::migrate::Migrator {
-        migrations: m.migrations.clone(),
-        ..sqlx::migrate::Migrator::DEFAULT
-    };
-    m.dangerous_set_table_name(table);
-    m.run(pool)
-        .await
-        .map_err(|e| StoreError::Other(format!("migrating {table}: {e}")))
 }
 
 #[async_trait::async_trait]
@@ -88,6 +76,43 @@ impl HealthCheck for PgStore {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+/// PostgreSQL has the types ids, times and JSON need: `uuid`, `timestamptz`, `jsonb`.
+pub(crate) struct Pg;
+
+impl chatsync_store_sql::rows::Dialect for Pg {
+    type Row = sqlx::postgres::PgRow;
+    fn uuid(row: &Self::Row, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
+        row.try_get(col)
+    }
+    fn time(row: &Self::Row, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        row.try_get(col)
+    }
+    fn opt_time(row: &Self::Row, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        row.try_get(col)
+    }
+    fn text(row: &Self::Row, col: &str) -> Result<String, sqlx::Error> {
+        row.try_get(col)
+    }
+    fn opt_text(row: &Self::Row, col: &str) -> Result<Option<String>, sqlx::Error> {
+        row.try_get(col)
+    }
+    fn int(row: &Self::Row, col: &str) -> Result<i64, sqlx::Error> {
+        row.try_get(col)
+    }
+    fn opt_u32(row: &Self::Row, col: &str) -> Result<Option<u32>, sqlx::Error> {
+        Ok(row
+            .try_get::<Option<i32>, _>(col)?
+            .and_then(|v| u32::try_from(v).ok()))
+    }
+    fn flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error> {
+        row.try_get(col)
+    }
+    fn attachments(row: &Self::Row, col: &str) -> Result<Vec<Attachment>, sqlx::Error> {
+        let json: serde_json::Value = row.try_get(col)?;
+        Ok(serde_json::from_value(json).unwrap_or_default())
     }
 }
 

@@ -1,33 +1,13 @@
 //! The chat service's media records: `media`, `media_attachment`.
 
-use crate::{PgStore, map_err};
+use crate::{Pg, PgStore, map_err};
 use async_trait::async_trait;
 use chatsync_core::ids::{MediaId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::media::{MediaRecord, MediaRepo};
+use chatsync_store_sql::rows as read;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use uuid::Uuid;
-
-fn record(r: &PgRow) -> Result<MediaRecord, sqlx::Error> {
-    Ok(MediaRecord {
-        id: MediaId(r.try_get("media_id")?),
-        uploader_id: UserId(r.try_get("uploader_id")?),
-        content_type: r.try_get("content_type")?,
-        size: r.try_get("size")?,
-        name: r.try_get("name")?,
-        width: r
-            .try_get::<Option<i32>, _>("width")?
-            .and_then(|v| u32::try_from(v).ok()),
-        height: r
-            .try_get::<Option<i32>, _>("height")?
-            .and_then(|v| u32::try_from(v).ok()),
-        thumbnail_type: r.try_get("thumbnail_type")?,
-        public: r.try_get("public")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
 
 #[async_trait]
 impl MediaRepo for PgStore {
@@ -63,7 +43,10 @@ impl MediaRepo for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(record).transpose().map_err(map_err)
+        row.as_ref()
+            .map(read::media::<Pg>)
+            .transpose()
+            .map_err(map_err)
     }
 
     async fn can_read(&self, mid: MediaId, user: UserId) -> Result<bool, StoreError> {

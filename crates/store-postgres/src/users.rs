@@ -1,35 +1,18 @@
-//! The user service's tables: `account`, `otp`, `user_outbox`.
+//! The user service's tables: `account`, `registration`, `user_outbox`.
 
-use crate::{PgStore, like_prefix, map_err};
+use crate::{Pg, PgStore, like_prefix, map_err};
 use async_trait::async_trait;
-use chatsync_core::UserId;
 use chatsync_core::outbox::{OutboxMessage, OutboxRow, OutboxStore};
 use chatsync_core::ports::StoreError;
-use chatsync_core::ports::users::{Account, NewAccount, OtpRecord, ProfilePatch, UserStore};
+use chatsync_core::ports::users::{
+    Account, NewCode, NewRegistration, ProfilePatch, Registration, UserStore,
+};
 use chatsync_core::validate::Email;
+use chatsync_core::{RegistrationId, UserId};
+use chatsync_store_sql::rows as read;
+use chatsync_store_sql::{account_columns, registration_columns};
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Row, Transaction, postgres::PgRow};
-use uuid::Uuid;
-
-macro_rules! account_columns {
-    () => {
-        "account_id, email, password_hash, display_name, avatar_url, verified_at, created_at, \
-         updated_at"
-    };
-}
-
-fn account(row: &PgRow) -> Result<Account, sqlx::Error> {
-    Ok(Account {
-        id: UserId(row.try_get::<Uuid, _>("account_id")?),
-        email: Email::from_trusted(row.try_get("email")?),
-        password_hash: row.try_get("password_hash")?,
-        display_name: row.try_get("display_name")?,
-        avatar_url: row.try_get("avatar_url")?,
-        verified_at: row.try_get("verified_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
+use sqlx::{Postgres, Row, Transaction};
 
 async fn enqueue(
     tx: &mut Transaction<'_, Postgres>,
@@ -62,37 +45,190 @@ async fn account_in(tx: &mut Transaction<'_, Postgres>, id: UserId) -> Result<Ac
     .fetch_one(&mut **tx)
     .await
     .map_err(map_err)?;
-    account(&row).map_err(map_err)
+    read::account::<Pg>(&row).map_err(map_err)
 }
 
 #[async_trait]
 impl UserStore for PgStore {
-    async fn upsert_unverified(&self, new: &NewAccount) -> Result<Account, StoreError> {
-        // `WHERE verified_at IS NULL` on the update: a verified account is never overwritten,
-        // and then RETURNING yields no row.
-        let row = sqlx::query(concat!(
-            "INSERT INTO account (account_id, email, password_hash, display_name, created_at, \
+    async fn register(
+        &self,
+        reg: &NewRegistration,
+        keep: u32,
+        mail: &OutboxMessage,
+    ) -> Result<UserId, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // An unverified account holds no credentials: they stay with the registration.
+        sqlx::query(
+            "INSERT INTO account (account_id, email, password_hash, display_name, created_at,
                                   updated_at)
-             VALUES ($1, $2, $3, $4, now(), now())
-             ON CONFLICT (email) DO UPDATE SET
-                 password_hash = excluded.password_hash,
-                 display_name = excluded.display_name,
-                 updated_at = excluded.updated_at
-             WHERE account.verified_at IS NULL
-             RETURNING ",
-            account_columns!()
-        ))
+             VALUES ($1, $2, '', '', now(), now())
+             ON CONFLICT (email) DO NOTHING",
+        )
         .bind(UserId::new().0)
-        .bind(new.email.as_str())
-        .bind(&new.password_hash)
-        .bind(&new.display_name)
-        .fetch_optional(&self.pool)
+        .bind(reg.email.as_str())
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        match row {
-            Some(r) => account(&r).map_err(map_err),
-            None => Err(StoreError::Conflict("email_taken".into())),
+        // The row lock orders concurrent registrations (and an activation) on one address, so
+        // the newest `keep` are counted consistently.
+        let row = sqlx::query(
+            "SELECT account_id, verified_at IS NOT NULL AS verified FROM account
+             WHERE email = $1 FOR UPDATE",
+        )
+        .bind(reg.email.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if row.try_get::<bool, _>("verified").map_err(map_err)? {
+            return Err(StoreError::Conflict("email_taken".into()));
         }
+        let account = UserId(
+            row.try_get::<uuid::Uuid, _>("account_id")
+                .map_err(map_err)?,
+        );
+        sqlx::query("DELETE FROM registration WHERE account_id = $1 AND expires_at <= now()")
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO registration (registration_id, account_id, password_hash, display_name,
+                                       code_hash, code_expires_at, failed_attempts, created_at,
+                                       expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, clock_timestamp(), $7)",
+        )
+        .bind(reg.id.0)
+        .bind(account.0)
+        .bind(&reg.password_hash)
+        .bind(&reg.display_name)
+        .bind(&reg.code_hash)
+        .bind(reg.code_expires_at)
+        .bind(reg.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "DELETE FROM registration WHERE account_id = $1 AND registration_id NOT IN (
+                 SELECT registration_id FROM registration WHERE account_id = $1
+                 ORDER BY created_at DESC, registration_id DESC LIMIT $2)",
+        )
+        .bind(account.0)
+        .bind(i64::from(keep.max(1)))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        enqueue(&mut tx, std::slice::from_ref(mail)).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(account)
+    }
+
+    async fn registrations(
+        &self,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Registration>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            registration_columns!(),
+            " FROM registration r JOIN account a ON a.account_id = r.account_id
+             WHERE a.email = $1 AND a.verified_at IS NULL AND r.expires_at > $2
+             ORDER BY r.created_at, r.registration_id"
+        ))
+        .bind(email.as_str())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(read::registration::<Pg>)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn replace_codes(&self, codes: &[NewCode], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for c in codes {
+            let updated = sqlx::query(
+                "UPDATE registration SET code_hash = $1, code_expires_at = $2, failed_attempts = 0
+                 WHERE registration_id = $3 AND expires_at > $4",
+            )
+            .bind(&c.code_hash)
+            .bind(c.code_expires_at)
+            .bind(c.registration.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if updated.rows_affected() == 1 {
+                enqueue(&mut tx, std::slice::from_ref(&c.mail)).await?;
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn fail_codes(&self, account: UserId, max_attempts: u32) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE registration SET failed_attempts = failed_attempts + 1
+             WHERE account_id = $1 AND failed_attempts < $2",
+        )
+        .bind(account.0)
+        .bind(i32::try_from(max_attempts).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn activate(
+        &self,
+        registration: RegistrationId,
+        at: DateTime<Utc>,
+        events_for: &(dyn for<'a> Fn(&'a Account) -> Vec<OutboxMessage> + Send + Sync),
+    ) -> Result<Account, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Lock the registration: of two verifies with the same code, the second waits here and
+        // then finds it deleted. Two different registrations of one address meet at the
+        // account row, where `verified_at IS NULL` lets only the first through.
+        let Some(reg) = sqlx::query(
+            "SELECT account_id, password_hash, display_name FROM registration
+             WHERE registration_id = $1 FOR UPDATE",
+        )
+        .bind(registration.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        else {
+            // Used by a concurrent verify, pushed out by newer registrations, or expired.
+            return Err(StoreError::NotFound);
+        };
+        let account = UserId(
+            reg.try_get::<uuid::Uuid, _>("account_id")
+                .map_err(map_err)?,
+        );
+        let activated = sqlx::query(
+            "UPDATE account SET password_hash = $1, display_name = $2, verified_at = $3,
+                                updated_at = $3
+             WHERE account_id = $4 AND verified_at IS NULL",
+        )
+        .bind(reg.try_get::<String, _>("password_hash").map_err(map_err)?)
+        .bind(reg.try_get::<String, _>("display_name").map_err(map_err)?)
+        .bind(at)
+        .bind(account.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if activated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM registration WHERE account_id = $1")
+            .bind(account.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let acc = account_in(&mut tx, account).await?;
+        enqueue(&mut tx, &events_for(&acc)).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(acc)
     }
 
     async fn account_by_email(&self, email: &Email) -> Result<Option<Account>, StoreError> {
@@ -105,7 +241,10 @@ impl UserStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(account).transpose().map_err(map_err)
+        row.as_ref()
+            .map(read::account::<Pg>)
+            .transpose()
+            .map_err(map_err)
     }
 
     async fn account_by_id(&self, id: UserId) -> Result<Option<Account>, StoreError> {
@@ -118,105 +257,10 @@ impl UserStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(account).transpose().map_err(map_err)
-    }
-
-    async fn put_otp(&self, otp: &OtpRecord, mail: &OutboxMessage) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO otp (account_id, code_hash, expires_at, failed_attempts)
-             VALUES ($1, $2, $3, 0)
-             ON CONFLICT (account_id) DO UPDATE SET
-                 code_hash = excluded.code_hash,
-                 expires_at = excluded.expires_at,
-                 failed_attempts = 0",
-        )
-        .bind(otp.user_id.0)
-        .bind(&otp.code_hash)
-        .bind(otp.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        enqueue(&mut tx, std::slice::from_ref(mail)).await?;
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn otp(&self, user: UserId) -> Result<Option<OtpRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT code_hash, expires_at, failed_attempts FROM otp WHERE account_id = $1",
-        )
-        .bind(user.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| {
-            Ok(OtpRecord {
-                user_id: user,
-                code_hash: r.try_get("code_hash")?,
-                expires_at: r.try_get("expires_at")?,
-                failed_attempts: r
-                    .try_get::<i32, _>("failed_attempts")?
-                    .try_into()
-                    .unwrap_or(u32::MAX),
-            })
-        })
-        .transpose()
-        .map_err(map_err)
-    }
-
-    async fn fail_otp(&self, user: UserId, max_attempts: u32) -> Result<u32, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let failed: Option<i32> = sqlx::query_scalar(
-            "UPDATE otp SET failed_attempts = failed_attempts + 1 WHERE account_id = $1
-             RETURNING failed_attempts",
-        )
-        .bind(user.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let left = failed.map_or(0, |f| {
-            i64::from(max_attempts).saturating_sub(f.into()).max(0)
-        });
-        if left == 0 {
-            sqlx::query("DELETE FROM otp WHERE account_id = $1")
-                .bind(user.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(u32::try_from(left).unwrap_or(0))
-    }
-
-    async fn verify(
-        &self,
-        user: UserId,
-        at: DateTime<Utc>,
-        events: &[OutboxMessage],
-    ) -> Result<Account, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let deleted = sqlx::query("DELETE FROM otp WHERE account_id = $1")
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if deleted.rows_affected() == 0 {
-            // Another request used the code first.
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(
-            "UPDATE account SET verified_at = $1, updated_at = $1
-             WHERE account_id = $2 AND verified_at IS NULL",
-        )
-        .bind(at)
-        .bind(user.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let acc = account_in(&mut tx, user).await?;
-        enqueue(&mut tx, events).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(acc)
+        row.as_ref()
+            .map(read::account::<Pg>)
+            .transpose()
+            .map_err(map_err)
     }
 
     async fn update_profile(
@@ -251,11 +295,12 @@ impl UserStore for PgStore {
 
     async fn search(
         &self,
-        prefix: &str,
+        term: &str,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Account>, StoreError> {
-        let starts = like_prefix(&prefix.trim().to_lowercase());
+        let term = term.trim().to_lowercase();
+        let starts = like_prefix(&term);
         let word_starts = format!("% {starts}");
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -263,7 +308,7 @@ impl UserStore for PgStore {
             " FROM account
              WHERE verified_at IS NOT NULL
                AND (lower(display_name) LIKE $1 OR lower(display_name) LIKE $2
-                    OR email LIKE $1)
+                    OR email = $5)
              ORDER BY lower(display_name), account_id
              LIMIT $3 OFFSET $4"
         ))
@@ -271,11 +316,12 @@ impl UserStore for PgStore {
         .bind(&word_starts)
         .bind(i64::from(limit))
         .bind(i64::from(offset))
+        .bind(&term)
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
         rows.iter()
-            .map(account)
+            .map(read::account::<Pg>)
             .collect::<Result<_, _>>()
             .map_err(map_err)
     }

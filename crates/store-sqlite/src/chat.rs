@@ -1,15 +1,16 @@
 //! The chat service's tables: `chat_user`, `conversation`, `member`, `message`, `reaction`.
 
-use crate::{SqliteStore, from_millis, id, map_err, millis};
+use crate::{Sqlite, SqliteStore, map_err, millis};
 use async_trait::async_trait;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
-    AppendBatch, Appended, Attachment, ChatStore, Conversation, ConversationKind,
-    ConversationSummary, Member, Message, NewMessage, Page, Profile, Reaction, ReceiptKind, Role,
+    AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage, Page,
+    Profile, Reacted, ReceiptKind, Role, now_millis,
 };
+use chatsync_store_sql::rows::{self as read, Dialect};
+use chatsync_store_sql::{append, conversation_columns, message_columns};
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashMap;
 
@@ -19,63 +20,6 @@ type Db<'a> = &'a mut SqliteConnection;
 fn json_ids<T: ToString>(ids: &[T]) -> String {
     serde_json::to_string(&ids.iter().map(ToString::to_string).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into())
-}
-
-macro_rules! message_columns {
-    () => {
-        "msg.message_id, msg.conversation_id, msg.seq, msg.sender_id, msg.client_id, msg.body, \
-         msg.attachments, msg.created_at, msg.edited_at, msg.deleted_at"
-    };
-}
-
-fn message(row: &SqliteRow) -> Result<Message, sqlx::Error> {
-    let attachments: String = row.try_get("attachments")?;
-    Ok(Message {
-        id: id(row, "message_id")?,
-        conversation_id: id(row, "conversation_id")?,
-        seq: row.try_get("seq")?,
-        sender_id: id(row, "sender_id")?,
-        client_id: row.try_get("client_id")?,
-        body: row.try_get("body")?,
-        attachments: serde_json::from_str::<Vec<Attachment>>(&attachments).unwrap_or_default(),
-        created_at: from_millis(row.try_get("created_at")?),
-        edited_at: row.try_get::<Option<i64>, _>("edited_at")?.map(from_millis),
-        deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
-        reactions: Vec::new(),
-    })
-}
-
-fn member(row: &SqliteRow) -> Result<Member, sqlx::Error> {
-    Ok(Member {
-        user_id: id(row, "user_id")?,
-        display_name: row.try_get("display_name")?,
-        avatar_url: row.try_get("avatar_url")?,
-        role: Role::parse(row.try_get("role")?).map_err(|e| sqlx::Error::Decode(e.into()))?,
-        joined_at: from_millis(row.try_get("joined_at")?),
-        delivered_seq: row.try_get("delivered_seq")?,
-        read_seq: row.try_get("read_seq")?,
-    })
-}
-
-fn conversation(row: &SqliteRow) -> Result<Conversation, sqlx::Error> {
-    Ok(Conversation {
-        id: id(row, "conversation_id")?,
-        kind: ConversationKind::parse(row.try_get("kind")?)
-            .map_err(|e| sqlx::Error::Decode(e.into()))?,
-        name: row.try_get("name")?,
-        created_by: id(row, "created_by")?,
-        created_at: from_millis(row.try_get("created_at")?),
-        last_seq: row.try_get("last_seq")?,
-        last_activity_at: from_millis(row.try_get("last_activity_at")?),
-        members: Vec::new(),
-    })
-}
-
-macro_rules! conversation_columns {
-    () => {
-        "c.conversation_id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, \
-         c.last_activity_at"
-    };
 }
 
 /// Members of each conversation, oldest first.
@@ -94,14 +38,7 @@ async fn members_of(
     .fetch_all(&mut *db)
     .await
     .map_err(map_err)?;
-    let mut out: HashMap<ConversationId, Vec<Member>> = HashMap::new();
-    for r in &rows {
-        let cid: ConversationId = id(r, "conversation_id").map_err(map_err)?;
-        out.entry(cid)
-            .or_default()
-            .push(member(r).map_err(map_err)?);
-    }
-    Ok(out)
+    read::group_members::<Sqlite>(&rows).map_err(map_err)
 }
 
 /// Fills in each message's reactions.
@@ -119,24 +56,7 @@ async fn with_reactions(db: Db<'_>, messages: &mut [Message]) -> Result<(), Stor
     .fetch_all(&mut *db)
     .await
     .map_err(map_err)?;
-    let mut by_message: HashMap<MessageId, Vec<Reaction>> = HashMap::new();
-    for r in &rows {
-        let mid: MessageId = id(r, "message_id").map_err(map_err)?;
-        let user: UserId = id(r, "user_id").map_err(map_err)?;
-        let emoji: String = r.try_get("emoji").map_err(map_err)?;
-        let list = by_message.entry(mid).or_default();
-        match list.iter_mut().find(|x| x.emoji == emoji) {
-            Some(x) => x.user_ids.push(user),
-            None => list.push(Reaction {
-                emoji,
-                user_ids: vec![user],
-            }),
-        }
-    }
-    for m in messages {
-        m.reactions = by_message.remove(&m.id).unwrap_or_default();
-    }
-    Ok(())
+    read::attach_reactions::<Sqlite>(&rows, messages).map_err(map_err)
 }
 
 async fn is_member(db: Db<'_>, conv: ConversationId, user: UserId) -> Result<bool, StoreError> {
@@ -161,7 +81,7 @@ async fn load_conversation(db: Db<'_>, cid: ConversationId) -> Result<Conversati
     .await
     .map_err(map_err)?
     .ok_or(StoreError::NotFound)?;
-    let mut c = conversation(&row).map_err(map_err)?;
+    let mut c = read::conversation::<Sqlite>(&row).map_err(map_err)?;
     c.members = members_of(db, &[cid])
         .await?
         .remove(&cid)
@@ -180,7 +100,7 @@ async fn load_message(db: Db<'_>, mid: MessageId) -> Result<Message, StoreError>
     .await
     .map_err(map_err)?
     .ok_or(StoreError::NotFound)?;
-    let mut m = [message(&row).map_err(map_err)?];
+    let mut m = [read::message::<Sqlite>(&row).map_err(map_err)?];
     with_reactions(db, &mut m).await?;
     let [m] = m;
     Ok(m)
@@ -239,15 +159,8 @@ impl ChatStore for SqliteStore {
         .await
         .map_err(map_err)?;
         rows.iter()
-            .map(|r| {
-                Ok(Profile {
-                    id: id(r, "chat_user_id")?,
-                    display_name: r.try_get("display_name")?,
-                    avatar_url: r.try_get("avatar_url")?,
-                    updated_at: from_millis(r.try_get("updated_at")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
+            .map(read::profile::<Sqlite>)
+            .collect::<Result<_, _>>()
             .map_err(map_err)
     }
 
@@ -365,7 +278,7 @@ impl ChatStore for SqliteStore {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(ConversationSummary {
-                conversation: conversation(r).map_err(map_err)?,
+                conversation: read::conversation::<Sqlite>(r).map_err(map_err)?,
                 last_message: None,
                 unread_count: r.try_get("unread_count").map_err(map_err)?,
             });
@@ -392,7 +305,7 @@ impl ChatStore for SqliteStore {
         .map_err(map_err)?;
         let mut last: Vec<Message> = last_rows
             .iter()
-            .map(message)
+            .map(read::message::<Sqlite>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
         with_reactions(&mut db, &mut last).await?;
@@ -476,7 +389,7 @@ impl ChatStore for SqliteStore {
             .await
             .map_err(map_err)?;
         rows.iter()
-            .map(|r| id(r, "user_id"))
+            .map(|r| Sqlite::uuid(r, "user_id").map(UserId))
             .collect::<Result<_, _>>()
             .map_err(map_err)
     }
@@ -492,24 +405,22 @@ impl ChatStore for SqliteStore {
         .await
         .map_err(map_err)?;
         rows.iter()
-            .map(|r| id(r, "user_id"))
+            .map(|r| Sqlite::uuid(r, "user_id").map(UserId))
             .collect::<Result<_, _>>()
             .map_err(map_err)
     }
 
     async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
         // Set operations over JSON arrays (`json_each`): a batch costs the same handful of
-        // statements whatever its size. SQLite has one writer, so the checks made inside this
-        // transaction (duplicates, membership) hold until it commits.
+        // statements whatever its size. SQLite has one writer, so what is read inside this
+        // transaction (earlier sends, members) holds until it commits.
         let mut tx = self.begin_write().await?;
-        let now = Utc::now();
+        let now = now_millis();
 
-        // Earlier sends with the same idempotency keys.
-        let keys: Vec<(String, &str)> = batch
-            .iter()
-            .map(|m| (m.sender_id.to_string(), m.client_id.as_str()))
+        let keys: Vec<(String, &str)> = append::keys(batch)
+            .map(|(sender, client_id)| (sender.to_string(), client_id))
             .collect();
-        let rows = sqlx::query(concat!(
+        let found = sqlx::query(concat!(
             "SELECT ",
             message_columns!(),
             " FROM json_each(?1) k JOIN message msg
@@ -520,196 +431,124 @@ impl ChatStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut existing: Vec<Message> = rows
+        let mut existing: Vec<Message> = found
             .iter()
-            .map(message)
+            .map(read::message::<Sqlite>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
         with_reactions(&mut tx, &mut existing).await?;
-        let existing: HashMap<(UserId, String), Message> = existing
-            .into_iter()
-            .map(|m| ((m.sender_id, m.client_id.clone()), m))
-            .collect();
-
-        // Members of every conversation in the batch: checks membership and feeds fan-out.
-        let mut convs: Vec<ConversationId> = batch.iter().map(|m| m.conversation_id).collect();
-        convs.sort_unstable();
-        convs.dedup();
-        let rows = sqlx::query(
+        let member_rows = sqlx::query(
             "SELECT conversation_id, user_id FROM member
              WHERE conversation_id IN (SELECT value FROM json_each(?1))",
         )
-        .bind(json_ids(&convs))
+        .bind(json_ids(&append::conversations(batch)))
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut members: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
-        for r in &rows {
-            members
-                .entry(id(r, "conversation_id").map_err(map_err)?)
-                .or_default()
-                .push(id(r, "user_id").map_err(map_err)?);
+        let members = read::group_member_ids::<Sqlite>(&member_rows).map_err(map_err)?;
+
+        let plan = append::plan(batch, existing, members);
+        if plan.reservations().is_empty() {
+            tx.commit().await.map_err(map_err)?;
+            return Ok(plan.finish(Vec::new()));
         }
 
-        // Each message's fate, in input order; a repeat within the batch shares the first's.
-        let mut outcomes: Vec<Option<Appended>> = vec![None; batch.len()];
-        let mut first_of: HashMap<(UserId, &str), usize> = HashMap::new();
-        let mut counts: HashMap<ConversationId, i64> = HashMap::new();
-        let mut fresh: Vec<usize> = Vec::new();
-        for (i, m) in batch.iter().enumerate() {
-            if first_of.contains_key(&(m.sender_id, m.client_id.as_str())) {
-                continue;
-            }
-            first_of.insert((m.sender_id, m.client_id.as_str()), i);
-            if let Some(found) = existing.get(&(m.sender_id, m.client_id.clone())) {
-                outcomes[i] = Some(Appended::Duplicate(found.clone()));
-            } else if !members
-                .get(&m.conversation_id)
-                .is_some_and(|ms| ms.contains(&m.sender_id))
-            {
-                outcomes[i] = Some(Appended::NotMember);
-            } else {
-                *counts.entry(m.conversation_id).or_default() += 1;
-                fresh.push(i);
-            }
-        }
+        // Each conversation's seqs in one statement.
+        let reserve: Vec<(String, i64)> = plan
+            .reservations()
+            .iter()
+            .map(|(c, n)| (c.to_string(), *n))
+            .collect();
+        let reserved = sqlx::query(
+            "UPDATE conversation SET last_seq = last_seq + j.n, last_activity_at = ?2
+             FROM (SELECT json_extract(value, '$[0]') AS cid, json_extract(value, '$[1]') AS n
+                   FROM json_each(?1)) AS j
+             WHERE conversation.conversation_id = j.cid
+             RETURNING conversation.conversation_id, conversation.last_seq",
+        )
+        .bind(serde_json::to_string(&reserve).unwrap_or_else(|_| "[]".into()))
+        .bind(millis(now))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let last_seq = reserved
+            .iter()
+            .map(|r| {
+                Ok((
+                    ConversationId(Sqlite::uuid(r, "conversation_id")?),
+                    Sqlite::int(r, "last_seq")?,
+                ))
+            })
+            .collect::<Result<HashMap<_, _>, sqlx::Error>>()
+            .map_err(map_err)?;
+        let stored = plan.assign(&last_seq, now)?;
 
-        // Reserve each conversation's seqs in one statement.
-        let mut next_seq: HashMap<ConversationId, i64> = HashMap::new();
-        if !counts.is_empty() {
-            let reserve: Vec<(String, i64)> =
-                counts.iter().map(|(c, n)| (c.to_string(), *n)).collect();
-            let rows = sqlx::query(
-                "UPDATE conversation SET last_seq = last_seq + j.n, last_activity_at = ?2
-                 FROM (SELECT json_extract(value, '$[0]') AS cid, json_extract(value, '$[1]') AS n
-                       FROM json_each(?1)) AS j
-                 WHERE conversation.conversation_id = j.cid
-                 RETURNING conversation.conversation_id, conversation.last_seq",
+        // The new messages in one statement, their attachments in two more.
+        let rows: Vec<serde_json::Value> = stored
+            .iter()
+            .map(|m| {
+                serde_json::json!([
+                    m.id,
+                    m.conversation_id,
+                    m.seq,
+                    m.sender_id,
+                    m.client_id,
+                    m.body,
+                    serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()),
+                ])
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
+                                  body, attachments, created_at)
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                    json_extract(value, '$[2]'), json_extract(value, '$[3]'),
+                    json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+                    json_extract(value, '$[6]'), ?2
+             FROM json_each(?1)",
+        )
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let attached: Vec<(String, String, String)> = stored
+            .iter()
+            .flat_map(|m| {
+                m.attachments.iter().map(move |a| {
+                    (
+                        a.media_id.to_string(),
+                        m.conversation_id.to_string(),
+                        m.id.to_string(),
+                    )
+                })
+            })
+            .collect();
+        if !attached.is_empty() {
+            let json = serde_json::to_string(&attached).unwrap_or_else(|_| "[]".into());
+            sqlx::query(
+                "INSERT INTO media_attachment (media_id, conversation_id, message_id)
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                        json_extract(value, '$[2]')
+                 FROM json_each(?1) WHERE true
+                 ON CONFLICT DO NOTHING",
             )
-            .bind(serde_json::to_string(&reserve).unwrap_or_else(|_| "[]".into()))
-            .bind(millis(now))
-            .fetch_all(&mut *tx)
+            .bind(&json)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            for r in &rows {
-                let cid: ConversationId = id(r, "conversation_id").map_err(map_err)?;
-                let last: i64 = r.try_get("last_seq").map_err(map_err)?;
-                next_seq.insert(cid, last - counts[&cid] + 1);
-            }
-        }
-
-        // Insert the new messages in one statement.
-        let mut stored: Vec<Message> = Vec::with_capacity(fresh.len());
-        for i in &fresh {
-            let m = &batch[*i];
-            let seq = next_seq
-                .get_mut(&m.conversation_id)
-                .ok_or_else(|| StoreError::Other("conversation vanished during append".into()))?;
-            stored.push(Message {
-                id: MessageId::new(),
-                conversation_id: m.conversation_id,
-                seq: *seq,
-                sender_id: m.sender_id,
-                client_id: m.client_id.clone(),
-                body: m.body.clone(),
-                attachments: m.attachments.clone(),
-                created_at: now,
-                edited_at: None,
-                deleted: false,
-                reactions: Vec::new(),
-            });
-            *seq += 1;
-        }
-        if !stored.is_empty() {
-            let rows: Vec<serde_json::Value> = stored
-                .iter()
-                .map(|m| {
-                    serde_json::json!([
-                        m.id,
-                        m.conversation_id,
-                        m.seq,
-                        m.sender_id,
-                        m.client_id,
-                        m.body,
-                        serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()),
-                    ])
-                })
-                .collect();
             sqlx::query(
-                "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
-                                      body, attachments, created_at)
-                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                        json_extract(value, '$[2]'), json_extract(value, '$[3]'),
-                        json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-                        json_extract(value, '$[6]'), ?2
-                 FROM json_each(?1)",
+                "UPDATE media SET attached_at = COALESCE(attached_at, ?2)
+                 WHERE media_id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))",
             )
-            .bind(serde_json::Value::Array(rows).to_string())
+            .bind(&json)
             .bind(millis(now))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            let attached: Vec<(String, String, String)> = stored
-                .iter()
-                .flat_map(|m| {
-                    m.attachments.iter().map(move |a| {
-                        (
-                            a.media_id.to_string(),
-                            m.conversation_id.to_string(),
-                            m.id.to_string(),
-                        )
-                    })
-                })
-                .collect();
-            if !attached.is_empty() {
-                let json = serde_json::to_string(&attached).unwrap_or_else(|_| "[]".into());
-                sqlx::query(
-                    "INSERT INTO media_attachment (media_id, conversation_id, message_id)
-                     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                            json_extract(value, '$[2]')
-                     FROM json_each(?1) WHERE true
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&json)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                sqlx::query(
-                    "UPDATE media SET attached_at = COALESCE(attached_at, ?2)
-                     WHERE media_id IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))",
-                )
-                .bind(&json)
-                .bind(millis(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            }
         }
         tx.commit().await.map_err(map_err)?;
-
-        for (i, m) in fresh.iter().zip(stored) {
-            outcomes[*i] = Some(Appended::New(m));
-        }
-        let outcomes = batch
-            .iter()
-            .enumerate()
-            .map(|(i, m)| match &outcomes[i] {
-                Some(o) => o.clone(),
-                None => match &outcomes[first_of[&(m.sender_id, m.client_id.as_str())]] {
-                    Some(Appended::New(x) | Appended::Duplicate(x)) => {
-                        Appended::Duplicate(x.clone())
-                    }
-                    _ => Appended::NotMember,
-                },
-            })
-            .collect();
-        Ok(AppendBatch {
-            outcomes,
-            members: members
-                .into_iter()
-                .filter(|(c, _)| next_seq.contains_key(c))
-                .collect(),
-        })
+        Ok(plan.finish(stored))
     }
 
     async fn messages(
@@ -750,7 +589,7 @@ impl ChatStore for SqliteStore {
         .map_err(map_err)?;
         let mut msgs: Vec<Message> = rows
             .iter()
-            .map(message)
+            .map(read::message::<Sqlite>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
         if newest_first {
@@ -791,11 +630,28 @@ impl ChatStore for SqliteStore {
         .map_err(map_err)?;
         let mut msgs: Vec<Message> = rows
             .iter()
-            .map(message)
+            .map(read::message::<Sqlite>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
         with_reactions(&mut db, &mut msgs).await?;
         Ok(msgs)
+    }
+
+    async fn message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let visible: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM message msg JOIN member m ON m.conversation_id = msg.conversation_id
+             WHERE msg.message_id = ? AND m.user_id = ?",
+        )
+        .bind(mid.to_string())
+        .bind(user.to_string())
+        .fetch_optional(&mut *db)
+        .await
+        .map_err(map_err)?;
+        if visible.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        load_message(&mut db, mid).await
     }
 
     async fn edit_message(
@@ -812,7 +668,7 @@ impl ChatStore for SqliteStore {
                                                   AND member.user_id = ?4)",
         )
         .bind(body)
-        .bind(millis(Utc::now()))
+        .bind(millis(now_millis()))
         .bind(mid.to_string())
         .bind(user.to_string())
         .execute(&mut *tx)
@@ -865,7 +721,9 @@ impl ChatStore for SqliteStore {
         user: UserId,
         emoji: &str,
         on: bool,
-    ) -> Result<Message, StoreError> {
+        max_per_user: u32,
+    ) -> Result<Reacted, StoreError> {
+        // One writer: the count below holds until this transaction commits.
         let mut tx = self.begin_write().await?;
         let visible: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM message msg JOIN member m
@@ -881,6 +739,18 @@ impl ChatStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         if on {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM reaction WHERE message_id = ? AND user_id = ? AND emoji <> ?",
+            )
+            .bind(mid.to_string())
+            .bind(user.to_string())
+            .bind(emoji)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if others >= i64::from(max_per_user) {
+                return Ok(Reacted::TooMany);
+            }
             sqlx::query(
                 "INSERT INTO reaction (message_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)
                  ON CONFLICT DO NOTHING",
@@ -903,7 +773,7 @@ impl ChatStore for SqliteStore {
         }
         let m = load_message(&mut tx, mid).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(m)
+        Ok(Reacted::Done(m))
     }
 
     async fn receipt(

@@ -14,6 +14,7 @@ use chatsync_core::ports::{HealthCheck, StoreError};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,9 +80,14 @@ impl SqliteStore {
             // thread stops and hands over to the runtime several times per query.
             .row_buffer_size(1024)
             .busy_timeout(Duration::from_secs(10));
-        if let Some(dir) = opts.get_filename().parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
+        let file = opts.get_filename();
+        if file != Path::new(":memory:") && !url.contains("mode=memory") {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                chatsync_core::files::private_dir(dir)
+                    .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
+            }
+            chatsync_core::files::private_file(file)
+                .map_err(|e| StoreError::Other(format!("creating {}: {e}", file.display())))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -98,12 +104,14 @@ impl SqliteStore {
 
     /// Brings the user service's tables up to date.
     pub async fn migrate_user(&self) -> Result<(), StoreError> {
-        run_migrations(&USER_MIGRATIONS, "_sqlx_migrations_user", &self.pool).await
+        chatsync_store_sql::run_migrations(&USER_MIGRATIONS, "_sqlx_migrations_user", &self.pool)
+            .await
     }
 
     /// Brings the chat service's tables up to date.
     pub async fn migrate_chat(&self) -> Result<(), StoreError> {
-        run_migrations(&CHAT_MIGRATIONS, "_sqlx_migrations_chat", &self.pool).await
+        chatsync_store_sql::run_migrations(&CHAT_MIGRATIONS, "_sqlx_migrations_chat", &self.pool)
+            .await
     }
 
     /// Closes the pool, waiting for connections in use.
@@ -119,23 +127,6 @@ impl SqliteStore {
             .await
             .map_err(map_err)
     }
-}
-
-async fn run_migrations(
-    m: &sqlx::migrate::Migrator,
-    table: &'static str,
-    pool: &SqlitePool,
-) -> Result<(), StoreError> {
-    // One history table per service: two services sharing a file must not see each other's
-    // migrations as unknown.
-    let mut m = sqlx::migrate::Migrator {
-        migrations: m.migrations.clone(),
-        ..sqlx::migrate::Migrator::DEFAULT
-    };
-    m.dangerous_set_table_name(table);
-    m.run(pool)
-        .await
-        .map_err(|e| StoreError::Other(format!("migrating {table}: {e}")))
 }
 
 #[async_trait::async_trait]
@@ -179,6 +170,55 @@ fn id<T: From<uuid::Uuid>>(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<T
             index: col.to_owned(),
             source: Box::new(e),
         })
+}
+
+/// How SQLite spells what SQL has no common type for: ids as TEXT, times as integer
+/// milliseconds since the epoch, JSON as TEXT.
+pub(crate) struct Sqlite;
+
+impl chatsync_store_sql::rows::Dialect for Sqlite {
+    type Row = sqlx::sqlite::SqliteRow;
+    fn uuid(row: &Self::Row, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
+        id(row, col)
+    }
+    fn time(row: &Self::Row, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        use sqlx::Row;
+        row.try_get(col).map(from_millis)
+    }
+    fn opt_time(row: &Self::Row, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        use sqlx::Row;
+        Ok(row.try_get::<Option<i64>, _>(col)?.map(from_millis))
+    }
+    fn text(row: &Self::Row, col: &str) -> Result<String, sqlx::Error> {
+        use sqlx::Row;
+        row.try_get(col)
+    }
+    fn opt_text(row: &Self::Row, col: &str) -> Result<Option<String>, sqlx::Error> {
+        use sqlx::Row;
+        row.try_get(col)
+    }
+    fn int(row: &Self::Row, col: &str) -> Result<i64, sqlx::Error> {
+        use sqlx::Row;
+        row.try_get(col)
+    }
+    fn opt_u32(row: &Self::Row, col: &str) -> Result<Option<u32>, sqlx::Error> {
+        use sqlx::Row;
+        Ok(row
+            .try_get::<Option<i64>, _>(col)?
+            .and_then(|v| u32::try_from(v).ok()))
+    }
+    fn flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error> {
+        use sqlx::Row;
+        row.try_get(col)
+    }
+    fn attachments(
+        row: &Self::Row,
+        col: &str,
+    ) -> Result<Vec<chatsync_core::ports::chat::Attachment>, sqlx::Error> {
+        use sqlx::Row;
+        let json: &str = row.try_get(col)?;
+        Ok(serde_json::from_str(json).unwrap_or_default())
+    }
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {

@@ -1,32 +1,12 @@
 //! The chat service's media records: `media`, `media_attachment`.
 
-use crate::{SqliteStore, from_millis, id, map_err, millis};
+use crate::{Sqlite, SqliteStore, id, map_err, millis};
 use async_trait::async_trait;
 use chatsync_core::ids::{MediaId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::media::{MediaRecord, MediaRepo};
+use chatsync_store_sql::rows as read;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-fn record(r: &SqliteRow) -> Result<MediaRecord, sqlx::Error> {
-    Ok(MediaRecord {
-        id: id(r, "media_id")?,
-        uploader_id: id(r, "uploader_id")?,
-        content_type: r.try_get("content_type")?,
-        size: r.try_get("size")?,
-        name: r.try_get("name")?,
-        width: r
-            .try_get::<Option<i64>, _>("width")?
-            .and_then(|v| u32::try_from(v).ok()),
-        height: r
-            .try_get::<Option<i64>, _>("height")?
-            .and_then(|v| u32::try_from(v).ok()),
-        thumbnail_type: r.try_get("thumbnail_type")?,
-        public: r.try_get("public")?,
-        created_at: from_millis(r.try_get("created_at")?),
-    })
-}
 
 #[async_trait]
 impl MediaRepo for SqliteStore {
@@ -62,7 +42,10 @@ impl MediaRepo for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(record).transpose().map_err(map_err)
+        row.as_ref()
+            .map(read::media::<Sqlite>)
+            .transpose()
+            .map_err(map_err)
     }
 
     async fn can_read(&self, mid: MediaId, user: UserId) -> Result<bool, StoreError> {

@@ -1,39 +1,21 @@
-//! The user service's tables: `account`, `otp`, `user_outbox`.
+//! The user service's tables: `account`, `registration`, `user_outbox`.
 
-use crate::{SqliteStore, from_millis, like_prefix, map_err, millis};
+use crate::{Sqlite, SqliteStore, like_prefix, map_err, millis};
 use async_trait::async_trait;
-use chatsync_core::UserId;
 use chatsync_core::outbox::{OutboxMessage, OutboxRow, OutboxStore};
 use chatsync_core::ports::StoreError;
-use chatsync_core::ports::users::{Account, NewAccount, OtpRecord, ProfilePatch, UserStore};
+use chatsync_core::ports::users::{
+    Account, NewCode, NewRegistration, ProfilePatch, Registration, UserStore,
+};
 use chatsync_core::validate::Email;
+use chatsync_core::{RegistrationId, UserId};
+use chatsync_store_sql::rows as read;
+use chatsync_store_sql::{account_columns, registration_columns};
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, Transaction, sqlite::SqliteRow};
-
-macro_rules! account_columns {
-    () => {
-        "account_id, email, password_hash, display_name, avatar_url, verified_at, created_at, \
-         updated_at"
-    };
-}
-
-fn account(row: &SqliteRow) -> Result<Account, sqlx::Error> {
-    Ok(Account {
-        id: crate::id(row, "account_id")?,
-        email: Email::from_trusted(row.try_get("email")?),
-        password_hash: row.try_get("password_hash")?,
-        display_name: row.try_get("display_name")?,
-        avatar_url: row.try_get("avatar_url")?,
-        verified_at: row
-            .try_get::<Option<i64>, _>("verified_at")?
-            .map(from_millis),
-        created_at: from_millis(row.try_get("created_at")?),
-        updated_at: from_millis(row.try_get("updated_at")?),
-    })
-}
+use sqlx::{Row, Transaction};
 
 async fn enqueue(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, sqlx::Sqlite>,
     messages: &[OutboxMessage],
 ) -> Result<(), StoreError> {
     let now = millis(Utc::now());
@@ -49,7 +31,10 @@ async fn enqueue(
     Ok(())
 }
 
-async fn account_in(tx: &mut Transaction<'_, Sqlite>, id: UserId) -> Result<Account, StoreError> {
+async fn account_in(
+    tx: &mut Transaction<'_, sqlx::Sqlite>,
+    id: UserId,
+) -> Result<Account, StoreError> {
     let row = sqlx::query(concat!(
         "SELECT ",
         account_columns!(),
@@ -59,43 +44,188 @@ async fn account_in(tx: &mut Transaction<'_, Sqlite>, id: UserId) -> Result<Acco
     .fetch_one(&mut **tx)
     .await
     .map_err(map_err)?;
-    account(&row).map_err(map_err)
+    read::account::<Sqlite>(&row).map_err(map_err)
 }
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn upsert_unverified(&self, new: &NewAccount) -> Result<Account, StoreError> {
-        let now = millis(Utc::now());
+    async fn register(
+        &self,
+        reg: &NewRegistration,
+        keep: u32,
+        mail: &OutboxMessage,
+    ) -> Result<UserId, StoreError> {
         let mut tx = self.begin_write().await?;
-        // `WHERE verified_at IS NULL` on the update: a verified account is never overwritten,
-        // and then RETURNING yields no row.
-        let row = sqlx::query(concat!(
-            "INSERT INTO account (account_id, email, password_hash, display_name, search_name, \
+        // Taken inside the write lock, so concurrent registrations get increasing times.
+        let now = millis(Utc::now());
+        // An unverified account holds no credentials: they stay with the registration.
+        sqlx::query(
+            "INSERT INTO account (account_id, email, password_hash, display_name, search_name,
                                   created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-             ON CONFLICT (email) DO UPDATE SET
-                 password_hash = excluded.password_hash,
-                 display_name = excluded.display_name,
-                 search_name = excluded.search_name,
-                 updated_at = excluded.updated_at
-             WHERE account.verified_at IS NULL
-             RETURNING ",
-            account_columns!(),
-            ""
-        ))
+             VALUES (?, ?, '', '', '', ?3, ?3)
+             ON CONFLICT (email) DO NOTHING",
+        )
         .bind(UserId::new().to_string())
-        .bind(new.email.as_str())
-        .bind(&new.password_hash)
-        .bind(&new.display_name)
-        .bind(new.display_name.to_lowercase())
+        .bind(reg.email.as_str())
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        let acc = match row {
-            Some(r) => account(&r).map_err(map_err)?,
-            None => return Err(StoreError::Conflict("email_taken".into())),
+        let row = sqlx::query("SELECT account_id, verified_at FROM account WHERE email = ?")
+            .bind(reg.email.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if row
+            .try_get::<Option<i64>, _>("verified_at")
+            .map_err(map_err)?
+            .is_some()
+        {
+            return Err(StoreError::Conflict("email_taken".into()));
+        }
+        let account: UserId = crate::id(&row, "account_id").map_err(map_err)?;
+        sqlx::query("DELETE FROM registration WHERE account_id = ? AND expires_at <= ?")
+            .bind(account.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO registration (registration_id, account_id, password_hash, display_name,
+                                       code_hash, code_expires_at, failed_attempts, created_at,
+                                       expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+        )
+        .bind(reg.id.to_string())
+        .bind(account.to_string())
+        .bind(&reg.password_hash)
+        .bind(&reg.display_name)
+        .bind(&reg.code_hash)
+        .bind(millis(reg.code_expires_at))
+        .bind(now)
+        .bind(millis(reg.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        // Newest first by time, then by id (UUIDv7, so later ids sort higher within a
+        // millisecond too).
+        sqlx::query(
+            "DELETE FROM registration WHERE account_id = ?1 AND registration_id NOT IN (
+                 SELECT registration_id FROM registration WHERE account_id = ?1
+                 ORDER BY created_at DESC, registration_id DESC LIMIT ?2)",
+        )
+        .bind(account.to_string())
+        .bind(i64::from(keep.max(1)))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        enqueue(&mut tx, std::slice::from_ref(mail)).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(account)
+    }
+
+    async fn registrations(
+        &self,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Registration>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            registration_columns!(),
+            " FROM registration r JOIN account a ON a.account_id = r.account_id
+             WHERE a.email = ? AND a.verified_at IS NULL AND r.expires_at > ?
+             ORDER BY r.created_at, r.registration_id"
+        ))
+        .bind(email.as_str())
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(read::registration::<Sqlite>)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn replace_codes(&self, codes: &[NewCode], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for c in codes {
+            let updated = sqlx::query(
+                "UPDATE registration SET code_hash = ?, code_expires_at = ?, failed_attempts = 0
+                 WHERE registration_id = ? AND expires_at > ?",
+            )
+            .bind(&c.code_hash)
+            .bind(millis(c.code_expires_at))
+            .bind(c.registration.to_string())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if updated.rows_affected() == 1 {
+                enqueue(&mut tx, std::slice::from_ref(&c.mail)).await?;
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn fail_codes(&self, account: UserId, max_attempts: u32) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE registration SET failed_attempts = failed_attempts + 1
+             WHERE account_id = ? AND failed_attempts < ?",
+        )
+        .bind(account.to_string())
+        .bind(i64::from(max_attempts))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn activate(
+        &self,
+        registration: RegistrationId,
+        at: DateTime<Utc>,
+        events_for: &(dyn for<'a> Fn(&'a Account) -> Vec<OutboxMessage> + Send + Sync),
+    ) -> Result<Account, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let Some(reg) = sqlx::query(
+            "SELECT account_id, password_hash, display_name FROM registration
+             WHERE registration_id = ?",
+        )
+        .bind(registration.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        else {
+            // Used by a concurrent verify, pushed out by newer registrations, or expired.
+            return Err(StoreError::NotFound);
         };
+        let account: UserId = crate::id(&reg, "account_id").map_err(map_err)?;
+        let name: String = reg.try_get("display_name").map_err(map_err)?;
+        let activated = sqlx::query(
+            "UPDATE account SET password_hash = ?1, display_name = ?2, search_name = ?3,
+                                verified_at = ?4, updated_at = ?4
+             WHERE account_id = ?5 AND verified_at IS NULL",
+        )
+        .bind(reg.try_get::<String, _>("password_hash").map_err(map_err)?)
+        .bind(&name)
+        .bind(name.to_lowercase())
+        .bind(millis(at))
+        .bind(account.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if activated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM registration WHERE account_id = ?")
+            .bind(account.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let acc = account_in(&mut tx, account).await?;
+        enqueue(&mut tx, &events_for(&acc)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(acc)
     }
@@ -110,7 +240,10 @@ impl UserStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(account).transpose().map_err(map_err)
+        row.as_ref()
+            .map(read::account::<Sqlite>)
+            .transpose()
+            .map_err(map_err)
     }
 
     async fn account_by_id(&self, id: UserId) -> Result<Option<Account>, StoreError> {
@@ -123,103 +256,10 @@ impl UserStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(account).transpose().map_err(map_err)
-    }
-
-    async fn put_otp(&self, otp: &OtpRecord, mail: &OutboxMessage) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO otp (account_id, code_hash, expires_at, failed_attempts)
-             VALUES (?, ?, ?, 0)
-             ON CONFLICT (account_id) DO UPDATE SET
-                 code_hash = excluded.code_hash,
-                 expires_at = excluded.expires_at,
-                 failed_attempts = 0",
-        )
-        .bind(otp.user_id.to_string())
-        .bind(&otp.code_hash)
-        .bind(millis(otp.expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        enqueue(&mut tx, std::slice::from_ref(mail)).await?;
-        tx.commit().await.map_err(map_err)
-    }
-
-    async fn otp(&self, user: UserId) -> Result<Option<OtpRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT code_hash, expires_at, failed_attempts FROM otp WHERE account_id = ?",
-        )
-        .bind(user.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| {
-            Ok(OtpRecord {
-                user_id: user,
-                code_hash: r.try_get("code_hash")?,
-                expires_at: from_millis(r.try_get("expires_at")?),
-                failed_attempts: r
-                    .try_get::<i64, _>("failed_attempts")?
-                    .try_into()
-                    .unwrap_or(u32::MAX),
-            })
-        })
-        .transpose()
-        .map_err(map_err)
-    }
-
-    async fn fail_otp(&self, user: UserId, max_attempts: u32) -> Result<u32, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let failed: Option<i64> = sqlx::query_scalar(
-            "UPDATE otp SET failed_attempts = failed_attempts + 1 WHERE account_id = ?
-             RETURNING failed_attempts",
-        )
-        .bind(user.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let left = failed.map_or(0, |f| i64::from(max_attempts).saturating_sub(f).max(0));
-        if left == 0 {
-            sqlx::query("DELETE FROM otp WHERE account_id = ?")
-                .bind(user.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(u32::try_from(left).unwrap_or(0))
-    }
-
-    async fn verify(
-        &self,
-        user: UserId,
-        at: DateTime<Utc>,
-        events: &[OutboxMessage],
-    ) -> Result<Account, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM otp WHERE account_id = ?")
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if deleted.rows_affected() == 0 {
-            // Another request used the code first.
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(
-            "UPDATE account SET verified_at = ?1, updated_at = ?1
-             WHERE account_id = ?2 AND verified_at IS NULL",
-        )
-        .bind(millis(at))
-        .bind(user.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let acc = account_in(&mut tx, user).await?;
-        enqueue(&mut tx, events).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(acc)
+        row.as_ref()
+            .map(read::account::<Sqlite>)
+            .transpose()
+            .map_err(map_err)
     }
 
     async fn update_profile(
@@ -261,12 +301,12 @@ impl UserStore for SqliteStore {
 
     async fn search(
         &self,
-        prefix: &str,
+        term: &str,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Account>, StoreError> {
-        let prefix = prefix.trim().to_lowercase();
-        let starts = like_prefix(&prefix);
+        let term = term.trim().to_lowercase();
+        let starts = like_prefix(&term);
         let word_starts = format!("% {starts}");
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -274,19 +314,20 @@ impl UserStore for SqliteStore {
             " FROM account
              WHERE verified_at IS NOT NULL
                AND (search_name LIKE ?1 ESCAPE '\\' OR search_name LIKE ?2 ESCAPE '\\'
-                    OR email LIKE ?1 ESCAPE '\\')
+                    OR email = ?3)
              ORDER BY search_name, account_id
-             LIMIT ?3 OFFSET ?4"
+             LIMIT ?4 OFFSET ?5"
         ))
         .bind(&starts)
         .bind(&word_starts)
+        .bind(&term)
         .bind(i64::from(limit))
         .bind(i64::from(offset))
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
         rows.iter()
-            .map(account)
+            .map(read::account::<Sqlite>)
             .collect::<Result<_, _>>()
             .map_err(map_err)
     }
@@ -342,5 +383,102 @@ impl OutboxStore for SqliteStore {
                 .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Upgrading keeps every pending account verifiable: its credentials become a
+    /// registration under the account's own id, so a code mailed before the upgrade (its HMAC
+    /// was bound to the account id) still matches, and a verified account is untouched.
+    #[tokio::test]
+    async fn pending_accounts_become_registrations_on_upgrade() {
+        let dir = std::env::temp_dir().join(format!("chatsync-upgrade-{}", uuid::Uuid::new_v4()));
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .unwrap();
+        let first_only = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(crate::USER_MIGRATIONS.migrations[..1].to_vec()),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        chatsync_store_sql::run_migrations(&first_only, "_sqlx_migrations_user", &store.pool)
+            .await
+            .unwrap();
+        let (pending, bare, done) = (UserId::new(), UserId::new(), UserId::new());
+        let later = millis(Utc::now()) + 600_000;
+        for (id, email, verified) in [
+            (pending, "p@example.com", None),
+            (bare, "b@example.com", None),
+            (done, "d@example.com", Some(1)),
+        ] {
+            sqlx::query(
+                "INSERT INTO account (account_id, email, password_hash, display_name, search_name,
+                                      verified_at, created_at, updated_at)
+                 VALUES (?, ?, 'hash', 'Name', 'name', ?, 1, 1)",
+            )
+            .bind(id.to_string())
+            .bind(email)
+            .bind(verified)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query("INSERT INTO otp VALUES (?, 'code-hmac', ?, 2)")
+            .bind(pending.to_string())
+            .bind(later)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+
+        store.migrate_user().await.unwrap();
+
+        let regs = store
+            .registrations(&Email::parse("p@example.com").unwrap(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(regs.len(), 1);
+        let r = &regs[0];
+        assert_eq!((r.id.0, r.account_id), (pending.0, pending));
+        assert_eq!(
+            (r.password_hash.as_str(), r.display_name.as_str()),
+            ("hash", "Name")
+        );
+        assert_eq!(
+            (
+                r.code_hash.as_str(),
+                millis(r.code_expires_at),
+                r.failed_attempts
+            ),
+            ("code-hmac", later, 2)
+        );
+        let bare_regs = store
+            .registrations(&Email::parse("b@example.com").unwrap(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            bare_regs[0].code_hash, "",
+            "no live code: one must be requested"
+        );
+        let acc = store.account_by_id(pending).await.unwrap().unwrap();
+        assert_eq!(
+            (acc.password_hash.as_str(), acc.display_name.as_str()),
+            ("", "")
+        );
+        let acc = store.account_by_id(done).await.unwrap().unwrap();
+        assert_eq!(
+            (acc.password_hash.as_str(), acc.display_name.as_str()),
+            ("hash", "Name")
+        );
+
+        let acc = store.activate(r.id, Utc::now(), &|_| vec![]).await.unwrap();
+        assert_eq!(
+            (acc.password_hash.as_str(), acc.display_name.as_str()),
+            ("hash", "Name")
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -48,18 +48,21 @@ pub trait AnyStore:
     chatsync_core::ports::UserStore
     + chatsync_core::outbox::OutboxStore
     + chatsync_core::ports::ChatStore
+    + chatsync_core::ports::MediaRepo
 {
     fn users(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::UserStore>;
     fn outbox(self: std::sync::Arc<Self>)
     -> std::sync::Arc<dyn chatsync_core::outbox::OutboxStore>;
     fn chat(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::ChatStore>;
+    fn media(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::MediaRepo>;
 }
 
 impl<T> AnyStore for T
 where
     T: chatsync_core::ports::UserStore
         + chatsync_core::outbox::OutboxStore
-        + chatsync_core::ports::ChatStore,
+        + chatsync_core::ports::ChatStore
+        + chatsync_core::ports::MediaRepo,
 {
     fn users(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::UserStore> {
         self
@@ -70,6 +73,9 @@ where
         self
     }
     fn chat(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::ChatStore> {
+        self
+    }
+    fn media(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::MediaRepo> {
         self
     }
 }

@@ -3,5 +3,6 @@
 pub mod blobs;
 pub mod bus;
 pub mod chat;
+pub mod media;
 pub mod state;
 pub mod users;

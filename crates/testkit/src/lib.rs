@@ -105,9 +105,18 @@ impl Resources {
         cfg.auth.verify_per_ip.limit = 10_000;
         cfg.auth.refresh_per_ip.limit = 10_000;
         cfg.auth.login_per_account.limit = 10_000;
+        cfg.auth.login_per_account_ip.limit = 10_000;
+        cfg.auth.login_slow_per_ip.limit = 10_000;
+        cfg.auth.verify_per_address.limit = 10_000;
+        cfg.auth.search_per_account.limit = 10_000;
         cfg.chat.send_per_sec = 10_000;
         cfg.chat.send_burst = 10_000;
         cfg.chat.events_per_sec = 10_000;
+        cfg.chat.send_per_account.limit = 1_000_000;
+        cfg.chat.max_sockets_per_account = 10_000;
+        cfg.media.upload_per_account.limit = 10_000;
+        // Tests stop apps often; the drain has its own test.
+        cfg.shutdown.drain_secs = 0;
         let mut r = Resources {
             data_dir: Some(dir),
             ..Self::default()
@@ -212,6 +221,11 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Where `/metrics` is served when `http.metrics_addr` moved it off the public port.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().and_then(|r| r.metrics_addr)
+    }
+
     /// Sends a request; `body` is sent as JSON.
     pub async fn call(
         &self,
@@ -268,6 +282,26 @@ impl TestApp {
         )
         .await
         .unwrap_or_else(|_| panic!("no code mailed to {email} within 20 s"));
+        mail.code.expect("filtered on code")
+    }
+
+    /// The code in the newest mail to `email` that greets `name` and is not `not`, waiting
+    /// for it (dev outbox). Each registration's mail greets the name registered with it, so
+    /// this tells apart the codes of several registrations of one address.
+    pub async fn code_greeting(&self, email: &str, name: &str, not: Option<&str>) -> String {
+        let outbox = self
+            .dev_outbox
+            .as_ref()
+            .expect("this app uses the dev outbox");
+        let greeting = format!("Hi {name},");
+        let mail = tokio::time::timeout(
+            Duration::from_secs(20),
+            outbox.wait_for(email, |m| {
+                m.code.is_some() && m.code.as_deref() != not && m.text.starts_with(&greeting)
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no code for {name} mailed to {email} within 20 s"));
         mail.code.expect("filtered on code")
     }
 
@@ -332,6 +366,13 @@ impl TestApp {
         Sock::connect(self.addr, &user.access)
             .await
             .unwrap_or_else(|e| panic!("socket for {}: {e}", user.name))
+    }
+
+    /// Starts a graceful shutdown (what SIGTERM does) without waiting for it.
+    pub fn begin_shutdown(&self) {
+        if let Some(r) = &self.running {
+            r.shutdown.cancel();
+        }
     }
 
     /// Stops the app and waits until it has shut down.

@@ -1,6 +1,6 @@
 use crate::ids::UserId;
 use crate::ports::StateError;
-use crate::ports::presence::{Presence, PresenceState};
+use crate::ports::presence::{Connected, Presence, PresenceState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -27,12 +27,19 @@ impl MemoryPresence {
 
 #[async_trait]
 impl Presence for MemoryPresence {
-    async fn connect(&self, user: UserId, conn: &str) -> Result<bool, StateError> {
+    async fn connect(&self, user: UserId, conn: &str, max: u32) -> Result<Connected, StateError> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let set = st.conns.entry(user).or_default();
+        if set.len() >= usize::try_from(max).unwrap_or(usize::MAX) {
+            return Ok(Connected::Full);
+        }
         let was_offline = set.is_empty();
         set.insert(conn.to_owned());
-        Ok(was_offline)
+        Ok(if was_offline {
+            Connected::CameOnline
+        } else {
+            Connected::AlreadyOnline
+        })
     }
 
     async fn disconnect(

@@ -1,16 +1,22 @@
 use crate::ids::{SessionId, UserId};
 use crate::ports::StateError;
-use crate::ports::sessions::{Rotation, Session, SessionStore};
+use crate::ports::sessions::{RETIRED_SECRETS_KEPT, Rotation, Session, SessionStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// Sessions in a map. A restart logs everyone out; use Redis to keep sessions across restarts
 /// and share them between processes.
 #[derive(Default)]
 pub struct MemorySessions {
-    map: Mutex<HashMap<SessionId, Session>>,
+    map: Mutex<HashMap<SessionId, Entry>>,
+}
+
+struct Entry {
+    session: Session,
+    /// Rotated-away refresh hashes, newest first, at most `RETIRED_SECRETS_KEPT`.
+    retired: VecDeque<String>,
 }
 
 impl MemorySessions {
@@ -19,7 +25,7 @@ impl MemorySessions {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Session>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Entry>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -31,15 +37,25 @@ impl SessionStore for MemorySessions {
         // Sweep expired sessions now and then, so the map cannot grow without bound.
         if map.len() % 256 == 255 {
             let now = Utc::now();
-            map.retain(|_, s| s.expires_at > now);
+            map.retain(|_, e| e.session.expires_at > now);
         }
-        map.insert(session.id, session.clone());
+        map.insert(
+            session.id,
+            Entry {
+                session: session.clone(),
+                retired: VecDeque::new(),
+            },
+        );
         Ok(())
     }
 
     async fn get(&self, id: SessionId) -> Result<Option<Session>, StateError> {
         let now = Utc::now();
-        Ok(self.lock().get(&id).filter(|s| s.expires_at > now).cloned())
+        Ok(self
+            .lock()
+            .get(&id)
+            .filter(|e| e.session.expires_at > now)
+            .map(|e| e.session.clone()))
     }
 
     async fn rotate(
@@ -51,21 +67,26 @@ impl SessionStore for MemorySessions {
         expires_at: DateTime<Utc>,
     ) -> Result<Rotation, StateError> {
         let mut map = self.lock();
-        let Some(s) = map.get_mut(&id).filter(|s| s.expires_at > now) else {
+        let Some(e) = map.get_mut(&id).filter(|e| e.session.expires_at > now) else {
             return Ok(Rotation::Missing);
         };
-        if s.refresh_hash != presented {
-            let s = map.remove(&id).expect("present: just looked it up");
-            return Ok(Rotation::Reused(s));
+        if e.session.refresh_hash != presented {
+            if !e.retired.iter().any(|h| h == presented) {
+                return Ok(Rotation::Unrecognized);
+            }
+            let e = map.remove(&id).expect("present: just looked it up");
+            return Ok(Rotation::Reused(e.session));
         }
-        s.refresh_hash = next.to_owned();
-        s.last_used_at = now;
-        s.expires_at = expires_at;
-        Ok(Rotation::Rotated(s.clone()))
+        let old = std::mem::replace(&mut e.session.refresh_hash, next.to_owned());
+        e.retired.push_front(old);
+        e.retired.truncate(RETIRED_SECRETS_KEPT);
+        e.session.last_used_at = now;
+        e.session.expires_at = expires_at;
+        Ok(Rotation::Rotated(e.session.clone()))
     }
 
     async fn revoke(&self, id: SessionId) -> Result<Option<Session>, StateError> {
-        Ok(self.lock().remove(&id))
+        Ok(self.lock().remove(&id).map(|e| e.session))
     }
 
     async fn list(&self, user: UserId) -> Result<Vec<Session>, StateError> {
@@ -73,6 +94,7 @@ impl SessionStore for MemorySessions {
         let mut v: Vec<Session> = self
             .lock()
             .values()
+            .map(|e| &e.session)
             .filter(|s| s.user_id == user && s.expires_at > now)
             .cloned()
             .collect();

@@ -1,5 +1,5 @@
 use crate::ports::StateError;
-use crate::ports::throttle::{Decision, Throttle};
+use crate::ports::throttle::{Decision, Grant, Throttle};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -56,6 +56,33 @@ impl Throttle for MemoryThrottle {
                 }
             } else {
                 Decision::Allowed
+            }
+        }))
+    }
+
+    async fn take(
+        &self,
+        key: &str,
+        want: u32,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Grant, StateError> {
+        Ok(self.with(|map, now| {
+            let e = map.entry(key.to_owned()).or_insert(Entry {
+                count: 0,
+                until: now + window,
+            });
+            if e.until <= now {
+                *e = Entry {
+                    count: 0,
+                    until: now + window,
+                };
+            }
+            let granted = want.min(limit.saturating_sub(e.count));
+            e.count += granted;
+            Grant {
+                granted,
+                resets_in: e.until - now,
             }
         }))
     }

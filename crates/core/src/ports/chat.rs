@@ -197,6 +197,24 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
 }
 
+/// The current time as every chat store keeps it: whole milliseconds (SQLite keeps
+/// milliseconds, PostgreSQL microseconds). Stores stamp messages (`created_at`, `edited_at`)
+/// with it, so a message handed out at once (the send ack, `message:new`) is identical to the
+/// same message read back later (history, `sync`).
+pub fn now_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// The outcome of adding or removing a reaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reacted {
+    /// Done (or already so): the message as it is now.
+    Done(Message),
+    /// Refused: the user already has the most different emoji allowed on this message.
+    TooMany,
+}
+
 /// A message to append.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
@@ -344,6 +362,9 @@ pub trait ChatStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
 
+    /// One message, if `user` is a member of its conversation (`NotFound` otherwise).
+    async fn message(&self, id: MessageId, user: UserId) -> Result<Message, StoreError>;
+
     /// Replaces the body of `user`'s own message.
     async fn edit_message(
         &self,
@@ -355,14 +376,18 @@ pub trait ChatStore: Send + Sync + 'static {
     /// Deletes `user`'s own message (body and attachments are cleared; the seq stays).
     async fn delete_message(&self, id: MessageId, user: UserId) -> Result<Updated, StoreError>;
 
-    /// Adds or removes `user`'s reaction on a message in one of their conversations.
+    /// Adds or removes `user`'s reaction on a message in one of their conversations. Adding a
+    /// new emoji when `user` already has `max_per_user` different ones on the message is
+    /// refused ([`Reacted::TooMany`]); the count is checked in the same transaction as the
+    /// insert, so concurrent reactions cannot pass it.
     async fn react(
         &self,
         id: MessageId,
         user: UserId,
         emoji: &str,
         on: bool,
-    ) -> Result<Updated, StoreError>;
+        max_per_user: u32,
+    ) -> Result<Reacted, StoreError>;
 
     /// Moves `user`'s delivered or read position forward to `seq` (clamped to the last seq;
     /// read implies delivered). Returns the new position if it moved.

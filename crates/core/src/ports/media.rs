@@ -83,6 +83,8 @@ pub trait Attachments: Send + Sync + 'static {
         ids: &[MediaId],
     ) -> Result<Vec<Attachment>, StoreError>;
 
-    /// Adds fresh signed URLs to the attachments of messages about to reach members.
-    fn present(&self, messages: &mut [Message]);
+    /// Adds fresh signed URLs to the attachments of messages about to reach `viewer`. The URLs
+    /// name the viewer, so they stop working once the viewer may no longer read the file
+    /// (removed from the conversation, message deleted).
+    fn present(&self, viewer: UserId, messages: &mut [Message]);
 }

@@ -52,4 +52,9 @@ pub trait HealthCheck: Send + Sync {
     fn name(&self) -> &'static str;
     /// Succeeds when the backend answers.
     async fn check(&self) -> Result<(), String>;
+    /// Whether `/readyz` fails when this check does. A check that only informs (one of several
+    /// chat nodes behind a gateway) is reported but does not make the process unready.
+    fn required(&self) -> bool {
+        true
+    }
 }

@@ -17,13 +17,25 @@ pub struct PresenceState {
     pub last_seen: Option<DateTime<Utc>>,
 }
 
+/// What [`Presence::connect`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connected {
+    /// Recorded; the user was offline before it.
+    CameOnline,
+    /// Recorded; the user already had other connections.
+    AlreadyOnline,
+    /// Not recorded: the user already has the most connections allowed.
+    Full,
+}
+
 /// Connection counting shared by all chat nodes. A connection is identified by a string unique
 /// across nodes (the socket id). Connections of a node that dies without saying so expire
 /// after the lease, because live nodes renew theirs with [`Presence::renew`].
 #[async_trait]
 pub trait Presence: Send + Sync + 'static {
-    /// Records a connection; true if the user was offline before it.
-    async fn connect(&self, user: UserId, conn: &str) -> Result<bool, StateError>;
+    /// Records a connection unless the user already has `max` live ones (counted on every
+    /// node, in the same step, so two nodes cannot both admit the last one).
+    async fn connect(&self, user: UserId, conn: &str, max: u32) -> Result<Connected, StateError>;
 
     /// Removes a connection; `Some(last_seen)` if that was the user's last one.
     async fn disconnect(

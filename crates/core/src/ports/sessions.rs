@@ -32,11 +32,22 @@ pub struct Session {
 pub enum Rotation {
     /// The presented secret was current; the session now holds the new one.
     Rotated(Session),
-    /// The presented secret was an old one: someone replayed it, so the session was revoked.
+    /// The presented secret was issued for this session and already rotated away: someone
+    /// replayed it, so the session was revoked.
     Reused(Session),
+    /// The presented secret was never issued for this session (a forgery or a typo), or is
+    /// older than the [`RETIRED_SECRETS_KEPT`] remembered: refused, and the session is left
+    /// as it was. Only a secret really issued can end a session, or anyone who learns a
+    /// session id could log its owner out.
+    Unrecognized,
     /// No such session (expired, revoked or never existed).
     Missing,
 }
+
+/// How many rotated-away refresh hashes a session remembers to recognise a replay. A client
+/// refreshes every access-token lifetime (15 minutes), so 16 cover the last four hours of
+/// use; an older stolen secret is refused as unrecognised instead of ending the session.
+pub const RETIRED_SECRETS_KEPT: usize = 16;
 
 /// Where sessions live: in-process, or Redis so that every service and node sees a logout.
 #[async_trait]
@@ -47,8 +58,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session, if it exists and has not expired.
     async fn get(&self, id: SessionId) -> Result<Option<Session>, StateError>;
 
-    /// Atomically swaps the refresh hash `presented` for `next` and extends the session to
-    /// `expires_at`; a stale `presented` revokes the session instead.
+    /// Atomically swaps the refresh hash `presented` for `next`, remembers `presented` among
+    /// the session's last [`RETIRED_SECRETS_KEPT`] retired hashes, and extends the session to
+    /// `expires_at`. A retired `presented` revokes the session instead; any other is
+    /// [`Rotation::Unrecognized`] and changes nothing.
     async fn rotate(
         &self,
         id: SessionId,

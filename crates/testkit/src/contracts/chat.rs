@@ -3,7 +3,8 @@
 use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
-    Appended, ChatStore, ConversationKind, Message, NewMessage, Page, Profile, ReceiptKind, Role,
+    Appended, ChatStore, ConversationKind, Message, NewMessage, Page, Profile, Reacted,
+    ReceiptKind, Role,
 };
 use chrono::{Duration, Utc};
 use std::sync::Arc;
@@ -38,6 +39,16 @@ fn new(a: &Appended) -> &Message {
         other => panic!("expected a new message, got {other:?}"),
     }
 }
+
+fn done(r: Reacted) -> Message {
+    match r {
+        Reacted::Done(m) => m,
+        Reacted::TooMany => panic!("reaction refused"),
+    }
+}
+
+/// Reactions allowed per person per message in this suite.
+const MAX: u32 = 3;
 
 async fn send(store: &Arc<dyn ChatStore>, c: ConversationId, from: UserId, id: &str) -> Message {
     new(&store
@@ -160,9 +171,24 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
         .await
         .unwrap();
     match &again.outcomes[0] {
-        Appended::Duplicate(m) => assert_eq!((m.seq, m.body.as_str()), (3, "how are you")),
+        Appended::Duplicate(m) => {
+            assert_eq!((m.seq, m.body.as_str()), (3, "how are you"));
+            assert_eq!(
+                m,
+                new(&b.outcomes[5]),
+                "read back, a message is what the append returned, to the millisecond"
+            );
+        }
         other => panic!("expected duplicate, got {other:?}"),
     }
+    assert!(
+        b.outcomes.iter().all(|o| match o {
+            Appended::New(m) | Appended::Duplicate(m) =>
+                m.created_at.timestamp_subsec_nanos() % 1_000_000 == 0,
+            Appended::NotMember => true,
+        }),
+        "times are whole milliseconds, what every store keeps"
+    );
     assert!(again.members.is_empty(), "nothing new, nothing to fan out");
     assert!(matches!(
         store
@@ -238,6 +264,20 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
         store.messages(d.id, eve, page(None, None, 5)).await,
         Err(StoreError::NotFound)
     ));
+    // One message, one representation: what the append returned (the send ack and
+    // `message:new`), history and sync are identical.
+    let appended = new(&b.outcomes[0]).clone();
+    assert_eq!(
+        store
+            .messages(d.id, ann, page(None, Some(0), 1))
+            .await
+            .unwrap(),
+        std::slice::from_ref(&appended)
+    );
+    assert_eq!(
+        store.sync(bob, &[(d.id, 0), (g.id, 99)], 1).await.unwrap(),
+        [appended]
+    );
 
     // Offline sync: what came after each position, per conversation, bounded.
     let synced = store.sync(bob, &[(d.id, 8)], 100).await.unwrap();
@@ -325,13 +365,35 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
         store.edit_message(first.id, bob, "hijack").await,
         Err(StoreError::NotFound)
     ));
+    // One message by id: for members only.
+    assert_eq!(store.message(first.id, bob).await.unwrap().id, first.id);
+    assert!(matches!(
+        store.message(first.id, eve).await,
+        Err(StoreError::NotFound)
+    ));
     let edited = store.edit_message(first.id, ann, "hello!").await.unwrap();
     assert_eq!((edited.body.as_str(), edited.seq), ("hello!", 1));
-    assert!(edited.edited_at.is_some());
-    let r = store.react(first.id, bob, "👍", true).await.unwrap();
-    let r = store.react(r.id, ann, "👍", true).await.unwrap();
-    let r = store.react(r.id, bob, "🎉", true).await.unwrap();
-    let r = store.react(r.id, bob, "🎉", true).await.unwrap();
+    assert!(
+        edited
+            .edited_at
+            .is_some_and(|t| t.timestamp_subsec_nanos() % 1_000_000 == 0)
+    );
+    assert_eq!(
+        store
+            .messages(d.id, ann, page(None, Some(0), 1))
+            .await
+            .unwrap(),
+        std::slice::from_ref(&edited),
+        "an edit reads back as it was returned"
+    );
+    assert_eq!(
+        store.sync(ann, &[(d.id, 0), (g.id, 99)], 1).await.unwrap(),
+        [edited]
+    );
+    let r = done(store.react(first.id, bob, "👍", true, MAX).await.unwrap());
+    let r = done(store.react(r.id, ann, "👍", true, MAX).await.unwrap());
+    let r = done(store.react(r.id, bob, "🎉", true, MAX).await.unwrap());
+    let r = done(store.react(r.id, bob, "🎉", true, MAX).await.unwrap());
     assert_eq!(r.reactions.len(), 2);
     assert_eq!(r.reactions[0].emoji, "👍");
     let mut who = r.reactions[0].user_ids.clone();
@@ -339,17 +401,47 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
     let mut want = vec![ann, bob];
     want.sort();
     assert_eq!(who, want);
-    let r = store.react(r.id, bob, "🎉", false).await.unwrap();
+    let r = done(store.react(r.id, bob, "🎉", false, MAX).await.unwrap());
     assert_eq!(r.reactions.len(), 1);
     assert!(matches!(
-        store.react(first.id, eve, "👀", true).await,
+        store.react(first.id, eve, "👀", true, MAX).await,
         Err(StoreError::NotFound)
     ));
+    // At most MAX different emoji per person on one message; the same one again, a removal
+    // and other people's reactions are not limited by it.
+    for e in ["😀", "😃"] {
+        done(store.react(first.id, bob, e, true, MAX).await.unwrap());
+    }
+    assert_eq!(
+        store.react(first.id, bob, "😄", true, MAX).await.unwrap(),
+        Reacted::TooMany
+    );
+    let r = done(store.react(first.id, bob, "😀", true, MAX).await.unwrap());
+    assert_eq!(r.reactions.len(), 3, "nothing added by the refusal");
+    for e in ["😄", "😁"] {
+        done(store.react(first.id, ann, e, true, MAX).await.unwrap());
+    }
+    assert_eq!(
+        store.react(first.id, ann, "😆", true, MAX).await.unwrap(),
+        Reacted::TooMany,
+        "each person has their own count (Ann: 👍 😄 😁)"
+    );
+    done(store.react(first.id, bob, "😀", false, MAX).await.unwrap());
+    let r = done(store.react(first.id, bob, "😄", true, MAX).await.unwrap());
+    let bobs = r
+        .reactions
+        .iter()
+        .filter(|x| x.user_ids.contains(&bob))
+        .count();
+    assert_eq!(bobs, 3);
     let listed = store
         .messages(d.id, bob, page(None, Some(0), 1))
         .await
         .unwrap();
-    assert_eq!(listed[0].reactions.len(), 1, "history carries reactions");
+    assert_eq!(
+        listed[0].reactions, r.reactions,
+        "history carries reactions"
+    );
     let deleted = store.delete_message(first.id, ann).await.unwrap();
     assert!(deleted.deleted && deleted.body.is_empty() && deleted.reactions.is_empty());
     assert_eq!(deleted.seq, 1, "the seq stays");

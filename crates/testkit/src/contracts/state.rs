@@ -2,7 +2,7 @@
 
 use chatsync_core::UserId;
 use chatsync_core::ids::SessionId;
-use chatsync_core::ports::presence::Presence;
+use chatsync_core::ports::presence::{Connected, Presence};
 use chatsync_core::ports::sessions::{Rotation, Session, SessionStore};
 use chatsync_core::ports::throttle::{Decision, Throttle};
 use chrono::{Duration, Utc};
@@ -32,8 +32,21 @@ pub async fn session_store_contract(store: Arc<dyn SessionStore>) {
     assert_eq!(got.user_agent.as_deref(), Some("test-agent"));
     assert!(store.get(SessionId::new()).await.unwrap().is_none());
 
-    // Rotation swaps the hash; presenting the old one afterwards revokes the session.
+    // Rotation swaps the hash. A secret never issued for the session changes nothing; only
+    // one really issued and rotated away counts as a replay, and revokes the session.
     let later = Utc::now() + Duration::days(2);
+    assert_eq!(
+        store
+            .rotate(s1.id, "forged", "h2", Utc::now(), later)
+            .await
+            .unwrap(),
+        Rotation::Unrecognized
+    );
+    assert_eq!(
+        store.get(s1.id).await.unwrap().unwrap().refresh_hash,
+        "h1",
+        "a forged secret leaves the session alone"
+    );
     match store
         .rotate(s1.id, "h1", "h2", Utc::now(), later)
         .await
@@ -46,6 +59,13 @@ pub async fn session_store_contract(store: Arc<dyn SessionStore>) {
         other => panic!("expected rotation, got {other:?}"),
     }
     assert_eq!(store.get(s1.id).await.unwrap().unwrap().refresh_hash, "h2");
+    assert_eq!(
+        store
+            .rotate(s1.id, "h9", "h3", Utc::now(), later)
+            .await
+            .unwrap(),
+        Rotation::Unrecognized
+    );
     assert!(matches!(
         store
             .rotate(s1.id, "h1", "h3", Utc::now(), later)
@@ -61,6 +81,41 @@ pub async fn session_store_contract(store: Arc<dyn SessionStore>) {
             .unwrap(),
         Rotation::Missing
     );
+
+    // The retired secrets kept are bounded: past them, an old secret is only unrecognised.
+    let s4 = session(user, "r0", Duration::days(1));
+    store.create(&s4).await.unwrap();
+    let kept = chatsync_core::ports::sessions::RETIRED_SECRETS_KEPT;
+    for i in 0..=kept {
+        let rotated = store
+            .rotate(
+                s4.id,
+                &format!("r{i}"),
+                &format!("r{}", i + 1),
+                Utc::now(),
+                later,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(rotated, Rotation::Rotated(_)), "{i}: {rotated:?}");
+    }
+    assert_eq!(
+        store
+            .rotate(s4.id, "r0", "x", Utc::now(), later)
+            .await
+            .unwrap(),
+        Rotation::Unrecognized,
+        "older than the kept ones"
+    );
+    assert!(store.get(s4.id).await.unwrap().is_some());
+    assert!(matches!(
+        store
+            .rotate(s4.id, "r1", "x", Utc::now(), later)
+            .await
+            .unwrap(),
+        Rotation::Reused(_)
+    ));
+    assert!(store.get(s4.id).await.unwrap().is_none());
 
     // Listing and revoking.
     let s2 = session(user, "a", Duration::days(1));
@@ -133,6 +188,38 @@ pub async fn throttle_contract(t: Arc<dyn Throttle>) {
         "new window"
     );
 
+    // Shares of a budget: as many as are left, never more; nothing once it is spent.
+    let g = t.take("b1", 4, 10, window).await.unwrap();
+    assert_eq!(g.granted, 4);
+    assert!(g.resets_in <= window && g.resets_in > std::time::Duration::from_secs(50));
+    assert_eq!(t.take("b1", 4, 10, window).await.unwrap().granted, 4);
+    assert_eq!(
+        t.take("b1", 4, 10, window).await.unwrap().granted,
+        2,
+        "what is left"
+    );
+    let spent = t.take("b1", 1, 10, window).await.unwrap();
+    assert_eq!(spent.granted, 0);
+    assert!(spent.resets_in <= window && spent.resets_in > std::time::Duration::from_secs(50));
+    assert_eq!(
+        t.take("b2", 3, 10, window).await.unwrap().granted,
+        3,
+        "keys are independent"
+    );
+    assert_eq!(
+        t.take("b3", 1, 0, window).await.unwrap().granted,
+        0,
+        "a zero budget"
+    );
+    assert_eq!(t.take("b4", 1, 1, short).await.unwrap().granted, 1);
+    assert_eq!(t.take("b4", 1, 1, short).await.unwrap().granted, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        t.take("b4", 1, 1, short).await.unwrap().granted,
+        1,
+        "a new window, a whole budget"
+    );
+
     // Claims.
     assert_eq!(t.claim("c1", window).await.unwrap(), Decision::Allowed);
     assert!(
@@ -152,14 +239,27 @@ pub async fn presence_contract(p: Arc<dyn Presence>) {
         p.states(&[ann]).await.unwrap()[0].last_seen.is_none(),
         "never seen"
     );
-    assert!(
-        p.connect(ann, "s1").await.unwrap(),
+    assert_eq!(
+        p.connect(ann, "s1", 2).await.unwrap(),
+        Connected::CameOnline,
         "first socket brings the user online"
     );
-    assert!(
-        !p.connect(ann, "s2").await.unwrap(),
+    assert_eq!(
+        p.connect(ann, "s2", 2).await.unwrap(),
+        Connected::AlreadyOnline,
         "second socket does not"
     );
+    assert_eq!(
+        p.connect(ann, "s3", 2).await.unwrap(),
+        Connected::Full,
+        "a third is one too many"
+    );
+    assert_eq!(
+        p.connect(bob, "b1", 2).await.unwrap(),
+        Connected::CameOnline,
+        "the cap is per user"
+    );
+    assert!(p.disconnect(bob, "b1").await.unwrap().is_some());
     p.renew(&[(ann, "s1".into()), (ann, "s2".into())])
         .await
         .unwrap();
@@ -172,6 +272,12 @@ pub async fn presence_contract(p: Arc<dyn Presence>) {
         p.disconnect(ann, "nope").await.unwrap().is_none(),
         "unknown socket"
     );
+    assert_eq!(
+        p.connect(ann, "s4", 2).await.unwrap(),
+        Connected::AlreadyOnline,
+        "room again once one closed (the refused one was never counted)"
+    );
+    assert!(p.disconnect(ann, "s4").await.unwrap().is_none());
     let before = Utc::now() - Duration::seconds(1);
     let seen = p.disconnect(ann, "s2").await.unwrap().expect("last socket");
     assert!(seen >= before);

@@ -1,17 +1,23 @@
 //! The user service's store.
 
+use chatsync_core::RegistrationId;
 use chatsync_core::outbox::{OutboxMessage, OutboxStore};
 use chatsync_core::ports::StoreError;
-use chatsync_core::ports::users::{NewAccount, OtpRecord, ProfilePatch, UserStore};
+use chatsync_core::ports::users::{NewCode, NewRegistration, ProfilePatch, UserStore};
 use chatsync_core::validate::Email;
 use chrono::{Duration, Utc};
 use std::sync::Arc;
 
-fn new_account(email: &str, name: &str) -> NewAccount {
-    NewAccount {
+fn registration(email: &str, name: &str, code: &str) -> NewRegistration {
+    let now = Utc::now();
+    NewRegistration {
+        id: RegistrationId::new(),
         email: Email::parse(email).unwrap(),
         password_hash: format!("hash-of-{name}"),
         display_name: name.to_owned(),
+        code_hash: code.to_owned(),
+        code_expires_at: now + Duration::minutes(10),
+        expires_at: now + Duration::days(1),
     }
 }
 
@@ -23,31 +29,44 @@ fn msg(topic: &str, n: u32) -> OutboxMessage {
 }
 
 pub async fn user_store_contract(store: Arc<dyn UserStore>, outbox: Arc<dyn OutboxStore>) {
-    // Registration is an upsert until the address is verified.
+    let ann_email = Email::parse("ann@example.com").unwrap();
+    let now = Utc::now;
+    assert!(
+        store
+            .registrations(&ann_email, now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "an unknown address has no registrations"
+    );
+
+    // Each registration is kept apart with its own credentials and code; the account itself
+    // holds none until one is activated.
+    let first = registration("ann@example.com", "Ann", "c1");
     let a = store
-        .upsert_unverified(&new_account("ann@example.com", "Ann"))
+        .register(&first, 3, &msg("mail.send", 1))
         .await
         .unwrap();
-    assert!(a.verified_at.is_none());
-    let again = store
-        .upsert_unverified(&NewAccount {
-            password_hash: "second".into(),
-            ..new_account("ann@example.com", "Annie")
-        })
-        .await
-        .unwrap();
-    assert_eq!(again.id, a.id, "re-registering keeps the account");
-    assert_eq!(again.display_name, "Annie");
-    assert_eq!(again.password_hash, "second");
-    let found = store
-        .account_by_email(&Email::parse("ANN@example.com").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.id, a.id);
+    let second = registration("ANN@example.com", "Mallory", "c2");
     assert_eq!(
         store
-            .account_by_id(a.id)
+            .register(&second, 3, &msg("mail.send", 2))
+            .await
+            .unwrap(),
+        a,
+        "one address, one account"
+    );
+    let acc = store.account_by_email(&ann_email).await.unwrap().unwrap();
+    assert_eq!(acc.id, a);
+    assert!(acc.verified_at.is_none());
+    assert_eq!(
+        (acc.password_hash.as_str(), acc.display_name.as_str()),
+        ("", ""),
+        "a registration never writes credentials onto the account"
+    );
+    assert_eq!(
+        store
+            .account_by_id(a)
             .await
             .unwrap()
             .unwrap()
@@ -62,84 +81,185 @@ pub async fn user_store_contract(store: Arc<dyn UserStore>, outbox: Arc<dyn Outb
             .unwrap()
             .is_none()
     );
+    let regs = store.registrations(&ann_email, now()).await.unwrap();
+    let summary: Vec<(RegistrationId, &str, &str, &str, u32)> = regs
+        .iter()
+        .map(|r| {
+            (
+                r.id,
+                r.password_hash.as_str(),
+                r.display_name.as_str(),
+                r.code_hash.as_str(),
+                r.failed_attempts,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (first.id, "hash-of-Ann", "Ann", "c1", 0),
+            (second.id, "hash-of-Mallory", "Mallory", "c2", 0)
+        ],
+        "oldest first, each with what was submitted with it"
+    );
+    assert!(regs.iter().all(|r| r.account_id == a));
+    assert!(
+        (regs[0].code_expires_at - first.code_expires_at)
+            .num_milliseconds()
+            .abs()
+            < 1000
+            && (regs[0].expires_at - first.expires_at)
+                .num_milliseconds()
+                .abs()
+                < 1000,
+        "times round-trip"
+    );
 
-    // OTPs: one per account, replaced, counted down, burnt.
-    let otp = OtpRecord {
-        user_id: a.id,
-        code_hash: "h1".into(),
-        expires_at: Utc::now() + Duration::minutes(10),
-        failed_attempts: 0,
-    };
-    store.put_otp(&otp, &msg("mail.send", 1)).await.unwrap();
+    // Wrong codes count against every code of the address; a code at the limit is burnt and
+    // stays so.
+    store.fail_codes(a, 2).await.unwrap();
+    store.fail_codes(a, 2).await.unwrap();
+    store.fail_codes(a, 2).await.unwrap();
+    let tries: Vec<u32> = store
+        .registrations(&ann_email, now())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.failed_attempts)
+        .collect();
+    assert_eq!(tries, [2, 2]);
+
+    // A new code replaces the old one and starts from zero tries; its mail is written only
+    // for a registration that still exists.
+    let later = now() + Duration::minutes(10);
     store
-        .put_otp(
-            &OtpRecord {
-                code_hash: "h2".into(),
-                ..otp.clone()
-            },
-            &msg("mail.send", 2),
+        .replace_codes(
+            &[
+                NewCode {
+                    registration: first.id,
+                    code_hash: "c1b".into(),
+                    code_expires_at: later,
+                    mail: msg("mail.send", 3),
+                },
+                NewCode {
+                    registration: RegistrationId::new(),
+                    code_hash: "nobody".into(),
+                    code_expires_at: later,
+                    mail: msg("mail.send", 99),
+                },
+            ],
+            now(),
         )
         .await
         .unwrap();
-    let stored = store.otp(a.id).await.unwrap().unwrap();
-    assert_eq!(stored.code_hash, "h2");
-    assert_eq!(stored.failed_attempts, 0);
-    assert!(
-        (stored.expires_at - otp.expires_at)
-            .num_milliseconds()
-            .abs()
-            < 1000,
-        "expiry round-trips"
+    let regs = store.registrations(&ann_email, now()).await.unwrap();
+    assert_eq!(
+        (regs[0].code_hash.as_str(), regs[0].failed_attempts),
+        ("c1b", 0)
     );
-    assert_eq!(store.fail_otp(a.id, 3).await.unwrap(), 2);
-    assert_eq!(store.otp(a.id).await.unwrap().unwrap().failed_attempts, 1);
-    assert_eq!(store.fail_otp(a.id, 3).await.unwrap(), 1);
-    assert_eq!(store.fail_otp(a.id, 3).await.unwrap(), 0);
+    assert_eq!(
+        (regs[1].code_hash.as_str(), regs[1].failed_attempts),
+        ("c2", 2),
+        "others keep theirs"
+    );
+
+    // At most `keep` live registrations per address: a newer one pushes out the oldest.
+    let third = registration("ann@example.com", "Third", "c3");
+    store
+        .register(&third, 2, &msg("mail.send", 4))
+        .await
+        .unwrap();
+    let ids: Vec<RegistrationId> = store
+        .registrations(&ann_email, now())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [second.id, third.id], "the oldest went");
+
+    // An expired registration is not listed, and cannot be activated.
+    let stale = NewRegistration {
+        expires_at: now() - Duration::seconds(1),
+        ..registration("old@example.com", "Old", "c4")
+    };
+    store
+        .register(&stale, 3, &msg("mail.send", 5))
+        .await
+        .unwrap();
+    let old_email = Email::parse("old@example.com").unwrap();
     assert!(
-        store.otp(a.id).await.unwrap().is_none(),
-        "burnt after the last attempt"
+        store
+            .registrations(&old_email, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Activation copies exactly the chosen registration onto the account, whatever was
+    // registered before or after it, and ends every registration of the address.
+    let verified = store
+        .activate(third.id, now(), &|acc| {
+            vec![msg(
+                "user.upserted",
+                if acc.display_name == "Third" { 6 } else { 0 },
+            )]
+        })
+        .await
+        .unwrap();
+    assert_eq!(verified.id, a);
+    assert!(verified.verified_at.is_some());
+    assert_eq!(
+        (
+            verified.password_hash.as_str(),
+            verified.display_name.as_str()
+        ),
+        ("hash-of-Third", "Third")
+    );
+    assert!(
+        store
+            .registrations(&ann_email, now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "a verified address has no registrations"
     );
     assert!(
         matches!(
-            store.verify(a.id, Utc::now(), &[]).await,
+            store.activate(second.id, now(), &|_| vec![]).await,
             Err(StoreError::NotFound)
         ),
-        "no code, no verification"
+        "another registration cannot take over a verified account"
     );
-
-    store.put_otp(&otp, &msg("mail.send", 3)).await.unwrap();
-    let verified = store
-        .verify(a.id, Utc::now(), &[msg("user.upserted", 4)])
-        .await
-        .unwrap();
-    assert!(verified.verified_at.is_some());
     assert!(
-        store.otp(a.id).await.unwrap().is_none(),
-        "a used code is gone"
+        matches!(
+            store.activate(third.id, now(), &|_| vec![]).await,
+            Err(StoreError::NotFound)
+        ),
+        "a code is used once"
     );
     assert!(
         matches!(
             store
-                .upsert_unverified(&new_account("ann@example.com", "Mallory"))
+                .register(
+                    &registration("ann@example.com", "Eve", "c5"),
+                    3,
+                    &msg("m", 0)
+                )
                 .await,
             Err(StoreError::Conflict(_))
         ),
         "a verified address is taken"
     );
     assert_eq!(
-        store
-            .account_by_id(a.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .display_name,
-        "Annie"
+        store.account_by_id(a).await.unwrap().unwrap().display_name,
+        "Third"
     );
 
     // Profile edits.
     let p = store
         .update_profile(
-            a.id,
+            a,
             &ProfilePatch {
                 display_name: Some("Ann Lee".into()),
                 avatar_url: Some(Some("https://example.com/a.png".into())),
@@ -147,7 +267,7 @@ pub async fn user_store_contract(store: Arc<dyn UserStore>, outbox: Arc<dyn Outb
             &|acc| {
                 vec![msg(
                     "user.upserted",
-                    if acc.display_name == "Ann Lee" { 5 } else { 0 },
+                    if acc.display_name == "Ann Lee" { 7 } else { 0 },
                 )]
             },
         )
@@ -157,7 +277,7 @@ pub async fn user_store_contract(store: Arc<dyn UserStore>, outbox: Arc<dyn Outb
     assert_eq!(p.avatar_url.as_deref(), Some("https://example.com/a.png"));
     let p = store
         .update_profile(
-            a.id,
+            a,
             &ProfilePatch {
                 display_name: None,
                 avatar_url: Some(None),
@@ -169,29 +289,17 @@ pub async fn user_store_contract(store: Arc<dyn UserStore>, outbox: Arc<dyn Outb
     assert_eq!(p.display_name, "Ann Lee", "absent fields stay");
     assert_eq!(p.avatar_url, None, "null removes the avatar");
 
-    // Search: verified accounts only, by name, word of the name, or address prefix.
+    // Search: verified accounts only, by name, word of the name, or whole address.
     for (email, name) in [
         ("bob@example.com", "Bob Stone"),
         ("bea@example.org", "Beatrice"),
         ("odd@example.com", "100%_sure"),
         ("zed@example.com", "Zed"),
     ] {
-        let acc = store
-            .upsert_unverified(&new_account(email, name))
-            .await
-            .unwrap();
+        let reg = registration(email, name, "x");
+        store.register(&reg, 3, &msg("m", 0)).await.unwrap();
         if name != "Zed" {
-            store
-                .put_otp(
-                    &OtpRecord {
-                        user_id: acc.id,
-                        ..otp.clone()
-                    },
-                    &msg("m", 0),
-                )
-                .await
-                .unwrap();
-            store.verify(acc.id, Utc::now(), &[]).await.unwrap();
+            store.activate(reg.id, now(), &|_| vec![]).await.unwrap();
         }
     }
     let names = |v: Vec<chatsync_core::ports::users::Account>| -> Vec<String> {
@@ -210,11 +318,23 @@ pub async fn user_store_contract(store: Arc<dyn UserStore>, outbox: Arc<dyn Outb
         ["Ann Lee"]
     );
     assert_eq!(
-        names(store.search("bea@example.o", 10, 0).await.unwrap()),
-        ["Beatrice"]
+        names(store.search(" BEA@example.org ", 10, 0).await.unwrap()),
+        ["Beatrice"],
+        "a whole address matches"
     );
+    for part in ["bea@example.o", "bea@", "odd@example.co", "ann@example"] {
+        assert!(
+            store.search(part, 10, 0).await.unwrap().is_empty(),
+            "{part:?}: addresses never match by prefix"
+        );
+    }
     assert!(
-        store.search("zed", 10, 0).await.unwrap().is_empty(),
+        store.search("zed", 10, 0).await.unwrap().is_empty()
+            && store
+                .search("zed@example.com", 10, 0)
+                .await
+                .unwrap()
+                .is_empty(),
         "unverified are hidden"
     );
     assert_eq!(
@@ -239,14 +359,17 @@ pub async fn user_store_contract(store: Arc<dyn UserStore>, outbox: Arc<dyn Outb
     let pending = outbox.pending(100).await.unwrap();
     let payloads: Vec<&str> = pending.iter().map(|r| r.message.payload.as_str()).collect();
     assert_eq!(
-        &payloads[..5],
+        &payloads[..7],
         [
             "{\"n\":1}",
             "{\"n\":2}",
             "{\"n\":3}",
             "{\"n\":4}",
-            "{\"n\":5}"
-        ]
+            "{\"n\":5}",
+            "{\"n\":6}",
+            "{\"n\":7}"
+        ],
+        "in order, and no mail for a code that replaced nothing"
     );
     assert!(
         outbox.pending(100).await.unwrap().is_empty(),

@@ -1,0 +1,277 @@
+//! The HTTP listener every service serves on, with the limits a public port needs: a bound on
+//! open connections, a deadline for each request head (slowloris), and an idle timeout that
+//! closes a connection on which nothing has moved, an upgraded WebSocket included.
+//!
+//! `axum::serve` has none of these knobs, so this is its accept loop with them added: hyper's
+//! HTTP/1 connection (with upgrades, for WebSocket) per accepted socket, `ConnectInfo` in every
+//! request as axum would put it, and a graceful shutdown that lets in-flight requests finish.
+
+use crate::config::HttpConfig;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use futures::task::AtomicWaker;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// The limits of one listener (`[http]` settings).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Time allowed for a complete request head, counted from when the server waits for it.
+    pub header_read_timeout: Duration,
+    /// A connection with no byte moving either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+}
+
+impl ConnectionLimits {
+    /// From the `http` settings.
+    pub fn from_config(cfg: &HttpConfig) -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(cfg.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(cfg.idle_timeout_secs.max(1)),
+            max_connections: cfg.max_connections.max(1),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and lets
+/// in-flight requests finish (each is bounded by the request timeout layer) before returning.
+/// Upgraded connections (WebSocket) are not waited for: their owner closes them.
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors, or a connection reset before it was accepted: not
+                // the listener's fault. Pause briefly so a full descriptor table is not spun on.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics::counter!("http_connections_refused_total").increment(1);
+            tracing::debug!(%peer, limit = limits.max_connections, "connection refused: at the limit");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            metrics::gauge!("http_connections_open").increment(1.0);
+            serve_connection(stream, peer, router, limits, shutdown).await;
+            metrics::gauge!("http_connections_open").decrement(1.0);
+            drop(slot);
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(req)
+    });
+    {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(io, service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        let idle = activity.clone().idle(limits.idle_timeout);
+        tokio::pin!(idle);
+        let mut draining = false;
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    break;
+                }
+                () = &mut idle => {
+                    tracing::debug!(%peer, "closing an idle connection");
+                    return;
+                }
+                () = shutdown.cancelled(), if !draining => {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+    // The connection is done with HTTP. If it was upgraded, its socket lives on with the
+    // WebSocket handler: keep closing it when it goes quiet, until it ends or we shut down
+    // (then the handler closes its sockets itself).
+    if Arc::strong_count(&activity) > 1 && !shutdown.is_cancelled() {
+        tokio::select! {
+            () = activity.idle(limits.idle_timeout) => tracing::debug!(%peer, "closing an idle WebSocket"),
+            () = shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// When bytes last moved on a connection, and a way to close it from outside.
+struct Activity {
+    started: Instant,
+    /// Milliseconds after `started` at which a byte last moved.
+    last_ms: AtomicU64,
+    closed: AtomicBool,
+    reader: AtomicWaker,
+    dropped: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
+            dropped: Notify::new(),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves when nothing has moved for `timeout` (after closing the connection), or when
+    /// the connection's socket is dropped.
+    async fn idle(self: Arc<Self>, timeout: Duration) {
+        loop {
+            let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let deadline = last + timeout;
+            if Instant::now() >= deadline {
+                self.closed.store(true, Ordering::Release);
+                self.reader.wake();
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline.into()) => {}
+                () = self.dropped.notified() => return,
+            }
+        }
+    }
+}
+
+/// A socket that records when bytes move, and reads as closed once its [`Activity`] says so.
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.activity.dropped.notify_one();
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.activity.closed.load(Ordering::Acquire) {
+            return Poll::Ready(Ok(())); // end of stream: whoever reads lets go of the socket
+        }
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &r {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => this.activity.touch(),
+            Poll::Pending => this.activity.reader.register(cx.waker()),
+            _ => {}
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.activity.closed.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+        }
+        let r = Pin::new(&mut this.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        r
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.activity.closed.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+        }
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
