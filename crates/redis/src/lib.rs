@@ -9,6 +9,7 @@
 //! Must not depend on any service crate.
 #![warn(missing_docs)]
 
+mod agreement;
 mod presence;
 mod sessions;
 mod throttle;

@@ -3,6 +3,7 @@
 //! [`start`], exactly as the binary does.
 #![warn(missing_docs)]
 
+mod shared_media;
 pub mod wiring;
 
 use anyhow::Context;
@@ -152,6 +153,11 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
 
     if only.has(Service::Chat) {
         let (deps, media) = shared.chat_deps(&cfg, local_auth).await?;
+        if let Some(agreement) = shared.agreement.clone() {
+            let shared_media = shared_media::SharedMedia::check(agreement, &cfg).await?;
+            health.push(shared_media.clone());
+            tracker.spawn(shared_media.run(stop_work.clone()));
+        }
         let chat = ChatService::new(cfg.chat.clone(), deps);
         api = api.merge(chat.router()).merge(media.router()).merge(
             shared

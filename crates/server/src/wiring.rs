@@ -14,7 +14,8 @@ use chatsync_core::memory::{MemoryBus, MemoryPresence, MemorySessions, MemoryThr
 use chatsync_core::outbox::OutboxStore;
 use chatsync_core::ports::chat::Profile;
 use chatsync_core::ports::{
-    ChatStore, EventBus, HealthCheck, MediaRepo, Presence, SessionStore, Throttle, UserStore,
+    Agreement, ChatStore, EventBus, HealthCheck, MediaRepo, Presence, SessionStore, Throttle,
+    UserStore,
 };
 use chatsync_core::tokens::AccessTokens;
 use chatsync_media::MediaService;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub throttle: Arc<dyn Throttle>,
     /// Presence.
     pub presence: Arc<dyn Presence>,
+    /// Where the nodes of a deployment check that they agree (Redis); none in one process.
+    pub agreement: Option<Arc<dyn Agreement>>,
     state_check: Option<Arc<dyn HealthCheck>>,
     closers: std::sync::Mutex<Vec<Closer>>,
     /// Closes the Socket.IO server, when this process runs the chat service.
@@ -68,6 +71,7 @@ impl Shared {
                 sessions: Arc::new(MemorySessions::new()),
                 throttle: Arc::new(MemoryThrottle::new()),
                 presence: Arc::new(MemoryPresence::new()),
+                agreement: None,
                 check: None,
             },
         };
@@ -84,6 +88,7 @@ impl Shared {
             sessions: state.sessions,
             throttle: state.throttle,
             presence: state.presence,
+            agreement: state.agreement,
             state_check: state.check,
             closers: std::sync::Mutex::new(closers),
             socket_closer: std::sync::Mutex::new(None),
@@ -396,6 +401,7 @@ struct StateStores {
     sessions: Arc<dyn SessionStore>,
     throttle: Arc<dyn Throttle>,
     presence: Arc<dyn Presence>,
+    agreement: Option<Arc<dyn Agreement>>,
     check: Option<Arc<dyn HealthCheck>>,
 }
 
@@ -406,6 +412,7 @@ fn redis(url: &str, prefix: &str) -> anyhow::Result<StateStores> {
         sessions: r.clone(),
         throttle: r.clone(),
         presence: r.clone(),
+        agreement: Some(r.clone()),
         check: Some(r),
     })
 }

@@ -107,6 +107,12 @@ async fn redis_presence_keeps_the_presence_contract() {
 }
 
 #[tokio::test]
+async fn redis_agreement_keeps_the_agreement_contract() {
+    let (r, _guard) = adapters::redis();
+    state::agreement_contract(Arc::new(r)).await;
+}
+
+#[tokio::test]
 async fn local_disk_media_storage_keeps_the_storage_contract() {
     let dir = chatsync_testkit::TempDir::new("chatsync-blobs");
     let store = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();

@@ -501,3 +501,117 @@ async fn a_draining_chat_node_takes_no_new_sockets_serves_its_clients_then_sends
     );
     node_b.stop().await;
 }
+
+/// Uploads `bytes` through `node`; answers the file's id and signed URL.
+async fn upload_through(node: &TestApp, user: &TestUser, bytes: Vec<u8>) -> (String, String) {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name("notes.txt")
+        .mime_str("text/plain")
+        .unwrap();
+    let r = node
+        .client
+        .post(node.url("/api/media"))
+        .bearer_auth(&user.access)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "upload through {}", node.addr);
+    let body: serde_json::Value = r.json().await.unwrap();
+    (
+        body["id"].as_str().unwrap().to_owned(),
+        body["url"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[rstest::rstest]
+#[case::one_shared_directory(false)]
+#[case::s3(true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_uploaded_through_one_chat_node_is_fetched_through_another(#[case] s3: bool) {
+    let s3 = if s3 {
+        Some(chatsync_testkit::S3Server::start().await)
+    } else {
+        None
+    };
+    let (users, node_a, node_b) = cluster_with(|c| {
+        if let Some(s3) = &s3 {
+            s3.configure(&mut c.media);
+        }
+    })
+    .await;
+    let ann = users.signup("Ann").await;
+    let bob = users.signup("Bob").await;
+    let conv = node_a.direct(&ann, &bob).await;
+    let bytes = b"minutes of the meeting, plain text\n".repeat(50);
+    let (media_id, url) = upload_through(&node_a, &ann, bytes.clone()).await;
+    // Attached to a message on node A, the file is fetched by Bob through node B.
+    let a = sock(&node_a, &ann).await;
+    let ack = a
+        .emit(
+            "message:send",
+            json!({"conversation_id": conv, "client_id": "f1", "body": "", "attachments": [media_id]}),
+        )
+        .await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let history = node_b
+        .get(&format!("/api/conversations/{conv}/messages"), &bob.access)
+        .await;
+    assert_eq!(history.status, 200, "{:?}", history.body);
+    let on_b = history.body["messages"][0]["attachments"][0]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an attachment: {}", history.body))
+        .to_owned();
+    let got = node_b.client.get(node_b.url(&on_b)).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    // The uploader's own URL works on the other node too.
+    let got = node_b.client.get(node_b.url(&url)).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_node_whose_media_storage_differs_from_the_others_is_refused() {
+    let (resources, cfg) = Resources::create(Backends::PRODUCTION).await;
+    let chat = || Services::parse("chat").unwrap();
+    let _node_a = TestApp::start(cfg.clone(), chat(), resources).await;
+
+    let refused = |other: chatsync_core::config::Config| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let err = chatsync_server::start(other, chat(), listener)
+            .await
+            .err()
+            .expect("a chat node with other media storage was started");
+        format!("{err:#}")
+    };
+    // Its own local directory.
+    let dir = chatsync_testkit::TempDir::new("chatsync-other-node");
+    let mut other = cfg.clone();
+    other.data_dir = chatsync_core::config::DataDir(dir.path().to_owned());
+    let err = refused(other).await;
+    assert!(
+        err.contains("keeps media in") && err.contains("S3_BUCKET") && err.contains("DATA_DIR"),
+        "{err}"
+    );
+    // S3 while the first node keeps files on disk.
+    let s3 = chatsync_testkit::S3Server::start().await;
+    let mut other = cfg.clone();
+    s3.configure(&mut other.media);
+    let err = refused(other).await;
+    assert!(err.contains("keeps media in"), "{err}");
+    // The same directory is fine, and readiness says so.
+    let node_b = TestApp::start(cfg.clone(), chat(), Resources::default()).await;
+    let ready: serde_json::Value = node_b
+        .client
+        .get(node_b.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready["checks"]["media shared with other chat nodes"], "ok",
+        "{ready}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The capabilities services need, as traits. Adapters implement them; services hold them as
 //! `Arc<dyn Trait>` so that the backend is chosen at run time by configuration.
 
+pub mod agreement;
 pub mod bus;
 pub mod chat;
 pub mod media;
@@ -9,6 +10,7 @@ pub mod sessions;
 pub mod throttle;
 pub mod users;
 
+pub use agreement::Agreement;
 pub use bus::{Delivery, EventBus, Subscription};
 pub use chat::ChatStore;
 pub use media::{Attachments, MediaRepo};

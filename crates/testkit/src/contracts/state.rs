@@ -289,3 +289,28 @@ pub async fn presence_contract(p: Arc<dyn Presence>) {
     );
     assert!(p.states(&[]).await.unwrap().is_empty());
 }
+
+/// Nodes agree on a value per topic; a different value is refused while a node renews its own,
+/// and accepted once it has lapsed. (Margins of seconds: the machine may be slow.)
+pub async fn agreement_contract(a: Arc<dyn chatsync_core::ports::Agreement>) {
+    use std::time::Duration;
+    let ttl = Duration::from_secs(4);
+    assert_eq!(a.agree("media", "dir:one", ttl).await.unwrap(), None);
+    assert_eq!(a.agree("media", "dir:one", ttl).await.unwrap(), None);
+    assert_eq!(
+        a.agree("media", "dir:two", ttl).await.unwrap().as_deref(),
+        Some("dir:one")
+    );
+    assert_eq!(a.agree("other", "dir:two", ttl).await.unwrap(), None);
+    // Renewing keeps it past its first lifetime; letting it lapse frees the topic.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(a.agree("media", "dir:one", ttl).await.unwrap(), None);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        a.agree("media", "dir:two", ttl).await.unwrap().as_deref(),
+        Some("dir:one"),
+        "renewed 2.5 s ago, so still held"
+    );
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert_eq!(a.agree("media", "dir:two", ttl).await.unwrap(), None);
+}
