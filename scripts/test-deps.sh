@@ -64,6 +64,9 @@ python3 -c 'import aiosmtpd, moto, socketio, aiohttp' 2>/dev/null && command -v 
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt
 }
 
+# --- systemd-analyze checks the unit files (systemd itself does not run here) -----------------
+have systemd-analyze || apt_install systemd
+
 # --- The official socket.io-client for the client checks -------------------------------------
 have node || apt_install nodejs npm
 if [ ! -d tests/clients/node_modules ] || [ tests/clients/package-lock.json -nt tests/clients/node_modules/.package-lock.json ]; then
