@@ -4,12 +4,6 @@
 # Extra arguments go to `chatsync serve` (e.g. --only chat). Settings: see `chatsync --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -f web/package.json ]; then
-  if [ ! -d web/node_modules ]; then
-    npm --prefix web ci --no-audit --no-fund --loglevel=error
-  fi
-  npm --prefix web run build --silent
-fi
-cargo build --release --locked -p chatsync-server
+scripts/build.sh
 echo "ChatSync: open http://${HOST:-127.0.0.1}:${PORT:-3000}"
 exec ./target/release/chatsync serve "$@"

@@ -59,7 +59,7 @@ fi
 rabbitmqctl status >/dev/null 2>&1 || rabbitmqctl await_startup >/dev/null
 
 # --- Python packages: SMTP server, S3 server (moto), the official python-socketio client ------
-python3 -c 'import aiosmtpd, moto, socketio, aiohttp' 2>/dev/null && command -v moto_server >/dev/null || {
+python3 -c 'import aiosmtpd, moto, socketio, aiohttp, yaml' 2>/dev/null && command -v moto_server >/dev/null || {
   log "installing Python test packages"
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt
 }

@@ -1,6 +1,7 @@
-//! The deployment files in `deploy/` that cannot run here are checked as far as this machine
-//! allows: systemd's units with `systemd-analyze verify` and its offline security review
-//! (systemd itself does not run here), and the per-instance env files against each other.
+//! The deployment files that cannot run here are checked as far as this machine allows:
+//! systemd's units with `systemd-analyze verify` and its offline security review (systemd
+//! itself does not run here), the per-instance env files against each other, and the Docker
+//! compose file and GitHub workflow as data (no Docker engine, no GitHub here).
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use std::collections::BTreeMap;
@@ -61,7 +62,10 @@ fn the_systemd_units_pass_systemd_analyze_verify_without_a_warning() {
     );
     // verify exits 0 on an unknown or misspelt setting, which it ignores with a warning: any
     // output at all is a failure.
-    assert!(ok && out.trim().is_empty(), "systemd-analyze verify:\n{out}");
+    assert!(
+        ok && out.trim().is_empty(),
+        "systemd-analyze verify:\n{out}"
+    );
 }
 
 #[test]
@@ -144,6 +148,105 @@ fn the_example_env_files_name_real_settings_and_point_at_each_other() {
         format!("{},{}", url("chat-1"), url("chat-2"))
     );
     for chat in ["chat-1", "chat-2"] {
-        assert_eq!(env_file(chat)["USER_SERVICE_URL"], url("user"), "{chat}.env");
+        assert_eq!(
+            env_file(chat)["USER_SERVICE_URL"],
+            url("user"),
+            "{chat}.env"
+        );
+    }
+}
+
+/// `deploy/docker/compose.yaml` as JSON (PyYAML, which the test dependencies bring, resolves
+/// the `<<:` merges).
+fn compose() -> serde_json::Value {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(deploy("docker/compose.yaml"))
+        .output()
+        .expect("python3 with PyYAML (scripts/test-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_compose_file_wires_the_services_together_with_real_settings() {
+    // Docker does not run here: this checks what can be checked without it.
+    let known = Command::new(BIN).args(["config", "env"]).output().unwrap();
+    let known = String::from_utf8_lossy(&known.stdout).into_owned();
+    let c = compose();
+    let services = c["services"].as_object().unwrap();
+    let chatsync: Vec<_> = services
+        .iter()
+        .filter(|(_, s)| s["environment"]["CHATSYNC_ONLY"].is_string())
+        .collect();
+    let names: Vec<_> = chatsync.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["chat-1", "chat-2", "gateway", "mail", "user"]);
+    for (name, s) in &chatsync {
+        for key in s["environment"].as_object().unwrap().keys() {
+            assert!(
+                key == "CHATSYNC_ONLY" || known.contains(key.as_str()),
+                "{name}: {key} is not a ChatSync setting"
+            );
+        }
+        for dep in ["postgres", "redis", "rabbitmq"] {
+            assert!(services.contains_key(dep) && s["depends_on"][dep].is_object());
+        }
+    }
+    let gateway = &services["gateway"]["environment"];
+    assert_eq!(
+        gateway["CHAT_SERVICE_URL"],
+        "http://chat-1:3000,http://chat-2:3000"
+    );
+    // Chat nodes share one media directory (README: "Several chat nodes").
+    for chat in ["chat-1", "chat-2"] {
+        assert_eq!(services[chat]["volumes"][0], "media:/data/media", "{chat}");
+    }
+    let dockerfile = std::fs::read_to_string(deploy("docker/Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("RUN scripts/build.sh"),
+        "the image is built by the script the tests use"
+    );
+    assert!(dockerfile.contains("DATA_DIR=/data") && dockerfile.contains("/data/media"));
+}
+
+#[test]
+fn the_github_workflow_runs_the_same_command_as_ci() {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.github/workflows/ci.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wf: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let job = &wf["jobs"]["test"];
+    let runs: Vec<&str> = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    assert!(runs.iter().any(|r| r.ends_with("bash .ci/run")), "{runs:?}");
+    let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/run"))
+        .unwrap();
+    assert!(
+        ci.contains("scripts/test.sh"),
+        ".ci/run runs the README's test command"
+    );
+    for service in ["postgres", "redis", "rabbitmq"] {
+        assert!(job["services"][service]["image"].is_string(), "{service}");
     }
 }
