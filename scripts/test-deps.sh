@@ -66,6 +66,8 @@ python3 -c 'import aiosmtpd, moto, socketio, aiohttp, yaml' 2>/dev/null && comma
 
 # --- systemd-analyze checks the unit files (systemd itself does not run here) -----------------
 have systemd-analyze || apt_install systemd
+# openssl makes the certificates of the TLS tests (RabbitMQ over amqps://).
+have openssl || apt_install openssl
 
 # --- The official socket.io-client for the client checks -------------------------------------
 have node || apt_install nodejs npm

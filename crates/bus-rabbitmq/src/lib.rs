@@ -45,6 +45,8 @@ pub struct RabbitConfig {
     pub max_attempts: u32,
     /// Unacknowledged deliveries per consumer.
     pub prefetch: u16,
+    /// For `amqps://`: PEM certificates trusted besides the system's roots (a private CA).
+    pub ca_pem: Option<String>,
 }
 
 /// A bus on one RabbitMQ broker.
@@ -118,7 +120,12 @@ impl Inner {
     /// Opens a connection and a channel with the whole topology declared.
     async fn open(&self) -> Result<Link, BusError> {
         let props = ConnectionProperties::default().with_connection_name("chatsync".into());
-        let conn = Connection::connect(&self.cfg.url, props)
+        let tls = lapin::tcp::OwnedTLSConfig {
+            identity: None,
+            cert_chain: self.cfg.ca_pem.clone(),
+        };
+        let runtime = lapin::runtime::default_runtime().map_err(unavailable)?;
+        let conn = Connection::connect_with_config(&self.cfg.url, props, tls, runtime)
             .await
             .map_err(unavailable)?;
         let channel = conn.create_channel().await.map_err(unavailable)?;

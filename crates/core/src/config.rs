@@ -354,8 +354,12 @@ impl Config {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct BusConfig {
-    /// `amqp://user:pass@host:5672/vhost`. Unset: the in-process bus.
+    /// `amqp://user:pass@host:5672/vhost`, or `amqps://...:5671/...` over TLS. Unset: the
+    /// in-process bus.
     pub rabbitmq_url: Option<ConnUrl>,
+    /// For `amqps://`: a PEM file of certificates to trust besides the system's roots (a
+    /// broker whose certificate a private CA signed).
+    pub rabbitmq_ca_file: Option<PathBuf>,
     /// Exchange that every event is published to.
     pub exchange: String,
     /// Delivery attempts before a message goes to its dead-letter queue.
@@ -368,6 +372,7 @@ impl Default for BusConfig {
     fn default() -> Self {
         Self {
             rabbitmq_url: None,
+            rabbitmq_ca_file: None,
             exchange: "chatsync.events".into(),
             max_attempts: 6,
             prefetch: 32,
@@ -791,7 +796,12 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "RABBITMQ_URL",
         key: "bus.rabbitmq_url",
-        help: "amqp://... enables RabbitMQ; default in-process bus",
+        help: "amqp://... (or amqps://... over TLS) enables RabbitMQ; default in-process bus",
+    },
+    EnvVar {
+        name: "RABBITMQ_CA_FILE",
+        key: "bus.rabbitmq_ca_file",
+        help: "PEM certificates trusted for amqps:// besides the system's roots",
     },
     EnvVar {
         name: "REDIS_URL",

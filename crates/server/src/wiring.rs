@@ -383,6 +383,13 @@ async fn rabbit(cfg: &Config, url: &str) -> anyhow::Result<Bus> {
         exchange: cfg.bus.exchange.clone(),
         max_attempts: cfg.bus.max_attempts,
         prefetch: cfg.bus.prefetch,
+        ca_pem: match &cfg.bus.rabbitmq_ca_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("RABBITMQ_CA_FILE {}", path.display()))?,
+            ),
+            None => None,
+        },
     })
     .await
     .context("connecting to RabbitMQ")?;

@@ -461,3 +461,39 @@ async fn acknowledged_messages_survive_a_crash(#[case] postgres: bool) {
         lost.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_over_tls_carries_the_events_and_an_unknown_ca_is_refused() {
+    init();
+    let broker = chatsync_testkit::TlsRabbit::start().await;
+    // Trusting the test's CA: registration's code goes user → RabbitMQ (amqps) → mail.
+    let app = TestApp::spawn_with(Backends::PRODUCTION, |c| {
+        c.bus.rabbitmq_url = Some(ConnUrl::new(broker.url()));
+        c.bus.rabbitmq_ca_file = Some(broker.ca_file());
+    })
+    .await;
+    let ann = app.signup("Ann").await;
+    assert!(!ann.access.is_empty());
+    let ready: Value = reqwest::get(app.url("/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["rabbitmq"], "ok", "{ready}");
+
+    // Without the CA the broker's certificate is not trusted: the process does not start.
+    let (_r, mut cfg) = Resources::create(Backends::EMBEDDED).await;
+    cfg.bus.rabbitmq_url = Some(ConnUrl::new(broker.url()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = chatsync_server::start(
+        cfg,
+        chatsync_server::Services::parse("user").unwrap(),
+        listener,
+    )
+    .await
+    .err()
+    .expect("an untrusted broker certificate was accepted");
+    let err = format!("{err:#}");
+    assert!(err.contains("RabbitMQ"), "{err}");
+}

@@ -88,6 +88,7 @@ pub async fn rabbit(max_attempts: u32) -> (RabbitBus, Guard) {
         exchange: "chatsync.events".into(),
         max_attempts,
         prefetch: 32,
+        ca_pem: None,
     })
     .await
     .unwrap_or_else(|e| panic!("RabbitMQ is required for this test: {e}"));

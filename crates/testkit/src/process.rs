@@ -218,3 +218,168 @@ impl Drop for S3Server {
         let _ = self.child.wait();
     }
 }
+
+/// A private RabbitMQ node that listens only over TLS (`amqps://`), with a certificate for
+/// `localhost` signed by a CA made for the test. Stopped on drop.
+pub struct TlsRabbit {
+    pub port: u16,
+    node: String,
+    dir: TempDir,
+    child: Child,
+}
+
+/// RabbitMQ's own scripts: Debian's `/usr/sbin` wrappers switch to the `rabbitmq` user, which
+/// cannot use the test's directory.
+fn rabbit_tool(name: &str) -> String {
+    let own = format!("/usr/lib/rabbitmq/bin/{name}");
+    if Path::new(&own).exists() {
+        own
+    } else {
+        name.to_owned()
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is required for this test");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TlsRabbit {
+    pub async fn start() -> Self {
+        let dir = TempDir::new("chatsync-rabbit-tls");
+        let d = dir.path();
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=ChatSync test CA",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        );
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+        let port = free_port();
+        let p = |f: &str| d.join(f).display().to_string();
+        std::fs::write(
+            d.join("rabbitmq.conf"),
+            format!(
+                "listeners.tcp = none\nlisteners.ssl.default = {port}\n\
+                 ssl_options.cacertfile = {}\nssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\nssl_options.verify = verify_none\n\
+                 ssl_options.fail_if_no_peer_cert = false\n",
+                p("ca.pem"),
+                p("server.pem"),
+                p("server.key")
+            ),
+        )
+        .unwrap();
+        std::fs::write(d.join("enabled_plugins"), "[].\n").unwrap();
+        let node = format!("chatsync-tls-{port}@localhost");
+        let child = Command::new(rabbit_tool("rabbitmq-server"))
+            .env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_DIST_PORT", free_port().to_string())
+            .env("RABBITMQ_CONFIG_FILE", p("rabbitmq.conf"))
+            .env("RABBITMQ_MNESIA_BASE", p("mnesia"))
+            .env("RABBITMQ_LOG_BASE", p("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", p("enabled_plugins"))
+            .env("RABBITMQ_PID_FILE", p("pid"))
+            .stdout(std::fs::File::create(d.join("out.log")).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rabbitmq-server is required for this test (scripts/test-deps.sh)");
+        let r = Self {
+            port,
+            node,
+            dir,
+            child,
+        };
+        for _ in 0..240 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!(
+            "private RabbitMQ did not start:\n{}",
+            std::fs::read_to_string(r.dir.path().join("out.log")).unwrap_or_default()
+        );
+    }
+
+    /// `amqps://guest:guest@localhost:<port>/%2f` (guest may log in from loopback).
+    pub fn url(&self) -> String {
+        format!("amqps://guest:guest@localhost:{}/%2f", self.port)
+    }
+
+    /// The CA that signed the broker's certificate.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
+
+impl Drop for TlsRabbit {
+    fn drop(&mut self) {
+        let _ = Command::new(rabbit_tool("rabbitmqctl"))
+            .args(["-n", &self.node, "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
