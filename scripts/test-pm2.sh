@@ -222,9 +222,9 @@ until_ok 120 "the first 20 acked messages" at_least_acked 20
 client_alive || fail "the client stopped early: $(tail -n 20 "$TMP/flow.log")"
 
 pids_before=$("$PM2" jlist | jq -c '[.[] | select(.pm2_env.namespace == "chatsync-chat") | .pid]')
-log "acked so far: $(acked_total); pm2 reload chatsync-chat (pids $pids_before)"
+log "acked so far: $(acked_total); pm2 reload chatsync-chat --parallel 1 (pids $pids_before)"
 t0=$(date +%s)
-"$PM2" reload chatsync-chat >"$TMP/pm2-reload.log" 2>&1 || { cat "$TMP/pm2-reload.log" >&2; fail "pm2 reload"; }
+"$PM2" reload chatsync-chat --parallel 1 >"$TMP/pm2-reload.log" 2>&1 || { cat "$TMP/pm2-reload.log" >&2; fail "pm2 reload"; }
 log "pm2 reload returned after $(( $(date +%s) - t0 )) s"
 pids_after=$("$PM2" jlist | jq -c '[.[] | select(.pm2_env.namespace == "chatsync-chat") | .pid]')
 jq -e --argjson b "$pids_before" --argjson a "$pids_after" \

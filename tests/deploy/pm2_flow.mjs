@@ -47,6 +47,7 @@ class Peer {
     this.liveDuplicates = [];
     this.syncOverlap = 0;
     this.lastSeq = 0;
+    this.seqs = new Set();
     this.connects = 0;
     this.disconnects = {};
     this.connectErrors = 0;
@@ -95,9 +96,14 @@ class Peer {
       return;
     }
     this.received.set(m.id, { via, liveCount: via === "live" ? 1 : 0, seq: m.seq, client_id: m.client_id });
-    // Only a live message right after the last seen one moves the sync position, so a gap is
-    // filled by the next sync.
-    if (via === "sync" || m.seq === this.lastSeq + 1) this.lastSeq = Math.max(this.lastSeq, m.seq);
+    this.know(m.seq);
+  }
+
+  // The sync position is the end of the gap-free run of seqs seen (own acks and received
+  // messages), so a message missed live is fetched by the next sync.
+  know(seq) {
+    this.seqs.add(seq);
+    while (this.seqs.has(this.lastSeq + 1)) this.seqs.delete(++this.lastSeq);
   }
 
   async sync() {
@@ -116,7 +122,7 @@ class Peer {
       this.syncs++;
       for (const m of ack.messages) {
         this.take(m, "sync");
-        if (m.conversation_id === CONV) this.lastSeq = Math.max(this.lastSeq, m.seq);
+        if (m.conversation_id === CONV) this.know(m.seq);
       }
       if (!ack.has_more) return;
     }
@@ -146,6 +152,7 @@ class Peer {
           throw new Error(`${clientId} acked twice with different messages: ${JSON.stringify(prev)} and ${JSON.stringify(ack.message)}`);
         }
         this.acked.set(clientId, { id: ack.message.id, seq: ack.message.seq });
+        this.know(ack.message.seq);
         return;
       }
       const code = ack.error && ack.error.code;
