@@ -157,8 +157,9 @@ gateway_sees_all() {
   local body
   body=$(curl -fsS --max-time 5 "$GW/readyz") || return 1
   for p in "${CHAT_PORTS[@]}"; do
-    jq -e --arg u "127.0.0.1:$p" '[.. | objects | to_entries[] | select((.key|tostring|contains($u)) or ((.value|tostring)|contains($u)))] | length > 0' <<<"$body" >/dev/null 2>&1 \
-      || grep -q "127.0.0.1:$p" <<<"$body" || return 1
+    # {"checks": {"chat node 0 (http://127.0.0.1:PORT)": "ok", ...}, "status": "ready"}
+    jq -e --arg u "http://127.0.0.1:$p)" '.status == "ready" and ([.checks | to_entries[] | select((.key | endswith($u)) and .value == "ok")] | length == 1)' \
+      <<<"$body" >/dev/null 2>&1 || return 1
   done
 }
 until_ok 60 "the gateway's /readyz to list every chat node" gateway_sees_all
