@@ -166,6 +166,9 @@ until_ok 60 "the gateway's /readyz to list every chat node" gateway_sees_all
 log "every process is ready: $(curl -fsS "$GW/readyz")"
 n_online=$("$PM2" jlist | jq '[.[] | select(.pm2_env.status == "online")] | length')
 [[ $n_online == $((3 + CHAT_NODES)) ]] || fail "pm2 lists $n_online online processes, not $((3 + CHAT_NODES))"
+# PM2 must stop with SIGTERM and wait past the shutdown deadline (30 s) before a SIGKILL.
+"$PM2" jlist | jq -e 'all(.[]; .pm2_env.kill_signal == "SIGTERM" and .pm2_env.kill_timeout > 30000 and .pm2_env.exec_mode == "fork_mode")' >/dev/null \
+  || fail "pm2 apps: kill_signal/kill_timeout/exec_mode are not SIGTERM/>30 s/fork: $("$PM2" jlist | jq -c '[.[] | [.name, .pm2_env.kill_signal, .pm2_env.kill_timeout, .pm2_env.exec_mode]]')"
 
 # 5. Two users: register, code from the mail, verify, login.
 api() { # api METHOD PATH JSON [TOKEN] -> body on stdout; fails on an HTTP error
@@ -225,7 +228,9 @@ client_alive || fail "the client stopped early: $(tail -n 20 "$TMP/flow.log")"
 pids_before=$("$PM2" jlist | jq -c '[.[] | select(.pm2_env.namespace == "chatsync-chat") | .pid]')
 log "acked so far: $(acked_total); pm2 reload chatsync-chat --parallel 1 (pids $pids_before)"
 t0=$(date +%s)
-"$PM2" reload chatsync-chat --parallel 1 >"$TMP/pm2-reload.log" 2>&1 || { cat "$TMP/pm2-reload.log" >&2; fail "pm2 reload"; }
+# In the background, so that a signal to this script is handled at once, not after the reload.
+"$PM2" reload chatsync-chat --parallel 1 >"$TMP/pm2-reload.log" 2>&1 &
+wait $! || { cat "$TMP/pm2-reload.log" >&2; fail "pm2 reload"; }
 log "pm2 reload returned after $(( $(date +%s) - t0 )) s"
 pids_after=$("$PM2" jlist | jq -c '[.[] | select(.pm2_env.namespace == "chatsync-chat") | .pid]')
 jq -e --argjson b "$pids_before" --argjson a "$pids_after" \
