@@ -166,9 +166,9 @@ until_ok 60 "the gateway's /readyz to list every chat node" gateway_sees_all
 log "every process is ready: $(curl -fsS "$GW/readyz")"
 n_online=$("$PM2" jlist | jq '[.[] | select(.pm2_env.status == "online")] | length')
 [[ $n_online == $((3 + CHAT_NODES)) ]] || fail "pm2 lists $n_online online processes, not $((3 + CHAT_NODES))"
-# PM2 must stop with SIGTERM and wait past the shutdown deadline (30 s) before a SIGKILL.
-"$PM2" jlist | jq -e 'all(.[]; .pm2_env.kill_signal == "SIGTERM" and .pm2_env.kill_timeout > 30000 and .pm2_env.exec_mode == "fork_mode")' >/dev/null \
-  || fail "pm2 apps: kill_signal/kill_timeout/exec_mode are not SIGTERM/>30 s/fork: $("$PM2" jlist | jq -c '[.[] | [.name, .pm2_env.kill_signal, .pm2_env.kill_timeout, .pm2_env.exec_mode]]')"
+# PM2 must wait past the shutdown deadline (30 s) before a SIGKILL.
+"$PM2" jlist | jq -e 'all(.[]; .pm2_env.kill_timeout > 30000 and .pm2_env.exec_mode == "fork_mode")' >/dev/null \
+  || fail "pm2 apps: kill_timeout/exec_mode are not >30 s/fork: $("$PM2" jlist | jq -c '[.[] | [.name, .pm2_env.kill_timeout, .pm2_env.exec_mode]]')"
 
 # 5. Two users: register, code from the mail, verify, login.
 api() { # api METHOD PATH JSON [TOKEN] -> body on stdout; fails on an HTTP error
@@ -271,7 +271,16 @@ for ts, i, e in events:
         if down - {i}:
             print(f"node {i} stopped at {ts} while {sorted(down - {i})} was down", file=sys.stderr); sys.exit(1)
         down.add(i)
+# Every node drained and came back.
+for i in range(1, n + 1):
+    kinds = [e for _, j, e in events if j == i]
+    if "stop" not in kinds or kinds[-1] != "listen" or kinds.count("listen") < 2:
+        print(f"node {i} did not drain and start again: {kinds}", file=sys.stderr); sys.exit(1)
 EOF
+# Each stopped by itself, within kill_timeout: no SIGKILL, exit code 0.
+grep -n "SIGKILL" "$PM2_HOME/pm2.log" >&2 && fail "PM2 had to SIGKILL a process"
+grep -E "App \[chatsync-chat-[0-9]+:[0-9]+\] exited with code" "$PM2_HOME/pm2.log" >&2 || true
+if grep -E "App \[chatsync-chat-[0-9]+:[0-9]+\] exited with code \[[1-9]" "$PM2_HOME/pm2.log" >&2; then fail "a chat node exited with an error"; fi
 
 # Keep chatting a little after the reload, then stop and check.
 target=$(( $(acked_total) + 30 ))

@@ -92,7 +92,8 @@ function app(name, only, port, extra, opts = {}) {
     // The env file first; what makes each process itself wins over it (and over a .env in cwd,
     // which the binary reads without overriding variables already set).
     env: { ...shared, ...extra, CHATSYNC_ONLY: only, PORT: String(port) },
-    kill_signal: "SIGTERM",
+    // PM2 stops a process with SIGINT (PM2_KILL_SIGNAL of the daemon; there is no per-app
+    // setting), which ChatSync handles exactly as SIGTERM: it drains, then exits.
     kill_timeout: killTimeoutMs,
     // The binary cannot send PM2's 'ready' message, so PM2 waits listen_timeout after each start
     // before it reports the restart done and goes on to the next process of a reload.
