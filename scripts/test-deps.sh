@@ -68,6 +68,9 @@ python3 -c 'import aiosmtpd, moto, socketio, aiohttp, yaml' 2>/dev/null && comma
 have systemd-analyze || apt_install systemd
 # openssl makes the certificates of the TLS tests (RabbitMQ over amqps://).
 have openssl || apt_install openssl
+# scripts/test-pm2.sh reads JSON answers with jq and calls the services with curl.
+have jq || apt_install jq
+have curl || apt_install curl
 
 # --- The official socket.io-client for the client checks -------------------------------------
 have node || apt_install nodejs npm

@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "rust tests"
 cargo test --workspace --locked
 
+step "deployment: PM2 ecosystem, rolling reload under load (scripts/test-pm2.sh)"
+CHATSYNC_BIN=target/debug/chatsync scripts/test-pm2.sh
+
 step "dependency checks (cargo deny)"
 scripts/deny.sh
 
