@@ -615,3 +615,157 @@ async fn a_chat_node_whose_media_storage_differs_from_the_others_is_refused() {
         "{ready}"
     );
 }
+
+/// `deploy/nginx/chatsync.conf` with this test's ports, certificate and web directory.
+fn nginx_site(
+    https: u16,
+    http: u16,
+    gateway: &TestApp,
+    certs: &std::path::Path,
+    web: &std::path::Path,
+) -> String {
+    let site = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/nginx/chatsync.conf"
+    ))
+    .unwrap();
+    let swaps = [
+        (
+            "listen 443 ssl;".to_owned(),
+            format!("listen 127.0.0.1:{https} ssl;"),
+        ),
+        ("listen 80;".to_owned(), format!("listen 127.0.0.1:{http};")),
+        (
+            "server 127.0.0.1:3000;".to_owned(),
+            format!("server {};", gateway.addr),
+        ),
+        (
+            "/etc/letsencrypt/live/chat.example.com/fullchain.pem".to_owned(),
+            certs.join("server.pem").display().to_string(),
+        ),
+        (
+            "/etc/letsencrypt/live/chat.example.com/privkey.pem".to_owned(),
+            certs.join("server.key").display().to_string(),
+        ),
+        (
+            "/usr/local/share/chatsync/web".to_owned(),
+            web.display().to_string(),
+        ),
+    ];
+    let mut site = site;
+    for (from, to) in swaps {
+        assert!(site.contains(&from), "the nginx file has {from:?}");
+        site = site.replace(&from, &to);
+    }
+    site
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_in_front_of_a_gateway_and_two_chat_nodes_serves_the_flow_over_https() {
+    const REGISTER_LIMIT: u32 = 6;
+    let (users, node_a, node_b) = cluster_with(|c| {
+        c.auth.register_per_ip.limit = REGISTER_LIMIT;
+        c.http.trust_forwarded_for = true;
+    })
+    .await;
+    let gateway = gateway_over(&users, &[&node_a, &node_b]).await;
+
+    let dir = chatsync_testkit::TempDir::new("chatsync-nginx");
+    let d = dir.path();
+    chatsync_testkit::certificates(d);
+    let web = d.join("web");
+    std::fs::create_dir_all(web.join("assets")).unwrap();
+    std::fs::write(
+        web.join("assets/app-3f9a2c.js"),
+        "console.log('chatsync');\n",
+    )
+    .unwrap();
+    for sub in ["tmp", "logs"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let (https, http) = (chatsync_testkit::free_port(), chatsync_testkit::free_port());
+    std::fs::write(
+        d.join("chatsync.conf"),
+        nginx_site(https, http, &gateway, d, &web),
+    )
+    .unwrap();
+    let p = |f: &str| d.join(f).display().to_string();
+    std::fs::write(
+        d.join("nginx.conf"),
+        format!(
+            "daemon off;\nworker_processes 1;\npid {pid};\nerror_log {err} info;\n\
+             events {{}}\nhttp {{\n  include /etc/nginx/mime.types;\n  access_log off;\n\
+             client_body_temp_path {t}/body;\n  proxy_temp_path {t}/proxy;\n\
+             fastcgi_temp_path {t}/fastcgi;\n  uwsgi_temp_path {t}/uwsgi;\n\
+             scgi_temp_path {t}/scgi;\n  include {site};\n}}\n",
+            pid = p("nginx.pid"),
+            err = p("logs/error.log"),
+            t = p("tmp"),
+            site = p("chatsync.conf"),
+        ),
+    )
+    .unwrap();
+    let nginx = |args: &[&str]| {
+        let bin = if std::path::Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(["-p", &p(""), "-c", &p("nginx.conf")])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    let t = nginx(&["-t"])
+        .output()
+        .expect("nginx is required (scripts/test-deps.sh installs it)");
+    assert!(
+        t.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+    let mut server = nginx(&[]).spawn().unwrap();
+    chatsync_testkit::eventually(Duration::from_secs(20), || async {
+        std::net::TcpStream::connect(("127.0.0.1", https)).ok()
+    })
+    .await;
+
+    let out = tokio::process::Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/deploy/nginx_flow.mjs"
+        ))
+        .env("HTTPS", format!("https://127.0.0.1:{https}"))
+        .env("HTTP", format!("http://127.0.0.1:{http}"))
+        .env("ASSET", "/assets/app-3f9a2c.js")
+        .env("REGISTER_LIMIT", REGISTER_LIMIT.to_string())
+        .env("NODE_EXTRA_CA_CERTS", p("ca.pem"))
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), out)
+        .await
+        .expect("the nginx flow finished within 3 minutes")
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(d.join("logs/error.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "nginx_flow.mjs failed:\n{stdout}\n{stderr}\nnginx error log (tail):\n{}",
+        log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+    );
+    for check in [
+        "over HTTPS",
+        "long-polling",
+        "stayed on its node",
+        "redirected",
+        "/metrics",
+        "caching",
+        "X-Forwarded-For",
+    ] {
+        assert!(stdout.contains(check), "missing check {check:?}:\n{stdout}");
+    }
+}

@@ -16,7 +16,7 @@ mod resources;
 mod smtp;
 pub mod socket;
 
-pub use process::{PrivateRedis, Process, S3Server, TlsRabbit, free_port};
+pub use process::{PrivateRedis, Process, S3Server, TlsRabbit, certificates, free_port};
 pub use resources::{PgDatabase, RabbitVhost, RedisPrefix, rabbitmqctl};
 pub use smtp::SmtpSink;
 pub use socket::Sock;
