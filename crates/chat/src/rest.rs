@@ -11,7 +11,9 @@ use axum::http::request::Parts;
 use axum::routing::{delete, get, post, put};
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, Authenticator, Json};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
-use chatsync_core::ports::chat::{Conversation, ConversationSummary, Message, Page, ReceiptKind};
+use chatsync_core::ports::chat::{
+    Conversation, ConversationSummary, Message, Page, ReceiptKind, SearchCursor,
+};
 use chatsync_core::ports::presence::PresenceState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,6 +72,7 @@ pub(crate) fn router(core: Arc<ChatCore>) -> Router {
             put(react_on).delete(react_off),
         )
         .route("/api/presence", get(presence))
+        .route("/api/search/messages", get(search_messages))
         .with_state(RestState(core))
 }
 
@@ -216,13 +219,20 @@ async fn leave(
 struct HistoryQuery {
     before_seq: Option<i64>,
     after_seq: Option<i64>,
+    /// The page around this seq (a search hit), instead of `before_seq` / `after_seq`.
+    around_seq: Option<i64>,
     limit: Option<u32>,
 }
 
 #[derive(Serialize)]
 struct MessagePage {
     messages: Vec<Message>,
+    /// More in the paging direction (older without `after_seq`, newer with it; older around
+    /// a seq).
     has_more: bool,
+    /// Around a seq only: whether newer messages follow the page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    has_newer: Option<bool>,
 }
 
 async fn history(
@@ -233,13 +243,33 @@ async fn history(
 ) -> ApiResult<Json<MessagePage>> {
     let cid: ConversationId = id(&raw, "conversation")?;
     let q = query(q)?;
+    if let Some(around) = q.around_seq {
+        if q.before_seq.is_some() || q.after_seq.is_some() {
+            return Err(ChatError::Payload(
+                "around_seq cannot be combined with before_seq or after_seq".into(),
+            )
+            .into());
+        }
+        let (messages, has_more, has_newer) =
+            s.0.history_around(user.user_id, cid, around, q.limit.unwrap_or(50))
+                .await?;
+        return Ok(Json(MessagePage {
+            messages,
+            has_more,
+            has_newer: Some(has_newer),
+        }));
+    }
     let page = Page {
         before_seq: q.before_seq,
         after_seq: q.after_seq,
         limit: q.limit.unwrap_or(50),
     };
     let (messages, has_more) = s.0.history(user.user_id, cid, page).await?;
-    Ok(Json(MessagePage { messages, has_more }))
+    Ok(Json(MessagePage {
+        messages,
+        has_more,
+        has_newer: None,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -379,5 +409,70 @@ async fn presence(
     }
     Ok(Json(PresenceList {
         presence: s.0.presence_of(user.user_id, &ids).await?,
+    }))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: String,
+    conversation_id: Option<String>,
+    /// `next_before` of the previous page.
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+/// One hit of `GET /api/search/messages`.
+#[derive(Serialize)]
+struct Hit {
+    message: Message,
+    conversation_id: ConversationId,
+    seq: i64,
+    /// Plain text; matched words between `<mark>` and `</mark>`.
+    snippet: String,
+}
+
+#[derive(Serialize)]
+struct SearchPage {
+    hits: Vec<Hit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<String>,
+}
+
+async fn search_messages(
+    State(s): State<RestState>,
+    user: AuthUser,
+    q: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<SearchPage>> {
+    let q = query(q)?;
+    let conversation_id = match q.conversation_id.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(id::<ConversationId>(raw, "conversation")?),
+    };
+    let before = match q.before.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<SearchCursor>().map_err(|()| {
+            ApiError::bad_request("invalid_query", "before must be a next_before value")
+        })?),
+    };
+    let (hits, next) =
+        s.0.search(
+            user.user_id,
+            &q.q,
+            conversation_id,
+            before,
+            q.limit.unwrap_or(20),
+        )
+        .await?;
+    Ok(Json(SearchPage {
+        hits: hits
+            .into_iter()
+            .map(|h| Hit {
+                conversation_id: h.message.conversation_id,
+                seq: h.message.seq,
+                message: h.message,
+                snippet: h.snippet,
+            })
+            .collect(),
+        next_before: next.map(|c| c.to_string()),
     }))
 }

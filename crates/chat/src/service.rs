@@ -12,9 +12,10 @@ use chatsync_core::http::Authenticator;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
     Conversation, ConversationKind, ConversationSummary, Message, NewMessage, Page, Reacted,
-    ReceiptKind,
+    ReceiptKind, SearchCursor, SearchHit, SearchQuery, search_terms,
 };
 use chatsync_core::ports::presence::PresenceState;
+use chatsync_core::ports::throttle::Decision;
 use chatsync_core::ports::{Attachments, ChatStore, Presence, SessionStore, StoreError, Throttle};
 use chatsync_core::validate::{ConversationName, Invalid, MessageBody};
 use chrono::{DateTime, Utc};
@@ -22,6 +23,11 @@ use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// Longest message-search query, in characters.
+pub(crate) const MAX_SEARCH_CHARS: usize = 200;
+/// Most search hits in one page.
+pub(crate) const MAX_SEARCH_PAGE: u32 = 50;
 
 /// Most members a group may have.
 pub(crate) const MAX_GROUP_MEMBERS: usize = 512;
@@ -48,6 +54,8 @@ pub struct ChatCore {
     pub(crate) writer: Writer,
     /// The per-account send limit, for REST and Socket.IO alike.
     send_limit: SendLimit,
+    /// Counters shared by every node (the message-search limit).
+    throttle: Arc<dyn Throttle>,
     members: Mutex<MemberCache>,
 }
 
@@ -116,7 +124,7 @@ impl ChatCore {
         throttle: Arc<dyn Throttle>,
     ) -> Self {
         let fanout = Arc::new(OnceLock::new());
-        let send_limit = SendLimit::new(throttle, cfg.send_per_account);
+        let send_limit = SendLimit::new(throttle.clone(), cfg.send_per_account);
         let writer = Writer::start(
             store.clone(),
             fanout.clone(),
@@ -134,6 +142,7 @@ impl ChatCore {
             fanout,
             writer,
             send_limit,
+            throttle,
             members: Mutex::new(HashMap::new()),
         }
     }
@@ -454,6 +463,120 @@ impl ChatCore {
     }
 
     /// Tells the members about a changed message; returns it as `me` sees it.
+    /// A page of history centred on `around` (the message at that seq and up to `limit` in
+    /// all, older ones first), for opening a conversation at a search hit. Returns the
+    /// messages ascending, whether older ones exist, and whether newer ones exist.
+    pub(crate) async fn history_around(
+        &self,
+        me: UserId,
+        cid: ConversationId,
+        around: i64,
+        limit: u32,
+    ) -> ChatResult<(Vec<Message>, bool, bool)> {
+        check_seq(around)?;
+        let limit = limit.clamp(1, self.cfg.max_page);
+        let newer_wanted = limit / 2;
+        let older_wanted = limit - newer_wanted; // the message itself included
+        let (mut older, has_older) = self
+            .history(
+                me,
+                cid,
+                Page {
+                    before_seq: Some(around.saturating_add(1)),
+                    after_seq: None,
+                    limit: older_wanted,
+                },
+            )
+            .await?;
+        let (newer, has_newer) = if newer_wanted == 0 {
+            // Only whether there is anything after it.
+            let (probe, _) = self
+                .history(
+                    me,
+                    cid,
+                    Page {
+                        before_seq: None,
+                        after_seq: Some(around),
+                        limit: 1,
+                    },
+                )
+                .await?;
+            (Vec::new(), !probe.is_empty())
+        } else {
+            self.history(
+                me,
+                cid,
+                Page {
+                    before_seq: None,
+                    after_seq: Some(around),
+                    limit: newer_wanted,
+                },
+            )
+            .await?
+        };
+        older.extend(newer);
+        Ok((older, has_older, has_newer))
+    }
+
+    /// Full-text search over the messages of `me`'s conversations (or one of them), newest
+    /// first. Returns the hits and, when there may be more, where the next page starts.
+    pub(crate) async fn search(
+        &self,
+        me: UserId,
+        text: &str,
+        conversation_id: Option<ConversationId>,
+        before: Option<SearchCursor>,
+        limit: u32,
+    ) -> ChatResult<(Vec<SearchHit>, Option<SearchCursor>)> {
+        let rule = self.cfg.search_per_account;
+        if let Decision::Limited { retry_after } = self
+            .throttle
+            .hit(
+                &format!("search:messages:{me}"),
+                rule.limit,
+                Duration::from_secs(rule.window_secs),
+            )
+            .await?
+        {
+            return Err(ChatError::RateLimited(retry_after));
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Invalid::new("q", "is required").into());
+        }
+        if text.chars().count() > MAX_SEARCH_CHARS {
+            return Err(Invalid::new("q", "is longer than 200 characters").into());
+        }
+        let limit = limit.clamp(1, MAX_SEARCH_PAGE);
+        // One more than asked tells whether there is a next page.
+        let mut hits = self
+            .store
+            .search(
+                me,
+                &SearchQuery {
+                    terms: search_terms(text),
+                    conversation_id,
+                    before,
+                    limit: limit + 1,
+                },
+            )
+            .await
+            .map_err(not_found("conversation"))?;
+        let next = if hits.len() > limit as usize {
+            hits.truncate(limit as usize);
+            hits.last().map(|h| SearchCursor {
+                created_at: h.message.created_at,
+                message_id: h.message.id,
+            })
+        } else {
+            None
+        };
+        for h in &mut hits {
+            self.present(me, std::slice::from_mut(&mut h.message));
+        }
+        Ok((hits, next))
+    }
+
     async fn updated(&self, me: UserId, mut m: Message, origin: Option<&str>) -> Message {
         if let Some(f) = self.fanout.get()
             && let Ok(members) = self.cached_members(m.conversation_id).await

@@ -583,6 +583,8 @@ pub struct ChatConfig {
     pub max_sockets_per_account: u32,
     /// Different emoji one person may put on one message.
     pub max_reactions_per_user: u32,
+    /// Message searches per account, shared by every node through the throttle store.
+    pub search_per_account: RateLimit,
 }
 
 impl Default for ChatConfig {
@@ -600,6 +602,7 @@ impl Default for ChatConfig {
             send_per_account: RateLimit::new(100, 10),
             max_sockets_per_account: 20,
             max_reactions_per_user: 20,
+            search_per_account: RateLimit::new(120, 60),
         }
     }
 }

@@ -331,6 +331,14 @@ fn rows() -> Vec<Row> {
             "/api/presence?user_ids={},{}",
             fx.owner.id, fx.member.id
         ))),
+        // ---- search: members find the group's message; others get no hits (the leak check)
+        row!("GET" "/api/search/messages", signed_in(200), |fx, r| get(
+            "/api/search/messages?q=secret%20plans"
+        )),
+        row!("GET" "/api/search/messages", members(200), |fx, r| get(format!(
+            "/api/search/messages?q=secret&conversation_id={}",
+            fx.group
+        ))),
         // ---- media --------------------------------------------------------------------------
         row!("POST" "/api/media", signed_in(201), |fx, r| http(
             "/api/media",

@@ -8,10 +8,10 @@ use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage, Page,
-    Profile, Reacted, ReceiptKind, Role, now_millis,
+    Profile, Reacted, ReceiptKind, Role, SearchHit, SearchQuery, now_millis,
 };
 use chatsync_store_sql::rows::{self as read, Dialect};
-use chatsync_store_sql::{append, conversation_columns, message_columns};
+use chatsync_store_sql::{append, conversation_columns, message_columns, search};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
@@ -638,6 +638,65 @@ impl ChatStore for PgStore {
             .map_err(map_err)?;
         with_reactions(&mut db, &mut msgs).await?;
         Ok(msgs)
+    }
+
+    async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        if let Some(cid) = q.conversation_id
+            && !is_member(&mut db, cid, user).await?
+        {
+            return Err(StoreError::NotFound);
+        }
+        if q.terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The page is chosen first; only its rows pay for a headline.
+        let rows = sqlx::query(concat!(
+            "WITH q AS (SELECT to_tsquery('english', $1) AS query)
+             SELECT msg.*, ts_headline('english', msg.body, q.query, $7) AS snippet
+             FROM (SELECT ",
+            message_columns!(),
+            "     FROM message msg
+                  JOIN member mb ON mb.conversation_id = msg.conversation_id AND mb.user_id = $2
+                  CROSS JOIN q
+                  WHERE msg.search @@ q.query AND msg.deleted_at IS NULL
+                    AND ($3::uuid IS NULL OR msg.conversation_id = $3)
+                    AND ($4::timestamptz IS NULL OR (msg.created_at, msg.message_id) < ($4, $5))
+                  ORDER BY msg.created_at DESC, msg.message_id DESC
+                  LIMIT $6) msg
+             CROSS JOIN q
+             ORDER BY msg.created_at DESC, msg.message_id DESC"
+        ))
+        .bind(search::tsquery(&q.terms))
+        .bind(user.0)
+        .bind(q.conversation_id.map(|c| c.0))
+        .bind(q.before.map(|c| c.created_at))
+        .bind(q.before.map(|c| c.message_id.0))
+        .bind(i64::from(q.limit))
+        .bind(format!(
+            "StartSel=\"{}\", StopSel=\"{}\", MaxWords=24, MinWords=10, ShortWord=2",
+            search::MARK_START,
+            search::MARK_END
+        ))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut msgs: Vec<Message> = rows
+            .iter()
+            .map(read::message::<Pg>)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut db, &mut msgs).await?;
+        msgs.into_iter()
+            .zip(&rows)
+            .map(|(message, row)| {
+                Ok(SearchHit {
+                    message,
+                    snippet: Pg::text(row, "snippet")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)
     }
 
     async fn message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {

@@ -5,6 +5,7 @@
 //!   its dialect's SQL between [`append::plan`] and [`append::Plan::finish`];
 //! - [`rows`]: rows to domain types, over a [`rows::Dialect`] naming how each database
 //!   spells ids, times and JSON, and the grouping of member and reaction rows;
+//! - [`search`]: message search queries in each dialect's syntax;
 //! - [`run_migrations`]: one migration history per service.
 //!
 //! The SQL itself stays in the store crates, one dialect each (as atuin keeps it). Depends on
@@ -13,6 +14,7 @@
 
 pub mod append;
 pub mod rows;
+pub mod search;
 
 use chatsync_core::ports::StoreError;
 use sqlx::migrate::{Migrate, Migrator};

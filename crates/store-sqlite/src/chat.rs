@@ -6,10 +6,10 @@ use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage, Page,
-    Profile, Reacted, ReceiptKind, Role, now_millis,
+    Profile, Reacted, ReceiptKind, Role, SearchHit, SearchQuery, now_millis,
 };
 use chatsync_store_sql::rows::{self as read, Dialect};
-use chatsync_store_sql::{append, conversation_columns, message_columns};
+use chatsync_store_sql::{append, conversation_columns, message_columns, search};
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashMap;
@@ -635,6 +635,59 @@ impl ChatStore for SqliteStore {
             .map_err(map_err)?;
         with_reactions(&mut db, &mut msgs).await?;
         Ok(msgs)
+    }
+
+    async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        if let Some(cid) = q.conversation_id
+            && !is_member(&mut db, cid, user).await?
+        {
+            return Err(StoreError::NotFound);
+        }
+        if q.terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            ", snippet(message_fts, 0, ?7, ?8, '…', 16) AS snippet
+             FROM message_fts
+             JOIN message msg ON msg.rowid = message_fts.rowid
+             JOIN member mb ON mb.conversation_id = msg.conversation_id AND mb.user_id = ?2
+             WHERE message_fts MATCH ?1 AND msg.deleted_at IS NULL
+               AND (?3 IS NULL OR msg.conversation_id = ?3)
+               AND (?4 IS NULL OR msg.created_at < ?4
+                    OR (msg.created_at = ?4 AND msg.message_id < ?5))
+             ORDER BY msg.created_at DESC, msg.message_id DESC
+             LIMIT ?6"
+        ))
+        .bind(search::fts5_match(&q.terms))
+        .bind(user.to_string())
+        .bind(q.conversation_id.map(|c| c.to_string()))
+        .bind(q.before.map(|c| millis(c.created_at)))
+        .bind(q.before.map(|c| c.message_id.to_string()))
+        .bind(i64::from(q.limit))
+        .bind(search::MARK_START)
+        .bind(search::MARK_END)
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut msgs: Vec<Message> = rows
+            .iter()
+            .map(read::message::<Sqlite>)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut db, &mut msgs).await?;
+        msgs.into_iter()
+            .zip(&rows)
+            .map(|(message, row)| {
+                Ok(SearchHit {
+                    message,
+                    snippet: Sqlite::text(row, "snippet")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)
     }
 
     async fn message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {

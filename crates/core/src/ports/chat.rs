@@ -262,6 +262,79 @@ pub struct Page {
     pub limit: u32,
 }
 
+/// Where a page of search hits ends: hits are ordered newest first by (`created_at`,
+/// message id), and the next page starts below this pair. Written into the API as an opaque
+/// string (`next_before`), read back from `before`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchCursor {
+    /// The last hit's creation time.
+    pub created_at: DateTime<Utc>,
+    /// The last hit's id.
+    pub message_id: MessageId,
+}
+
+impl std::fmt::Display for SearchCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}_{}",
+            self.created_at.timestamp_micros(),
+            self.message_id
+        )
+    }
+}
+
+impl std::str::FromStr for SearchCursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (micros, id) = s.split_once('_').ok_or(())?;
+        Ok(Self {
+            created_at: DateTime::from_timestamp_micros(micros.parse().map_err(|_| ())?)
+                .ok_or(())?,
+            message_id: id.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// Most words a search query is cut to.
+pub const MAX_SEARCH_TERMS: usize = 12;
+
+/// The words of a search query as both stores index them: runs of letters and digits,
+/// lower-cased, at most [`MAX_SEARCH_TERMS`], each at most 64 characters. Punctuation and
+/// query syntax are dropped, so what the stores receive can never be an operator.
+pub fn search_terms(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().take(64).flat_map(char::to_lowercase).collect())
+        .take(MAX_SEARCH_TERMS)
+        .collect()
+}
+
+/// A full-text search over the messages of one user's conversations.
+#[derive(Clone, Debug)]
+pub struct SearchQuery {
+    /// Words from [`search_terms`]; every one must match, the last also as a prefix (the
+    /// person may still be typing it). Never empty.
+    pub terms: Vec<String>,
+    /// Only this conversation (`NotFound` if the user is not a member).
+    pub conversation_id: Option<ConversationId>,
+    /// Only hits older than this.
+    pub before: Option<SearchCursor>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// One message found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SearchHit {
+    /// The message as history shows it.
+    pub message: Message,
+    /// A short excerpt of the body, plain text, with each matched word between `<mark>` and
+    /// `</mark>`.
+    pub snippet: String,
+}
+
 /// Delivered or read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -362,6 +435,10 @@ pub trait ChatStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
 
+    /// Messages of `user`'s current conversations whose text matches every term, newest
+    /// first; deleted messages never match. Edits are searchable at once.
+    async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
+
     /// One message, if `user` is a member of its conversation (`NotFound` otherwise).
     async fn message(&self, id: MessageId, user: UserId) -> Result<Message, StoreError>;
 
@@ -398,4 +475,32 @@ pub trait ChatStore: Send + Sync + 'static {
         kind: ReceiptKind,
         seq: i64,
     ) -> Result<Option<i64>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_are_lowercase_words_without_syntax() {
+        assert_eq!(
+            search_terms(r#"  Café "NEAR" deploy-plan* OR x:y  "#),
+            ["café", "near", "deploy", "plan", "or", "x", "y"]
+        );
+        assert!(search_terms(" *-\"() ").is_empty());
+        assert_eq!(search_terms(&"w ".repeat(50)).len(), MAX_SEARCH_TERMS);
+        assert_eq!(search_terms(&"a".repeat(500))[0].len(), 64);
+    }
+
+    #[test]
+    fn a_search_cursor_reads_back_as_written() {
+        let c = SearchCursor {
+            created_at: DateTime::from_timestamp_micros(1_764_800_000_123_456).unwrap(),
+            message_id: MessageId::new(),
+        };
+        assert_eq!(c.to_string().parse::<SearchCursor>(), Ok(c));
+        for bad in ["", "12", "x_y", "12_not-an-id", "_"] {
+            assert!(bad.parse::<SearchCursor>().is_err(), "{bad}");
+        }
+    }
 }

@@ -4,7 +4,7 @@ use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     Appended, ChatStore, ConversationKind, Message, NewMessage, Page, Profile, Reacted,
-    ReceiptKind, Role,
+    ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, search_terms,
 };
 use chrono::{Duration, Utc};
 use std::sync::Arc;
@@ -520,4 +520,197 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
     }
     all.sort_unstable();
     assert_eq!(all, (1..=240).collect::<Vec<i64>>());
+}
+
+/// Searches as `user` and returns the hits' bodies, newest first.
+async fn find(
+    store: &Arc<dyn ChatStore>,
+    user: UserId,
+    q: &str,
+    conversation_id: Option<ConversationId>,
+) -> Vec<String> {
+    let hits = store
+        .search(
+            user,
+            &SearchQuery {
+                terms: search_terms(q),
+                conversation_id,
+                before: None,
+                limit: 50,
+            },
+        )
+        .await
+        .unwrap();
+    hits.into_iter().map(|h| h.message.body).collect()
+}
+
+/// Sends one message, a little after the previous one so that creation times differ.
+async fn say(store: &Arc<dyn ChatStore>, c: ConversationId, from: UserId, body: &str) -> Message {
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    new(&store
+        .append(&[msg(c, from, &uuid_like(), body)])
+        .await
+        .unwrap()
+        .outcomes[0])
+    .clone()
+}
+
+fn uuid_like() -> String {
+    chatsync_core::ids::MessageId::new().to_string()
+}
+
+/// Message search: members only, every word, the last as a prefix, stemming, newest first,
+/// edits and deletes seen at once, paging by cursor.
+pub async fn chat_search_contract(store: Arc<dyn ChatStore>) {
+    let ann = person(&store, "Ann").await;
+    let bob = person(&store, "Bob").await;
+    let cat = person(&store, "Cat").await;
+    let eve = person(&store, "Eve").await;
+    let g = store
+        .create_group(ann, "Ops", &[bob, cat])
+        .await
+        .unwrap()
+        .id;
+    let (d, _) = store.direct_conversation(ann, bob).await.unwrap();
+    let (elsewhere, _) = store.direct_conversation(eve, cat).await.unwrap();
+
+    say(&store, g, ann, "Deploying the release on Friday").await;
+    let lunch = say(&store, g, ann, "lunch at noon?").await;
+    let went = say(&store, g, bob, "the deploy went fine").await;
+    say(&store, d.id, bob, "deploy notes for you").await;
+    say(&store, elsewhere.id, eve, "secret deploy plans").await;
+    let long = format!(
+        "{} the zebra crossing {}",
+        "word ".repeat(60).trim(),
+        "more ".repeat(60).trim()
+    );
+    say(&store, g, cat, &long).await;
+
+    // Every conversation of mine, newest first; stemming finds "Deploying"; never others'.
+    assert_eq!(
+        find(&store, ann, "deploy", None).await,
+        [
+            "deploy notes for you",
+            "the deploy went fine",
+            "Deploying the release on Friday"
+        ]
+    );
+    assert_eq!(
+        find(&store, eve, "deploy", None).await,
+        ["secret deploy plans"]
+    );
+    // Every word must match; the last one also as a prefix, case aside.
+    assert_eq!(
+        find(&store, ann, "DEPLOY fri", None).await,
+        ["Deploying the release on Friday"]
+    );
+    assert_eq!(
+        find(&store, ann, "the rel", None).await,
+        ["Deploying the release on Friday"]
+    );
+    assert!(find(&store, ann, "deploy zzzz", None).await.is_empty());
+    // Query syntax is only words.
+    assert_eq!(
+        find(&store, ann, "\"deploy\" -(notes*", None).await,
+        ["deploy notes for you"]
+    );
+    assert!(find(&store, ann, "*\"()", None).await.is_empty());
+    // One conversation; someone else's conversation is not found at all.
+    assert_eq!(
+        find(&store, ann, "deploy", Some(d.id)).await,
+        ["deploy notes for you"]
+    );
+    let outsider = store
+        .search(
+            ann,
+            &SearchQuery {
+                terms: search_terms("deploy"),
+                conversation_id: Some(elsewhere.id),
+                before: None,
+                limit: 10,
+            },
+        )
+        .await;
+    assert!(
+        matches!(outsider, Err(StoreError::NotFound)),
+        "{outsider:?}"
+    );
+
+    // The snippet marks the matched words and is an excerpt of a long body.
+    let hit: SearchHit = store
+        .search(
+            bob,
+            &SearchQuery {
+                terms: search_terms("zebra"),
+                conversation_id: None,
+                before: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(hit.message.body, long);
+    assert!(
+        hit.snippet.contains("<mark>zebra</mark>"),
+        "{}",
+        hit.snippet
+    );
+    assert!(hit.snippet.len() < long.len() / 2, "{}", hit.snippet);
+
+    // Edits are found by their new words only; deletes are not found.
+    store
+        .edit_message(lunch.id, ann, "dinner at eight?")
+        .await
+        .unwrap();
+    assert!(find(&store, bob, "lunch", None).await.is_empty());
+    assert_eq!(
+        find(&store, bob, "dinner", None).await,
+        ["dinner at eight?"]
+    );
+    store.delete_message(went.id, bob).await.unwrap();
+    assert_eq!(
+        find(&store, ann, "deploy", None).await,
+        ["deploy notes for you", "Deploying the release on Friday"]
+    );
+
+    // A member who leaves stops finding the group's messages.
+    assert_eq!(find(&store, cat, "friday", None).await.len(), 1);
+    store.remove_member(g, cat).await.unwrap();
+    assert!(find(&store, cat, "friday", None).await.is_empty());
+    assert!(find(&store, cat, "zebra", None).await.is_empty());
+
+    // Paging: a cursor after each hit walks the same hits, one at a time, newest first.
+    for i in 0..5 {
+        say(&store, d.id, ann, &format!("page test {i}")).await;
+    }
+    let mut walked = Vec::new();
+    let mut before: Option<SearchCursor> = None;
+    loop {
+        let page = store
+            .search(
+                ann,
+                &SearchQuery {
+                    terms: search_terms("page test"),
+                    conversation_id: None,
+                    before,
+                    limit: 2,
+                },
+            )
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(SearchCursor {
+            created_at: last.message.created_at,
+            message_id: last.message.id,
+        });
+        walked.extend(page.into_iter().map(|h| h.message.body));
+    }
+    assert_eq!(
+        walked,
+        (0..5)
+            .rev()
+            .map(|i| format!("page test {i}"))
+            .collect::<Vec<_>>()
+    );
 }
