@@ -647,24 +647,29 @@ impl ChatStore for SqliteStore {
         if q.terms.is_empty() {
             return Ok(Vec::new());
         }
+        // The index first, newest match first, joined to the messages and the asker's
+        // memberships as it goes, until the page is full: rowids grow with every insert as
+        // `created_at` does, so FTS5 walks its doclist backwards and stops early, and nothing
+        // is sorted. (CROSS JOIN keeps that order: left to itself, the planner starts from the
+        // member's conversations and runs the full-text match once per message in them.)
         let rows = sqlx::query(concat!(
             "SELECT ",
             message_columns!(),
-            ", snippet(message_fts, 0, ?7, ?8, '…', 16) AS snippet
+            ", snippet(message_fts, 0, ?6, ?7, '…', 16) AS snippet
              FROM message_fts
-             JOIN message msg ON msg.rowid = message_fts.rowid
-             JOIN member mb ON mb.conversation_id = msg.conversation_id AND mb.user_id = ?2
+             CROSS JOIN message msg ON msg.rowid = message_fts.rowid
+             CROSS JOIN member mb
+                ON mb.conversation_id = msg.conversation_id AND mb.user_id = ?2
              WHERE message_fts MATCH ?1 AND msg.deleted_at IS NULL
                AND (?3 IS NULL OR msg.conversation_id = ?3)
-               AND (?4 IS NULL OR msg.created_at < ?4
-                    OR (msg.created_at = ?4 AND msg.message_id < ?5))
-             ORDER BY msg.created_at DESC, msg.message_id DESC
-             LIMIT ?6"
+               AND message_fts.rowid < COALESCE(
+                     (SELECT rowid FROM message WHERE message_id = ?4), 9223372036854775807)
+             ORDER BY message_fts.rowid DESC
+             LIMIT ?5"
         ))
         .bind(search::fts5_match(&q.terms))
         .bind(user.to_string())
         .bind(q.conversation_id.map(|c| c.to_string()))
-        .bind(q.before.map(|c| millis(c.created_at)))
         .bind(q.before.map(|c| c.message_id.to_string()))
         .bind(i64::from(q.limit))
         .bind(search::MARK_START)
