@@ -47,7 +47,7 @@ struct Args {
     /// Print SQLite's query plan for the search first.
     #[arg(long)]
     explain: bool,
-    /// Keep the SQLite file (its path is printed) for a closer look.
+    /// Keep the SQLite file and the PostgreSQL database (both printed) for a closer look.
     #[arg(long)]
     keep: bool,
     /// PostgreSQL server where a fresh database is created (and dropped after).
@@ -276,6 +276,13 @@ async fn main() -> Result<()> {
             // Let the store's background work after the seeding (SQLite's WAL checkpoints,
             // PostgreSQL's autovacuum and analyze) settle, as it would on a running server.
             tokio::time::sleep(Duration::from_secs(a.settle_secs)).await;
+            if let Some(name) = &pg_db {
+                // Autovacuum analyzes a table after a tenth of it changed, on its own schedule;
+                // a running server has statistics, so the plans are timed with them.
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&format!("{}/{name}", a.pg)).await?;
+                sqlx::raw_sql("ANALYZE").execute(&mut c).await?;
+            }
             println!(
                 "\n{store_name}: {} messages, {} people, {} conversations, {} queries per kind\n",
                 a.messages,
@@ -290,7 +297,9 @@ async fn main() -> Result<()> {
         }
         .await;
         drop(store);
-        if let Some(name) = pg_db {
+        if let Some(name) =
+            pg_db.filter(|n| a.keep.then(|| eprintln!("kept database {n}")).is_none())
+        {
             admin(
                 &a.pg,
                 &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),

@@ -650,23 +650,27 @@ impl ChatStore for PgStore {
         if q.terms.is_empty() {
             return Ok(Vec::new());
         }
-        // The page is chosen first; only its rows pay for a headline.
+        // The page is chosen first; only its rows pay for a headline. The query is planned
+        // for its actual words each time (an unnamed statement, not a cached generic plan):
+        // for a common word PostgreSQL walks the asker's conversations and tests each
+        // message's stored tsvector, for a rare one it reads the word's GIN posting list;
+        // a generic plan cannot know which, and the wrong one costs 20 times more at a
+        // million messages (bench/RESULTS.md).
         let rows = sqlx::query(concat!(
-            "WITH q AS (SELECT to_tsquery('english', $1) AS query)
-             SELECT msg.*, ts_headline('english', msg.body, q.query, $7) AS snippet
+            "SELECT msg.*,
+                    ts_headline('english', msg.body, to_tsquery('english', $1), $7) AS snippet
              FROM (SELECT ",
             message_columns!(),
             "     FROM message msg
                   JOIN member mb ON mb.conversation_id = msg.conversation_id AND mb.user_id = $2
-                  CROSS JOIN q
-                  WHERE msg.search @@ q.query AND msg.deleted_at IS NULL
+                  WHERE msg.search @@ to_tsquery('english', $1) AND msg.deleted_at IS NULL
                     AND ($3::uuid IS NULL OR msg.conversation_id = $3)
                     AND ($4::timestamptz IS NULL OR (msg.created_at, msg.message_id) < ($4, $5))
                   ORDER BY msg.created_at DESC, msg.message_id DESC
                   LIMIT $6) msg
-             CROSS JOIN q
              ORDER BY msg.created_at DESC, msg.message_id DESC"
         ))
+        .persistent(false)
         .bind(search::tsquery(&q.terms))
         .bind(user.0)
         .bind(q.conversation_id.map(|c| c.0))
