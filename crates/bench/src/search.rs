@@ -148,6 +148,7 @@ async fn seed(store: &Arc<dyn ChatStore>, a: &Args, rng: &mut Rng) -> Result<Wor
                     client_id: uuid::Uuid::now_v7().to_string(),
                     body,
                     attachments: Vec::new(),
+                    reply_to: None,
                 }
             })
             .collect();

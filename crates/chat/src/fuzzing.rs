@@ -106,6 +106,7 @@ pub fn rest_body(data: &[u8]) {
                 client_id: s.client_id,
                 body: s.body,
                 attachments: s.attachments,
+                reply_to: s.reply_to,
             })
             .map(drop)
         }),

@@ -55,6 +55,9 @@ pub struct SendPayload {
     /// Uploaded media to attach.
     #[serde(default)]
     pub attachments: Vec<MediaId>,
+    /// A message of the same conversation this one answers.
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
 }
 
 /// `typing`.

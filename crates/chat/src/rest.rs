@@ -280,6 +280,8 @@ pub(crate) struct SendBody {
     pub(crate) body: String,
     #[serde(default)]
     pub(crate) attachments: Vec<chatsync_core::MediaId>,
+    #[serde(default)]
+    pub(crate) reply_to: Option<MessageId>,
 }
 
 async fn send(
@@ -298,6 +300,7 @@ async fn send(
                 client_id: req.client_id,
                 body: req.body,
                 attachments: req.attachments,
+                reply_to: req.reply_to,
             },
         )
         .await?;

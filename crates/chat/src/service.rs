@@ -416,6 +416,19 @@ impl ChatCore {
                 None => return Err(ChatError::NotFound("media")),
             }
         };
+        if let Some(original) = p.reply_to {
+            // Read as the sender: a message of a conversation they are not in is as unknown
+            // as one that does not exist.
+            let same_conversation = matches!(
+                self.store.message(original, me).await,
+                Ok(m) if m.conversation_id == p.conversation_id
+            );
+            if !same_conversation {
+                return Err(
+                    Invalid::new("reply_to", "must be a message of this conversation").into(),
+                );
+            }
+        }
         self.writer
             .send(
                 NewMessage {
@@ -424,6 +437,7 @@ impl ChatCore {
                     client_id,
                     body: body.into_inner(),
                     attachments,
+                    reply_to: p.reply_to,
                 },
                 origin,
             )

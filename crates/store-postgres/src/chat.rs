@@ -214,11 +214,12 @@ impl PgStore {
             .iter()
             .map(|m| serde_json::to_value(&m.attachments).unwrap_or_default())
             .collect();
+        let replies: Vec<Option<Uuid>> = stored.iter().map(|m| m.reply_to.map(|r| r.0)).collect();
         sqlx::query(
             "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
-                                  body, attachments, created_at)
+                                  body, attachments, reply_to, created_at)
              SELECT *, $8 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[],
-                                      $5::text[], $6::text[], $7::jsonb[])",
+                                      $5::text[], $6::text[], $7::jsonb[], $9::uuid[])",
         )
         .bind(&ids)
         .bind(&cids)
@@ -228,6 +229,7 @@ impl PgStore {
         .bind(&bodies)
         .bind(&attachments)
         .bind(now)
+        .bind(&replies)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

@@ -138,6 +138,7 @@ impl Plan<'_> {
                 client_id: m.client_id.clone(),
                 body: m.body.clone(),
                 attachments: m.attachments.clone(),
+                reply_to: m.reply_to,
                 created_at: now,
                 edited_at: None,
                 deleted: false,
@@ -195,6 +196,7 @@ mod tests {
             client_id: client_id.into(),
             body: format!("body of {client_id}"),
             attachments: Vec::new(),
+            reply_to: None,
         }
     }
 

@@ -495,16 +495,17 @@ impl ChatStore for SqliteStore {
                     m.client_id,
                     m.body,
                     serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()),
+                    m.reply_to,
                 ])
             })
             .collect();
         sqlx::query(
             "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
-                                  body, attachments, created_at)
+                                  body, attachments, reply_to, created_at)
              SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
                     json_extract(value, '$[2]'), json_extract(value, '$[3]'),
                     json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-                    json_extract(value, '$[6]'), ?2
+                    json_extract(value, '$[6]'), json_extract(value, '$[7]'), ?2
              FROM json_each(?1)",
         )
         .bind(serde_json::Value::Array(rows).to_string())

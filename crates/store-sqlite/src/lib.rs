@@ -181,6 +181,16 @@ impl chatsync_store_sql::rows::Dialect for Sqlite {
     fn uuid(row: &Self::Row, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
         id(row, col)
     }
+    fn opt_uuid(row: &Self::Row, col: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
+        use sqlx::Row;
+        let s: Option<&str> = row.try_get(col)?;
+        s.map(uuid::Uuid::parse_str)
+            .transpose()
+            .map_err(|e| sqlx::Error::ColumnDecode {
+                index: col.to_owned(),
+                source: Box::new(e),
+            })
+    }
     fn time(row: &Self::Row, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
         use sqlx::Row;
         row.try_get(col).map(from_millis)

@@ -187,6 +187,10 @@ pub struct Message {
     pub body: String,
     /// Files; empty once deleted.
     pub attachments: Vec<Attachment>,
+    /// The message of the same conversation this one answers, if any. It stays when the
+    /// original is deleted (which then reads as deleted).
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
     /// Commit time.
     pub created_at: DateTime<Utc>,
     /// Last edit.
@@ -228,6 +232,8 @@ pub struct NewMessage {
     pub body: String,
     /// Validated attachments.
     pub attachments: Vec<Attachment>,
+    /// A message of the same conversation this one answers (checked by the service).
+    pub reply_to: Option<MessageId>,
 }
 
 /// The outcome of appending one message.

@@ -30,6 +30,7 @@ fn msg(c: ConversationId, from: UserId, client_id: &str, body: &str) -> NewMessa
         client_id: client_id.into(),
         body: body.into(),
         attachments: Vec::new(),
+        reply_to: None,
     }
 }
 

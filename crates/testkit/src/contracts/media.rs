@@ -78,6 +78,7 @@ pub async fn who_may_read_follows_the_conversation(
             client_id: "with-file".into(),
             body: "look".into(),
             attachments: vec![r.attachment()],
+            reply_to: None,
         }])
         .await
         .unwrap();
@@ -124,6 +125,7 @@ pub async fn only_old_unattached_private_uploads_are_orphans(
         client_id: "sent".into(),
         body: String::new(),
         attachments: vec![old_sent.attachment()],
+        reply_to: None,
     }])
     .await
     .unwrap();
