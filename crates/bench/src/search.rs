@@ -149,6 +149,7 @@ async fn seed(store: &Arc<dyn ChatStore>, a: &Args, rng: &mut Rng) -> Result<Wor
                     body,
                     attachments: Vec::new(),
                     reply_to: None,
+                    mentions: Vec::new(),
                 }
             })
             .collect();

@@ -107,6 +107,7 @@ pub fn rest_body(data: &[u8]) {
                 body: s.body,
                 attachments: s.attachments,
                 reply_to: s.reply_to,
+                mentions: s.mentions,
             })
             .map(drop)
         }),

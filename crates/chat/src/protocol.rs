@@ -4,7 +4,7 @@
 //! Every client event is answered through its ack with `{ok: true, ...}` or
 //! `{ok: false, error: {code, message}}`.
 
-use chatsync_core::ids::{ConversationId, MediaId, MessageId};
+use chatsync_core::ids::{ConversationId, MediaId, MessageId, UserId};
 use chatsync_core::ports::chat::ReceiptKind;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -58,6 +58,9 @@ pub struct SendPayload {
     /// A message of the same conversation this one answers.
     #[serde(default)]
     pub reply_to: Option<MessageId>,
+    /// Members the message mentions.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
 }
 
 /// `typing`.

@@ -73,6 +73,7 @@ pub(crate) fn router(core: Arc<ChatCore>) -> Router {
         )
         .route("/api/presence", get(presence))
         .route("/api/search/messages", get(search_messages))
+        .route("/api/mentions", get(mentions))
         .with_state(RestState(core))
 }
 
@@ -282,6 +283,8 @@ pub(crate) struct SendBody {
     pub(crate) attachments: Vec<chatsync_core::MediaId>,
     #[serde(default)]
     pub(crate) reply_to: Option<MessageId>,
+    #[serde(default)]
+    pub(crate) mentions: Vec<UserId>,
 }
 
 async fn send(
@@ -301,6 +304,7 @@ async fn send(
                 body: req.body,
                 attachments: req.attachments,
                 reply_to: req.reply_to,
+                mentions: req.mentions,
             },
         )
         .await?;
@@ -451,12 +455,7 @@ async fn search_messages(
         None | Some("") => None,
         Some(raw) => Some(id::<ConversationId>(raw, "conversation")?),
     };
-    let before = match q.before.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(raw.parse::<SearchCursor>().map_err(|()| {
-            ApiError::bad_request("invalid_query", "before must be a next_before value")
-        })?),
-    };
+    let before = cursor(q.before.as_deref())?;
     let (hits, next) =
         s.0.search(
             user.user_id,
@@ -478,4 +477,45 @@ async fn search_messages(
             .collect(),
         next_before: next.map(|c| c.to_string()),
     }))
+}
+
+#[derive(Deserialize)]
+struct MentionsQuery {
+    /// `next_before` of the previous page.
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct MentionsPage {
+    messages: Vec<Message>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<String>,
+}
+
+/// `GET /api/mentions`: messages that mention me, newest first.
+async fn mentions(
+    State(s): State<RestState>,
+    user: AuthUser,
+    q: Result<Query<MentionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<MentionsPage>> {
+    let q = query(q)?;
+    let before = cursor(q.before.as_deref())?;
+    let (messages, next) =
+        s.0.mentions(user.user_id, before, q.limit.unwrap_or(50))
+            .await?;
+    Ok(Json(MentionsPage {
+        messages,
+        next_before: next.map(|c| c.to_string()),
+    }))
+}
+
+/// A `before` parameter: the `next_before` of a previous page.
+fn cursor(raw: Option<&str>) -> Result<Option<SearchCursor>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => raw.parse().map(Some).map_err(|()| {
+            ApiError::bad_request("invalid_query", "before must be a next_before value")
+        }),
+    }
 }

@@ -11,8 +11,8 @@ use chatsync_core::config::ChatConfig;
 use chatsync_core::http::Authenticator;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
-    Conversation, ConversationKind, ConversationSummary, Message, NewMessage, Page, Reacted,
-    ReceiptKind, SearchCursor, SearchHit, SearchQuery, search_terms,
+    Conversation, ConversationKind, ConversationSummary, MAX_MENTIONS, Message, NewMessage, Page,
+    Reacted, ReceiptKind, SearchCursor, SearchHit, SearchQuery, search_terms,
 };
 use chatsync_core::ports::presence::PresenceState;
 use chatsync_core::ports::throttle::Decision;
@@ -21,8 +21,8 @@ use chatsync_core::validate::{ConversationName, Invalid, MessageBody};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Longest message-search query, in characters.
 pub(crate) const MAX_SEARCH_CHARS: usize = 200;
@@ -37,8 +37,8 @@ pub(crate) const MAX_ATTACHMENTS: usize = 10;
 /// membership in the database.
 const MEMBER_CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// Member ids per conversation, with the time they were read.
-type MemberCache = HashMap<ConversationId, (Instant, Arc<Vec<UserId>>)>;
+/// Conversations whose member lists are cached at most (least recently used go first).
+const MEMBER_CACHE_CAPACITY: u64 = 100_000;
 
 /// The chat service's state and operations.
 pub struct ChatCore {
@@ -56,7 +56,9 @@ pub struct ChatCore {
     send_limit: SendLimit,
     /// Counters shared by every node (the message-search limit).
     throttle: Arc<dyn Throttle>,
-    members: Mutex<MemberCache>,
+    /// Member ids per conversation, for typing and receipt relays; concurrent misses on one
+    /// conversation share one read.
+    members: moka::future::Cache<ConversationId, Arc<Vec<UserId>>>,
 }
 
 fn parse_client_id(s: &str) -> ChatResult<String> {
@@ -87,6 +89,9 @@ pub(crate) fn check_send(p: &SendPayload) -> ChatResult<(String, MessageBody)> {
             format!("at most {MAX_ATTACHMENTS} per message"),
         )
         .into());
+    }
+    if p.mentions.len() > MAX_MENTIONS {
+        return Err(Invalid::new("mentions", format!("at most {MAX_MENTIONS} per message")).into());
     }
     if body.is_blank() && p.attachments.is_empty() {
         return Err(Invalid::new("body", "a message needs text or an attachment").into());
@@ -143,7 +148,10 @@ impl ChatCore {
             writer,
             send_limit,
             throttle,
-            members: Mutex::new(HashMap::new()),
+            members: moka::future::Cache::builder()
+                .max_capacity(MEMBER_CACHE_CAPACITY)
+                .time_to_live(MEMBER_CACHE_TTL)
+                .build(),
         }
     }
 
@@ -174,26 +182,24 @@ impl ChatCore {
 
     /// Member ids, from a short-lived cache (relays only: typing, receipts).
     async fn cached_members(&self, cid: ConversationId) -> ChatResult<Arc<Vec<UserId>>> {
-        if let Some((at, m)) = self.lock_members().get(&cid)
-            && at.elapsed() < MEMBER_CACHE_TTL
-        {
-            return Ok(m.clone());
-        }
-        let m = Arc::new(self.store.member_ids(cid).await?);
-        let mut cache = self.lock_members();
-        if cache.len() > 100_000 {
-            cache.clear();
-        }
-        cache.insert(cid, (Instant::now(), m.clone()));
-        Ok(m)
+        self.members
+            .try_get_with(cid, async {
+                self.store.member_ids(cid).await.map(Arc::new)
+            })
+            .await
+            .map_err(|e: Arc<StoreError>| {
+                // The one read's error, shared by every caller that waited on it.
+                ChatError::from(match &*e {
+                    StoreError::NotFound => StoreError::NotFound,
+                    StoreError::Unavailable(s) => StoreError::Unavailable(s.clone()),
+                    StoreError::Conflict(s) => StoreError::Conflict(s.clone()),
+                    StoreError::Other(s) => StoreError::Other(s.clone()),
+                })
+            })
     }
 
-    fn forget_members(&self, cid: ConversationId) {
-        self.lock_members().remove(&cid);
-    }
-
-    fn lock_members(&self) -> std::sync::MutexGuard<'_, MemberCache> {
-        self.members.lock().unwrap_or_else(|p| p.into_inner())
+    async fn forget_members(&self, cid: ConversationId) {
+        self.members.invalidate(&cid).await;
     }
 
     /// Makes sure the chat service has a profile copy of each user, asking the user service
@@ -317,7 +323,7 @@ impl ChatCore {
         }
         self.ensure_profiles(users, token).await?;
         let added = self.store.add_members(cid, users).await?;
-        self.forget_members(cid);
+        self.forget_members(cid).await;
         let c = self.get(me, cid).await?;
         if !added.is_empty() {
             let existing: Vec<UserId> = c
@@ -354,7 +360,7 @@ impl ChatCore {
             .remove_member(cid, target)
             .await
             .map_err(not_found("member"))?;
-        self.forget_members(cid);
+        self.forget_members(cid).await;
         let gone = json!({"conversation_id": cid});
         self.emit(
             &[target],
@@ -416,6 +422,21 @@ impl ChatCore {
                 None => return Err(ChatError::NotFound("media")),
             }
         };
+        // Each member once; mentioning oneself is not a mention.
+        let mut mentions = p.mentions.clone();
+        mentions.sort_unstable();
+        mentions.dedup();
+        mentions.retain(|u| *u != me);
+        if !mentions.is_empty() {
+            let members = self
+                .store
+                .member_ids(p.conversation_id)
+                .await
+                .map_err(not_found("conversation"))?;
+            if !mentions.iter().all(|u| members.contains(u)) {
+                return Err(Invalid::new("mentions", "must be members of the conversation").into());
+            }
+        }
         if let Some(original) = p.reply_to {
             // Read as the sender: a message of a conversation they are not in is as unknown
             // as one that does not exist.
@@ -438,6 +459,7 @@ impl ChatCore {
                     body: body.into_inner(),
                     attachments,
                     reply_to: p.reply_to,
+                    mentions,
                 },
                 origin,
             )
@@ -530,6 +552,28 @@ impl ChatCore {
         };
         older.extend(newer);
         Ok((older, has_older, has_newer))
+    }
+
+    /// Messages that mention `me`, newest first, and where the next page starts.
+    pub(crate) async fn mentions(
+        &self,
+        me: UserId,
+        before: Option<SearchCursor>,
+        limit: u32,
+    ) -> ChatResult<(Vec<Message>, Option<SearchCursor>)> {
+        let limit = limit.clamp(1, self.cfg.max_page);
+        let mut msgs = self.store.mentioning(me, before, limit + 1).await?;
+        let next = if msgs.len() > limit as usize {
+            msgs.truncate(limit as usize);
+            msgs.last().map(|m| SearchCursor {
+                created_at: m.created_at,
+                message_id: m.id,
+            })
+        } else {
+            None
+        };
+        self.present(me, &mut msgs);
+        Ok((msgs, next))
     }
 
     /// Full-text search over the messages of `me`'s conversations (or one of them), newest

@@ -331,6 +331,7 @@ fn rows() -> Vec<Row> {
             "/api/presence?user_ids={},{}",
             fx.owner.id, fx.member.id
         ))),
+        row!("GET" "/api/mentions", signed_in(200), |fx, r| get("/api/mentions")),
         // ---- search: members find the group's message; others get no hits (the leak check)
         row!("GET" "/api/search/messages", signed_in(200), |fx, r| get(
             "/api/search/messages?q=secret%20plans"

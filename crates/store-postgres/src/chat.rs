@@ -8,7 +8,8 @@ use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage, Page,
-    Profile, Reacted, ReceiptKind, Role, SearchHit, SearchQuery, now_millis,
+    Profile, Reacted, ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, UNREAD_COUNT_CAP,
+    now_millis,
 };
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chatsync_store_sql::{append, conversation_columns, message_columns, search};
@@ -215,11 +216,19 @@ impl PgStore {
             .map(|m| serde_json::to_value(&m.attachments).unwrap_or_default())
             .collect();
         let replies: Vec<Option<Uuid>> = stored.iter().map(|m| m.reply_to.map(|r| r.0)).collect();
+        // Arrays of arrays do not unnest row by row: each message's mentions go as JSON.
+        let mentions: Vec<serde_json::Value> = stored
+            .iter()
+            .map(|m| serde_json::to_value(&m.mentions).unwrap_or_default())
+            .collect();
         sqlx::query(
             "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
-                                  body, attachments, reply_to, created_at)
-             SELECT *, $8 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[],
-                                      $5::text[], $6::text[], $7::jsonb[], $9::uuid[])",
+                                  body, attachments, reply_to, mentions, created_at)
+             SELECT id, cid, seq, sender, client_id, body, attachments, reply_to,
+                    ARRAY(SELECT jsonb_array_elements_text(mentioned)::uuid), $8
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
+                         $6::text[], $7::jsonb[], $9::uuid[], $10::jsonb[])
+                  AS t(id, cid, seq, sender, client_id, body, attachments, reply_to, mentioned)",
         )
         .bind(&ids)
         .bind(&cids)
@@ -230,9 +239,31 @@ impl PgStore {
         .bind(&attachments)
         .bind(now)
         .bind(&replies)
+        .bind(&mentions)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        let mentioned: Vec<(Uuid, Uuid, i64, Uuid)> = stored
+            .iter()
+            .flat_map(|m| {
+                m.mentions
+                    .iter()
+                    .map(move |u| (u.0, m.conversation_id.0, m.seq, m.id.0))
+            })
+            .collect();
+        if !mentioned.is_empty() {
+            sqlx::query(
+                "INSERT INTO mention (user_id, conversation_id, seq, message_id)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[])",
+            )
+            .bind(mentioned.iter().map(|m| m.0).collect::<Vec<_>>())
+            .bind(mentioned.iter().map(|m| m.1).collect::<Vec<_>>())
+            .bind(mentioned.iter().map(|m| m.2).collect::<Vec<_>>())
+            .bind(mentioned.iter().map(|m| m.3).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
         let (media, convs, msgs): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = stored
             .iter()
             .flat_map(|m| {
@@ -407,9 +438,14 @@ impl ChatStore for PgStore {
             "SELECT ",
             conversation_columns!(),
             ",
-                (SELECT count(*) FROM message x
-                 WHERE x.conversation_id = c.conversation_id AND x.seq > m.read_seq
-                   AND x.sender_id <> m.user_id AND x.deleted_at IS NULL) AS unread_count
+                (SELECT count(*) FROM (
+                    SELECT 1 FROM message x
+                    WHERE x.conversation_id = c.conversation_id AND x.seq > m.read_seq
+                      AND x.sender_id <> m.user_id AND x.deleted_at IS NULL
+                    LIMIT $4) unread) AS unread_count,
+                (SELECT count(*) FROM mention mn
+                 WHERE mn.user_id = m.user_id AND mn.conversation_id = c.conversation_id
+                   AND mn.seq > m.read_seq) AS mention_count
              FROM member m JOIN conversation c ON c.conversation_id = m.conversation_id
              WHERE m.user_id = $1 AND ($2::timestamptz IS NULL OR c.last_activity_at < $2)
              ORDER BY c.last_activity_at DESC, c.conversation_id DESC
@@ -418,6 +454,7 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .bind(before)
         .bind(i64::from(limit))
+        .bind(UNREAD_COUNT_CAP)
         .fetch_all(&mut *db)
         .await
         .map_err(map_err)?;
@@ -427,6 +464,7 @@ impl ChatStore for PgStore {
                 conversation: read::conversation::<Pg>(r).map_err(map_err)?,
                 last_message: None,
                 unread_count: r.try_get("unread_count").map_err(map_err)?,
+                mention_count: r.try_get("mention_count").map_err(map_err)?,
             });
         }
         let ids: Vec<ConversationId> = out.iter().map(|s| s.conversation.id).collect();
@@ -705,6 +743,40 @@ impl ChatStore for PgStore {
             .map_err(map_err)
     }
 
+    async fn mentioning(
+        &self,
+        user: UserId,
+        before: Option<SearchCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM mention mn
+             JOIN member mb ON mb.conversation_id = mn.conversation_id AND mb.user_id = mn.user_id
+             JOIN message msg ON msg.message_id = mn.message_id
+             WHERE mn.user_id = $1 AND msg.deleted_at IS NULL
+               AND ($2::timestamptz IS NULL OR (msg.created_at, msg.message_id) < ($2, $3))
+             ORDER BY msg.created_at DESC, msg.message_id DESC
+             LIMIT $4"
+        ))
+        .bind(user.0)
+        .bind(before.map(|c| c.created_at))
+        .bind(before.map(|c| c.message_id.0))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut msgs: Vec<Message> = rows
+            .iter()
+            .map(read::message::<Pg>)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut db, &mut msgs).await?;
+        Ok(msgs)
+    }
+
     async fn message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
         let mut db = self.pool.acquire().await.map_err(map_err)?;
         let visible: Option<i32> = sqlx::query_scalar(
@@ -753,7 +825,7 @@ impl ChatStore for PgStore {
     async fn delete_message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let changed = sqlx::query(
-            "UPDATE message SET body = '', attachments = '[]',
+            "UPDATE message SET body = '', attachments = '[]', mentions = '{}',
                                 deleted_at = COALESCE(deleted_at, now())
              WHERE message_id = $1 AND sender_id = $2
                AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
@@ -767,8 +839,8 @@ impl ChatStore for PgStore {
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        // A deleted message no longer grants access to its files.
-        for table in ["reaction", "media_attachment"] {
+        // A deleted message no longer grants access to its files, nor counts as a mention.
+        for table in ["reaction", "media_attachment", "mention"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE message_id = $1"
             )))

@@ -87,6 +87,9 @@ impl chatsync_store_sql::rows::Dialect for Pg {
     fn uuid(row: &Self::Row, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
         row.try_get(col)
     }
+    fn uuids(row: &Self::Row, col: &str) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+        row.try_get(col)
+    }
     fn opt_uuid(row: &Self::Row, col: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
         row.try_get(col)
     }

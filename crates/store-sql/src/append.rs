@@ -27,7 +27,7 @@ enum Fate {
     /// The same (sender, `client_id`) as the input at this earlier index.
     Repeat(usize),
     /// Stored by an earlier append.
-    Duplicate(Message),
+    Duplicate(Box<Message>),
     /// The sender is not a member of the conversation.
     NotMember,
 }
@@ -80,7 +80,7 @@ pub fn plan<'a>(
             }
             first_of.insert(key, i);
             if let Some(found) = existing.remove(&(m.sender_id, m.client_id.clone())) {
-                Fate::Duplicate(found)
+                Fate::Duplicate(Box::new(found))
             } else if members
                 .get(&m.conversation_id)
                 .is_some_and(|ms| ms.contains(&m.sender_id))
@@ -139,6 +139,7 @@ impl Plan<'_> {
                 body: m.body.clone(),
                 attachments: m.attachments.clone(),
                 reply_to: m.reply_to,
+                mentions: m.mentions.clone(),
                 created_at: now,
                 edited_at: None,
                 deleted: false,
@@ -167,7 +168,7 @@ impl Plan<'_> {
                     Appended::New(m) | Appended::Duplicate(m) => Appended::Duplicate(m.clone()),
                     Appended::NotMember => Appended::NotMember,
                 },
-                Fate::Duplicate(m) => Appended::Duplicate(m),
+                Fate::Duplicate(m) => Appended::Duplicate(*m),
                 Fate::NotMember => Appended::NotMember,
             };
             outcomes.push(outcome);
@@ -197,6 +198,7 @@ mod tests {
             body: format!("body of {client_id}"),
             attachments: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
         }
     }
 

@@ -23,6 +23,8 @@ pub trait Dialect {
     fn uuid(row: &Self::Row, col: &str) -> Result<Uuid, sqlx::Error>;
     /// A UUID, or NULL.
     fn opt_uuid(row: &Self::Row, col: &str) -> Result<Option<Uuid>, sqlx::Error>;
+    /// A list of UUIDs.
+    fn uuids(row: &Self::Row, col: &str) -> Result<Vec<Uuid>, sqlx::Error>;
     /// A point in time.
     fn time(row: &Self::Row, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
     /// A point in time, or NULL.
@@ -53,7 +55,7 @@ fn decode_error(col: &str, e: impl std::error::Error + Send + Sync + 'static) ->
 macro_rules! message_columns {
     () => {
         "msg.message_id, msg.conversation_id, msg.seq, msg.sender_id, msg.client_id, msg.body, \
-         msg.attachments, msg.reply_to, msg.created_at, msg.edited_at, msg.deleted_at"
+         msg.attachments, msg.reply_to, msg.mentions, msg.created_at, msg.edited_at, msg.deleted_at"
     };
 }
 
@@ -104,6 +106,7 @@ pub fn message<D: Dialect>(row: &D::Row) -> Result<Message, sqlx::Error> {
         body: D::text(row, "body")?,
         attachments: D::attachments(row, "attachments")?,
         reply_to: D::opt_uuid(row, "reply_to")?.map(MessageId),
+        mentions: D::uuids(row, "mentions")?.into_iter().map(UserId).collect(),
         created_at: D::time(row, "created_at")?,
         edited_at: D::opt_time(row, "edited_at")?,
         deleted: D::opt_time(row, "deleted_at")?.is_some(),

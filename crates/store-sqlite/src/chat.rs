@@ -6,7 +6,8 @@ use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage, Page,
-    Profile, Reacted, ReceiptKind, Role, SearchHit, SearchQuery, now_millis,
+    Profile, Reacted, ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, UNREAD_COUNT_CAP,
+    now_millis,
 };
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chatsync_store_sql::{append, conversation_columns, message_columns, search};
@@ -261,9 +262,14 @@ impl ChatStore for SqliteStore {
             "SELECT ",
             conversation_columns!(),
             ",
-                (SELECT count(*) FROM message x
-                 WHERE x.conversation_id = c.conversation_id AND x.seq > m.read_seq
-                   AND x.sender_id <> m.user_id AND x.deleted_at IS NULL) AS unread_count
+                (SELECT count(*) FROM (
+                    SELECT 1 FROM message x
+                    WHERE x.conversation_id = c.conversation_id AND x.seq > m.read_seq
+                      AND x.sender_id <> m.user_id AND x.deleted_at IS NULL
+                    LIMIT ?4)) AS unread_count,
+                (SELECT count(*) FROM mention mn
+                 WHERE mn.user_id = m.user_id AND mn.conversation_id = c.conversation_id
+                   AND mn.seq > m.read_seq) AS mention_count
              FROM member m JOIN conversation c ON c.conversation_id = m.conversation_id
              WHERE m.user_id = ?1 AND (?2 IS NULL OR c.last_activity_at < ?2)
              ORDER BY c.last_activity_at DESC, c.conversation_id DESC
@@ -272,6 +278,7 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .bind(before.map(millis))
         .bind(i64::from(limit))
+        .bind(UNREAD_COUNT_CAP)
         .fetch_all(&mut *db)
         .await
         .map_err(map_err)?;
@@ -281,6 +288,7 @@ impl ChatStore for SqliteStore {
                 conversation: read::conversation::<Sqlite>(r).map_err(map_err)?,
                 last_message: None,
                 unread_count: r.try_get("unread_count").map_err(map_err)?,
+                mention_count: r.try_get("mention_count").map_err(map_err)?,
             });
         }
         let ids: Vec<ConversationId> = out.iter().map(|s| s.conversation.id).collect();
@@ -496,16 +504,18 @@ impl ChatStore for SqliteStore {
                     m.body,
                     serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()),
                     m.reply_to,
+                    serde_json::to_string(&m.mentions).unwrap_or_else(|_| "[]".into()),
                 ])
             })
             .collect();
         sqlx::query(
             "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
-                                  body, attachments, reply_to, created_at)
+                                  body, attachments, reply_to, mentions, created_at)
              SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
                     json_extract(value, '$[2]'), json_extract(value, '$[3]'),
                     json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-                    json_extract(value, '$[6]'), json_extract(value, '$[7]'), ?2
+                    json_extract(value, '$[6]'), json_extract(value, '$[7]'),
+                    json_extract(value, '$[8]'), ?2
              FROM json_each(?1)",
         )
         .bind(serde_json::Value::Array(rows).to_string())
@@ -513,6 +523,31 @@ impl ChatStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        let mentioned: Vec<(String, String, i64, String)> = stored
+            .iter()
+            .flat_map(|m| {
+                m.mentions.iter().map(move |u| {
+                    (
+                        u.to_string(),
+                        m.conversation_id.to_string(),
+                        m.seq,
+                        m.id.to_string(),
+                    )
+                })
+            })
+            .collect();
+        if !mentioned.is_empty() {
+            sqlx::query(
+                "INSERT INTO mention (user_id, conversation_id, seq, message_id)
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+                        json_extract(value, '$[2]'), json_extract(value, '$[3]')
+                 FROM json_each(?1)",
+            )
+            .bind(serde_json::to_string(&mentioned).unwrap_or_else(|_| "[]".into()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
         let attached: Vec<(String, String, String)> = stored
             .iter()
             .flat_map(|m| {
@@ -696,6 +731,41 @@ impl ChatStore for SqliteStore {
             .map_err(map_err)
     }
 
+    async fn mentioning(
+        &self,
+        user: UserId,
+        before: Option<SearchCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM mention mn
+             JOIN member mb ON mb.conversation_id = mn.conversation_id AND mb.user_id = mn.user_id
+             JOIN message msg ON msg.message_id = mn.message_id
+             WHERE mn.user_id = ?1 AND msg.deleted_at IS NULL
+               AND (?2 IS NULL OR msg.created_at < ?2
+                    OR (msg.created_at = ?2 AND msg.message_id < ?3))
+             ORDER BY msg.created_at DESC, msg.message_id DESC
+             LIMIT ?4"
+        ))
+        .bind(user.to_string())
+        .bind(before.map(|c| millis(c.created_at)))
+        .bind(before.map(|c| c.message_id.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(map_err)?;
+        let mut msgs: Vec<Message> = rows
+            .iter()
+            .map(read::message::<Sqlite>)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut db, &mut msgs).await?;
+        Ok(msgs)
+    }
+
     async fn message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
         let mut db = self.pool.acquire().await.map_err(map_err)?;
         let visible: Option<i64> = sqlx::query_scalar(
@@ -744,7 +814,7 @@ impl ChatStore for SqliteStore {
     async fn delete_message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
-            "UPDATE message SET body = '', attachments = '[]',
+            "UPDATE message SET body = '', attachments = '[]', mentions = '[]',
                                 deleted_at = COALESCE(deleted_at, ?1)
              WHERE message_id = ?2 AND sender_id = ?3
                AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
@@ -759,8 +829,8 @@ impl ChatStore for SqliteStore {
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        // A deleted message no longer grants access to its files.
-        for table in ["reaction", "media_attachment"] {
+        // A deleted message no longer grants access to its files, nor counts as a mention.
+        for table in ["reaction", "media_attachment", "mention"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE message_id = ?"
             )))

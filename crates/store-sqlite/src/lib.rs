@@ -181,6 +181,14 @@ impl chatsync_store_sql::rows::Dialect for Sqlite {
     fn uuid(row: &Self::Row, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
         id(row, col)
     }
+    fn uuids(row: &Self::Row, col: &str) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+        use sqlx::Row;
+        let s: &str = row.try_get(col)?;
+        serde_json::from_str(s).map_err(|e| sqlx::Error::ColumnDecode {
+            index: col.to_owned(),
+            source: Box::new(e),
+        })
+    }
     fn opt_uuid(row: &Self::Row, col: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
         use sqlx::Row;
         let s: Option<&str> = row.try_get(col)?;

@@ -128,9 +128,19 @@ pub struct ConversationSummary {
     pub conversation: Conversation,
     /// The newest message.
     pub last_message: Option<Message>,
-    /// Messages from others after the member's read position.
+    /// Messages from others after the member's read position, counted up to
+    /// [`UNREAD_COUNT_CAP`] (an app shows "99+" beyond 99).
     pub unread_count: i64,
+    /// Messages after the member's read position that mention them.
+    pub mention_count: i64,
 }
+
+/// Unread messages are counted up to this many, so a long unread history is not counted row
+/// by row on every conversation list.
+pub const UNREAD_COUNT_CAP: i64 = 100;
+
+/// Most people one message may mention.
+pub const MAX_MENTIONS: usize = 50;
 
 /// A file attached to a message; the media service fills it from its own records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -191,6 +201,10 @@ pub struct Message {
     /// original is deleted (which then reads as deleted).
     #[serde(default)]
     pub reply_to: Option<MessageId>,
+    /// Members the message mentions (`@name`), chosen by the sender; kept when the message
+    /// is edited.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
     /// Commit time.
     pub created_at: DateTime<Utc>,
     /// Last edit.
@@ -212,6 +226,7 @@ pub fn now_millis() -> DateTime<Utc> {
 
 /// The outcome of adding or removing a reaction.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per reaction, moved once: a box would buy nothing
 pub enum Reacted {
     /// Done (or already so): the message as it is now.
     Done(Message),
@@ -234,6 +249,8 @@ pub struct NewMessage {
     pub attachments: Vec<Attachment>,
     /// A message of the same conversation this one answers (checked by the service).
     pub reply_to: Option<MessageId>,
+    /// Members mentioned (checked by the service: members, not the sender, no repeats).
+    pub mentions: Vec<UserId>,
 }
 
 /// The outcome of appending one message.
@@ -444,6 +461,15 @@ pub trait ChatStore: Send + Sync + 'static {
     /// Messages of `user`'s current conversations whose text matches every term, newest
     /// first; deleted messages never match. Edits are searchable at once.
     async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
+
+    /// Messages that mention `user` in the conversations they are a member of now, newest
+    /// first; deleted messages are left out.
+    async fn mentioning(
+        &self,
+        user: UserId,
+        before: Option<SearchCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
 
     /// One message, if `user` is a member of its conversation (`NotFound` otherwise).
     async fn message(&self, id: MessageId, user: UserId) -> Result<Message, StoreError>;

@@ -31,6 +31,7 @@ fn msg(c: ConversationId, from: UserId, client_id: &str, body: &str) -> NewMessa
         body: body.into(),
         attachments: Vec::new(),
         reply_to: None,
+        mentions: Vec::new(),
     }
 }
 

@@ -79,6 +79,7 @@ pub async fn who_may_read_follows_the_conversation(
             body: "look".into(),
             attachments: vec![r.attachment()],
             reply_to: None,
+            mentions: Vec::new(),
         }])
         .await
         .unwrap();
@@ -126,6 +127,7 @@ pub async fn only_old_unattached_private_uploads_are_orphans(
         body: String::new(),
         attachments: vec![old_sent.attachment()],
         reply_to: None,
+        mentions: Vec::new(),
     }])
     .await
     .unwrap();
