@@ -40,6 +40,9 @@ pub const CONVERSATION_NEW: &str = "conversation:new";
 pub const CONVERSATION_UPDATED: &str = "conversation:updated";
 /// Server → client: the user was removed from a conversation or left it (extension).
 pub const CONVERSATION_REMOVED: &str = "conversation:removed";
+/// Server → client: the user's notification settings of a conversation changed on one of
+/// their devices (extension).
+pub const NOTIFICATIONS_CHANGED: &str = "conversation:notifications";
 
 /// `message:send`.
 #[derive(Debug, Deserialize)]

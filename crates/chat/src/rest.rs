@@ -12,7 +12,8 @@ use axum::routing::{delete, get, post, put};
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, Authenticator, Json};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
-    Conversation, ConversationSummary, Message, Page, ReceiptKind, SearchCursor,
+    Conversation, ConversationSummary, Message, Notifications, NotifyLevel, Page, ReceiptKind,
+    SearchCursor,
 };
 use chatsync_core::ports::presence::PresenceState;
 use chrono::{DateTime, Utc};
@@ -63,6 +64,10 @@ pub(crate) fn router(core: Arc<ChatCore>) -> Router {
         .route("/api/conversations/{id}/leave", post(leave))
         .route("/api/conversations/{id}/messages", get(history).post(send))
         .route("/api/conversations/{id}/receipts", post(receipt))
+        .route(
+            "/api/conversations/{id}/notifications",
+            put(set_notifications),
+        )
         .route(
             "/api/messages/{id}",
             axum::routing::patch(edit).delete(remove_message),
@@ -518,4 +523,28 @@ fn cursor(raw: Option<&str>) -> Result<Option<SearchCursor>, ApiError> {
             ApiError::bad_request("invalid_query", "before must be a next_before value")
         }),
     }
+}
+
+/// `PUT /api/conversations/{id}/notifications`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotificationsBody {
+    /// `all`, `mentions`, `none`, or `null` for the conversation's default.
+    pub(crate) level: Option<NotifyLevel>,
+    /// Silent until then; `null` or absent: not muted.
+    #[serde(default)]
+    pub(crate) muted_until: Option<DateTime<Utc>>,
+}
+
+async fn set_notifications(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    Json(req): Json<NotificationsBody>,
+) -> ApiResult<Json<Notifications>> {
+    let cid: ConversationId = id(&raw, "conversation")?;
+    Ok(Json(
+        s.0.set_notifications(user.user_id, cid, req.level, req.muted_until)
+            .await?,
+    ))
 }

@@ -11,8 +11,9 @@ use chatsync_core::config::ChatConfig;
 use chatsync_core::http::Authenticator;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
-    Conversation, ConversationKind, ConversationSummary, MAX_MENTIONS, Message, NewMessage, Page,
-    Reacted, ReceiptKind, SearchCursor, SearchHit, SearchQuery, search_terms,
+    Conversation, ConversationKind, ConversationSummary, MAX_MENTIONS, Message, NewMessage,
+    Notifications, NotifyLevel, Page, Reacted, ReceiptKind, SearchCursor, SearchHit, SearchQuery,
+    search_terms,
 };
 use chatsync_core::ports::presence::PresenceState;
 use chatsync_core::ports::throttle::Decision;
@@ -284,8 +285,62 @@ impl ChatCore {
             if let Some(m) = c.last_message.as_mut() {
                 self.present(me, std::slice::from_mut(m));
             }
+            c.notifications = self.notifications_for(
+                &c.conversation,
+                c.notifications.chosen,
+                c.notifications.muted_until,
+            );
         }
         Ok(list)
+    }
+
+    fn notifications_for(
+        &self,
+        c: &Conversation,
+        chosen: Option<NotifyLevel>,
+        muted_until: Option<DateTime<Utc>>,
+    ) -> Notifications {
+        Notifications::resolve(
+            chosen,
+            muted_until,
+            c.kind,
+            c.members.len(),
+            self.cfg.mentions_only_group_size,
+        )
+    }
+
+    /// Sets `me`'s notification level and mute for a conversation, and tells their other
+    /// devices, so every device agrees.
+    pub(crate) async fn set_notifications(
+        &self,
+        me: UserId,
+        cid: ConversationId,
+        chosen: Option<NotifyLevel>,
+        muted_until: Option<DateTime<Utc>>,
+    ) -> ChatResult<Notifications> {
+        let c = self
+            .store
+            .conversation(cid, me)
+            .await
+            .map_err(not_found("conversation"))?;
+        // A mute that has already ended is no mute. Whole milliseconds, as every store keeps
+        // them, so the answer equals what later lists say.
+        let muted_until = muted_until
+            .filter(|t| *t > Utc::now())
+            .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()));
+        self.store
+            .set_notifications(cid, me, chosen, muted_until)
+            .await
+            .map_err(not_found("conversation"))?;
+        let n = self.notifications_for(&c, chosen, muted_until);
+        self.emit(
+            &[me],
+            None,
+            protocol::NOTIFICATIONS_CHANGED,
+            Payload::Json(&json!({"conversation_id": cid, "notifications": n})),
+        )
+        .await;
+        Ok(n)
     }
 
     pub(crate) async fn get(&self, me: UserId, cid: ConversationId) -> ChatResult<Conversation> {

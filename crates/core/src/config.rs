@@ -585,6 +585,8 @@ pub struct ChatConfig {
     pub max_reactions_per_user: u32,
     /// Message searches per account, shared by every node through the throttle store.
     pub search_per_account: RateLimit,
+    /// Groups with more members than this notify "mentions only" unless a member chooses.
+    pub mentions_only_group_size: u32,
 }
 
 impl Default for ChatConfig {
@@ -603,6 +605,7 @@ impl Default for ChatConfig {
             max_sockets_per_account: 20,
             max_reactions_per_user: 20,
             search_per_account: RateLimit::new(120, 60),
+            mentions_only_group_size: 20,
         }
     }
 }

@@ -306,6 +306,10 @@ fn rows() -> Vec<Row> {
             format!("/api/conversations/{}/messages", fx.direct),
             Body::Json(json!({"client_id": fresh_id(), "body": "hello"}))
         )),
+        row!("PUT" "/api/conversations/{id}/notifications", members(200), |fx, r| http(
+            format!("/api/conversations/{}/notifications", fx.group),
+            Body::Json(json!({"level": "mentions"}))
+        )),
         row!("POST" "/api/conversations/{id}/receipts", members(200), |fx, r| http(
             format!("/api/conversations/{}/receipts", fx.group),
             Body::Json(json!({"kind": "read", "seq": 1}))

@@ -232,3 +232,110 @@ async fn unread_counts_stop_at_a_hundred() {
         "one's own messages are read"
     );
 }
+
+/// `who`'s notification settings of `conv`, from the conversation list.
+async fn notifications(app: &TestApp, who: &TestUser, conv: &str) -> Value {
+    let r = app.get("/api/conversations", &who.access).await;
+    r.body["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == conv)
+        .unwrap()["notifications"]
+        .clone()
+}
+
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_levels_are_kept_per_member_and_reach_every_device(#[case] b: Backends) {
+    let app = TestApp::spawn_with(b, |c| c.chat.mentions_only_group_size = 2).await;
+    let ann = app.signup("Ann").await;
+    let bob = app.signup("Bob").await;
+    let cat = app.signup("Cat").await;
+    let eve = app.signup("Eve").await;
+    let direct = app.direct(&ann, &bob).await;
+    let big = app.group(&ann, "Three is big here", &[&bob, &cat]).await;
+
+    // Defaults: everything in a direct chat, mentions only in a group over the size setting.
+    assert_eq!(
+        notifications(&app, &ann, &direct).await,
+        json!({"level": "all", "chosen": null, "muted_until": null})
+    );
+    assert_eq!(notifications(&app, &ann, &big).await["level"], "mentions");
+
+    // A choice on one device reaches the others at once and every later list.
+    let mut laptop = app.socket(&ann).await;
+    let until = (chrono::Utc::now() + chrono::Duration::hours(8)).to_rfc3339();
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/conversations/{big}/notifications"),
+            Some(&ann.access),
+            Some(json!({"level": "all", "muted_until": until})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (&r.body["level"], &r.body["chosen"]),
+        (&json!("all"), &json!("all"))
+    );
+    let muted = r.body["muted_until"].as_str().unwrap().to_owned();
+    let ev = laptop.event("conversation:notifications").await;
+    assert_eq!(ev["conversation_id"], big.as_str());
+    assert_eq!(ev["notifications"], r.body);
+    let listed = notifications(&app, &ann, &big).await;
+    assert_eq!(listed, r.body);
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(&muted).unwrap(),
+        chrono::DateTime::parse_from_rfc3339(listed["muted_until"].as_str().unwrap()).unwrap()
+    );
+    // Per member: Bob still has the default.
+    assert_eq!(notifications(&app, &bob, &big).await["level"], "mentions");
+
+    // Back to the default; a mute that already ended is no mute.
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/conversations/{big}/notifications"),
+            Some(&ann.access),
+            Some(json!({"level": null, "muted_until": past})),
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        json!({"level": "mentions", "chosen": null, "muted_until": null})
+    );
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/conversations/{direct}/notifications"),
+            Some(&bob.access),
+            Some(json!({"level": "none"})),
+        )
+        .await;
+    assert_eq!(r.body["level"], "none", "{:?}", r.body);
+    assert_eq!(notifications(&app, &ann, &direct).await["level"], "all");
+
+    // Not a member: not found. Not a level: refused.
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/conversations/{big}/notifications"),
+            Some(&eve.access),
+            Some(json!({"level": "none"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "not_found"), "{:?}", r.body);
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/conversations/{big}/notifications"),
+            Some(&ann.access),
+            Some(json!({"level": "loud"})),
+        )
+        .await;
+    assert!(r.status == 400 || r.status == 422, "{:?}", r.body);
+}

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
-    AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage, Page,
-    Profile, Reacted, ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, UNREAD_COUNT_CAP,
-    now_millis,
+    AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage,
+    Notifications, NotifyLevel, Page, Profile, Reacted, ReceiptKind, Role, SearchCursor, SearchHit,
+    SearchQuery, UNREAD_COUNT_CAP, now_millis,
 };
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chatsync_store_sql::{append, conversation_columns, message_columns, search};
@@ -445,7 +445,8 @@ impl ChatStore for PgStore {
                     LIMIT $4) unread) AS unread_count,
                 (SELECT count(*) FROM mention mn
                  WHERE mn.user_id = m.user_id AND mn.conversation_id = c.conversation_id
-                   AND mn.seq > m.read_seq) AS mention_count
+                   AND mn.seq > m.read_seq) AS mention_count,
+                m.notify_level, m.muted_until
              FROM member m JOIN conversation c ON c.conversation_id = m.conversation_id
              WHERE m.user_id = $1 AND ($2::timestamptz IS NULL OR c.last_activity_at < $2)
              ORDER BY c.last_activity_at DESC, c.conversation_id DESC
@@ -465,6 +466,15 @@ impl ChatStore for PgStore {
                 last_message: None,
                 unread_count: r.try_get("unread_count").map_err(map_err)?,
                 mention_count: r.try_get("mention_count").map_err(map_err)?,
+                // The default level needs the members (read below): the service resolves it.
+                notifications: Notifications {
+                    level: NotifyLevel::All,
+                    chosen: Pg::opt_text(r, "notify_level")
+                        .map_err(map_err)?
+                        .map(|l| NotifyLevel::parse(&l))
+                        .transpose()?,
+                    muted_until: Pg::opt_time(r, "muted_until").map_err(map_err)?,
+                },
             });
         }
         let ids: Vec<ConversationId> = out.iter().map(|s| s.conversation.id).collect();
@@ -741,6 +751,30 @@ impl ChatStore for PgStore {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(map_err)
+    }
+
+    async fn set_notifications(
+        &self,
+        cid: ConversationId,
+        user: UserId,
+        chosen: Option<NotifyLevel>,
+        muted_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let changed = sqlx::query(
+            "UPDATE member SET notify_level = $1, muted_until = $2
+             WHERE conversation_id = $3 AND user_id = $4",
+        )
+        .bind(chosen.map(NotifyLevel::as_str))
+        .bind(muted_until)
+        .bind(cid.0)
+        .bind(user.0)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn mentioning(

@@ -133,6 +133,77 @@ pub struct ConversationSummary {
     pub unread_count: i64,
     /// Messages after the member's read position that mention them.
     pub mention_count: i64,
+    /// How the member wants to hear about it.
+    pub notifications: Notifications,
+}
+
+/// Which new messages of a conversation notify a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyLevel {
+    /// Every message.
+    All,
+    /// Only messages that mention them.
+    Mentions,
+    /// None.
+    None,
+}
+
+impl NotifyLevel {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Mentions => "mentions",
+            Self::None => "none",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "all" => Ok(Self::All),
+            "mentions" => Ok(Self::Mentions),
+            "none" => Ok(Self::None),
+            other => Err(StoreError::Other(format!("unknown notify level {other}"))),
+        }
+    }
+}
+
+/// One member's notification settings for one conversation, stored on the server so every
+/// device agrees.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notifications {
+    /// The level in force: `chosen`, or the conversation's default (mentions only in groups
+    /// larger than a setting, all otherwise).
+    pub level: NotifyLevel,
+    /// What the member chose; `None` follows the default.
+    pub chosen: Option<NotifyLevel>,
+    /// Nothing notifies until then, whatever the level.
+    pub muted_until: Option<DateTime<Utc>>,
+}
+
+impl Notifications {
+    /// The settings as stored, with the level in force for a conversation of this kind and
+    /// size: a group of more than `mentions_only_above` members defaults to mentions only.
+    pub fn resolve(
+        chosen: Option<NotifyLevel>,
+        muted_until: Option<DateTime<Utc>>,
+        kind: ConversationKind,
+        members: usize,
+        mentions_only_above: u32,
+    ) -> Self {
+        let default = if kind == ConversationKind::Group && members > mentions_only_above as usize {
+            NotifyLevel::Mentions
+        } else {
+            NotifyLevel::All
+        };
+        Self {
+            level: chosen.unwrap_or(default),
+            chosen,
+            muted_until,
+        }
+    }
 }
 
 /// Unread messages are counted up to this many, so a long unread history is not counted row
@@ -462,6 +533,16 @@ pub trait ChatStore: Send + Sync + 'static {
     /// first; deleted messages never match. Edits are searchable at once.
     async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
 
+    /// Sets `user`'s notification level (`None`: the default) and mute for a conversation
+    /// they are a member of (`NotFound` otherwise).
+    async fn set_notifications(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        chosen: Option<NotifyLevel>,
+        muted_until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
     /// Messages that mention `user` in the conversations they are a member of now, newest
     /// first; deleted messages are left out.
     async fn mentioning(
@@ -522,6 +603,23 @@ mod tests {
         assert!(search_terms(" *-\"() ").is_empty());
         assert_eq!(search_terms(&"w ".repeat(50)).len(), MAX_SEARCH_TERMS);
         assert_eq!(search_terms(&"a".repeat(500))[0].len(), 64);
+    }
+
+    #[test]
+    fn big_groups_default_to_mentions_only_and_a_choice_wins() {
+        let r =
+            |chosen, kind, members| Notifications::resolve(chosen, None, kind, members, 20).level;
+        assert_eq!(r(None, ConversationKind::Direct, 2), NotifyLevel::All);
+        assert_eq!(r(None, ConversationKind::Group, 20), NotifyLevel::All);
+        assert_eq!(r(None, ConversationKind::Group, 21), NotifyLevel::Mentions);
+        assert_eq!(
+            r(Some(NotifyLevel::All), ConversationKind::Group, 500),
+            NotifyLevel::All
+        );
+        assert_eq!(
+            r(Some(NotifyLevel::None), ConversationKind::Direct, 2),
+            NotifyLevel::None
+        );
     }
 
     #[test]
