@@ -96,6 +96,10 @@ pub struct SyncPayload {
     /// start.
     #[serde(default)]
     pub after: HashMap<ConversationId, i64>,
+    /// The conversation version the client's copy reflects, per conversation: messages it has
+    /// that changed since come back as `updated`. Conversations left out get no changes.
+    #[serde(default)]
+    pub versions: HashMap<ConversationId, i64>,
     /// Page size per conversation (default and maximum: the server's `chat.max_page`).
     pub limit: Option<u32>,
 }

@@ -13,7 +13,7 @@ use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
     Conversation, ConversationKind, ConversationSummary, MAX_MENTIONS, Message, NewMessage,
     Notifications, NotifyLevel, Page, Reacted, ReceiptKind, SearchCursor, SearchHit, SearchQuery,
-    search_terms,
+    SyncFrom, search_terms,
 };
 use chatsync_core::ports::presence::PresenceState;
 use chatsync_core::ports::throttle::Decision;
@@ -24,6 +24,18 @@ use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// The answer of `sync`.
+pub(crate) struct Synced {
+    /// New messages, ascending per conversation.
+    pub(crate) messages: Vec<Message>,
+    /// Messages the client has that changed, as they are now, oldest change first.
+    pub(crate) updated: Vec<Message>,
+    /// The version to send next time, per conversation of the user.
+    pub(crate) versions: HashMap<ConversationId, i64>,
+    /// Call again with the new positions: a page was full.
+    pub(crate) has_more: bool,
+}
 
 /// Longest message-search query, in characters.
 pub(crate) const MAX_SEARCH_CHARS: usize = 200;
@@ -822,25 +834,62 @@ impl ChatCore {
     }
 
     /// Messages after the given positions; `has_more` when a conversation filled its page.
+    /// What `me` missed: new messages after each seq, messages they have that changed after
+    /// each version, the version to continue from per conversation, and whether there is more.
     pub(crate) async fn sync(
         &self,
         me: UserId,
         after: &HashMap<ConversationId, i64>,
+        versions: &HashMap<ConversationId, i64>,
         limit: Option<u32>,
-    ) -> ChatResult<(Vec<Message>, bool)> {
+    ) -> ChatResult<Synced> {
         let limit = limit
             .unwrap_or(self.cfg.max_page)
             .clamp(1, self.cfg.max_page);
-        let positions: Vec<(ConversationId, i64)> =
-            after.iter().map(|(c, s)| (*c, (*s).max(0))).collect();
-        let mut msgs = self.store.sync(me, &positions, limit).await?;
-        self.present(me, &mut msgs);
-        let mut per: HashMap<ConversationId, u32> = HashMap::new();
-        for m in &msgs {
-            *per.entry(m.conversation_id).or_default() += 1;
+        let mut ids: Vec<ConversationId> = after.keys().chain(versions.keys()).copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let from: Vec<SyncFrom> = ids
+            .into_iter()
+            .map(|c| SyncFrom {
+                conversation_id: c,
+                seq: after.get(&c).copied().unwrap_or(0).max(0),
+                version: versions.get(&c).map(|v| (*v).max(0)),
+            })
+            .collect();
+        let batch = self.store.sync(me, &from, limit).await?;
+        let mut messages = batch.messages;
+        self.present(me, &mut messages);
+        let mut new_per: HashMap<ConversationId, u32> = HashMap::new();
+        for m in &messages {
+            *new_per.entry(m.conversation_id).or_default() += 1;
         }
-        let more = per.values().any(|n| *n >= limit);
-        Ok((msgs, more))
+        // Where each conversation's changes stop: its version, or, when this page of changes
+        // is full, the last change on it (the rest come with the next call).
+        let mut changed_per: HashMap<ConversationId, (u32, i64)> = HashMap::new();
+        let mut updated = Vec::with_capacity(batch.updated.len());
+        for (mut m, v) in batch.updated {
+            let e = changed_per.entry(m.conversation_id).or_default();
+            *e = (e.0 + 1, v);
+            self.present(me, std::slice::from_mut(&mut m));
+            updated.push(m);
+        }
+        let versions = batch
+            .versions
+            .into_iter()
+            .map(|(c, v)| match changed_per.get(&c) {
+                Some((n, last)) if *n >= limit => (c, *last),
+                _ => (c, v),
+            })
+            .collect();
+        let has_more =
+            new_per.values().any(|n| *n >= limit) || changed_per.values().any(|(n, _)| *n >= limit);
+        Ok(Synced {
+            messages,
+            updated,
+            versions,
+            has_more,
+        })
     }
 
     // ---- presence -------------------------------------------------------------------------

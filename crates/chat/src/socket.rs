@@ -384,8 +384,16 @@ async fn on_sync<A: Adapter>(
     ack: AckSender<A>,
 ) {
     handle(&s, ack, Kind::Other, p, |ctx, p: SyncPayload| async move {
-        let (messages, has_more) = core.sync(ctx.user.user_id, &p.after, p.limit).await?;
-        Ok(json!({"ok": true, "messages": messages, "has_more": has_more}))
+        let s = core
+            .sync(ctx.user.user_id, &p.after, &p.versions, p.limit)
+            .await?;
+        Ok(json!({
+            "ok": true,
+            "messages": s.messages,
+            "updated": s.updated,
+            "versions": s.versions,
+            "has_more": s.has_more,
+        }))
     })
     .await;
 }

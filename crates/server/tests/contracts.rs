@@ -32,6 +32,16 @@ async fn chat_store_keeps_its_contract(#[case] db: Db) {
 #[case::sqlite(Db::Sqlite)]
 #[case::postgres(Db::Postgres)]
 #[tokio::test]
+async fn sync_changes_keep_their_contract(#[case] db: Db) {
+    init();
+    let (store, _guard) = adapters::store(db).await;
+    chat::chat_sync_changes_contract(store.chat()).await;
+}
+
+#[rstest]
+#[case::sqlite(Db::Sqlite)]
+#[case::postgres(Db::Postgres)]
+#[tokio::test]
 async fn message_search_keeps_its_contract(#[case] db: Db) {
     init();
     let (store, _guard) = adapters::store(db).await;

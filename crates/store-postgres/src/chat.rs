@@ -9,7 +9,7 @@ use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage,
     Notifications, NotifyLevel, Page, Profile, Reacted, ReceiptKind, Role, SearchCursor, SearchHit,
-    SearchQuery, UNREAD_COUNT_CAP, now_millis,
+    SearchQuery, SyncBatch, SyncFrom, UNREAD_COUNT_CAP, now_millis,
 };
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chatsync_store_sql::{append, conversation_columns, message_columns, search};
@@ -67,6 +67,31 @@ async fn is_member(db: Db<'_>, cid: ConversationId, user: UserId) -> Result<bool
             .await
             .map_err(map_err)?;
     Ok(found.is_some())
+}
+
+/// Counts a change to message `mid` (edit, delete, reaction) in its conversation's version and
+/// stamps the message with the new version, for `sync`'s change cursor. Called first in the
+/// change's transaction, so the conversation's row is locked before the message's, as appends
+/// lock it; if the change is then refused, the transaction rolls back and nothing counted.
+async fn count_change(db: Db<'_>, mid: MessageId) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE conversation SET version = version + 1
+         WHERE conversation_id = (SELECT conversation_id FROM message WHERE message_id = $1)",
+    )
+    .bind(mid.0)
+    .execute(&mut *db)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "UPDATE message SET version =
+             (SELECT c.version FROM conversation c WHERE c.conversation_id = message.conversation_id)
+         WHERE message_id = $1",
+    )
+    .bind(mid.0)
+    .execute(&mut *db)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 async fn load_conversation(db: Db<'_>, cid: ConversationId) -> Result<Conversation, StoreError> {
@@ -655,12 +680,19 @@ impl ChatStore for PgStore {
     async fn sync(
         &self,
         user: UserId,
-        after: &[(ConversationId, i64)],
+        from: &[SyncFrom],
         limit: u32,
-    ) -> Result<Vec<Message>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
-        let cids: Vec<Uuid> = after.iter().map(|(c, _)| c.0).collect();
-        let seqs: Vec<i64> = after.iter().map(|(_, s)| *s).collect();
+    ) -> Result<SyncBatch, StoreError> {
+        // One snapshot for the three reads, so the versions answered are exactly those the
+        // messages reflect.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let cids: Vec<Uuid> = from.iter().map(|f| f.conversation_id.0).collect();
+        let seqs: Vec<i64> = from.iter().map(|f| f.seq).collect();
+        let since: Vec<Option<i64>> = from.iter().map(|f| f.version).collect();
         let rows = sqlx::query(concat!(
             "SELECT * FROM (
                 SELECT ",
@@ -678,16 +710,75 @@ impl ChatStore for PgStore {
         .bind(&cids)
         .bind(&seqs)
         .bind(i64::from(limit))
-        .fetch_all(&mut *db)
+        .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut msgs: Vec<Message> = rows
+        let mut messages: Vec<Message> = rows
             .iter()
             .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
-        with_reactions(&mut db, &mut msgs).await?;
-        Ok(msgs)
+        with_reactions(&mut tx, &mut messages).await?;
+
+        let rows = sqlx::query(concat!(
+            "SELECT * FROM (
+                SELECT ",
+            message_columns!(),
+            ", msg.version AS changed_in,
+                  row_number() OVER (PARTITION BY msg.conversation_id ORDER BY msg.version) AS rn
+                FROM UNNEST($2::uuid[], $3::bigint[], $4::bigint[]) AS p(cid, upto_seq, since)
+                JOIN member m ON m.conversation_id = p.cid AND m.user_id = $1
+                JOIN message msg ON msg.conversation_id = p.cid
+                WHERE p.since IS NOT NULL AND msg.version > 0
+                  AND msg.version > p.since AND msg.seq <= p.upto_seq
+             ) t WHERE rn <= $5
+             ORDER BY conversation_id, changed_in"
+        ))
+        .bind(user.0)
+        .bind(&cids)
+        .bind(&seqs)
+        .bind(&since)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let mut changed: Vec<Message> = rows
+            .iter()
+            .map(read::message::<Pg>)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut tx, &mut changed).await?;
+        let updated = changed
+            .into_iter()
+            .zip(&rows)
+            .map(|(m, r)| Ok((m, Pg::int(r, "changed_in")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)?;
+
+        let versions = sqlx::query(
+            "SELECT c.conversation_id, c.version FROM member m
+             JOIN conversation c ON c.conversation_id = m.conversation_id
+             WHERE m.user_id = $1",
+        )
+        .bind(user.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                ConversationId(Pg::uuid(r, "conversation_id")?),
+                Pg::int(r, "version")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(SyncBatch {
+            messages,
+            updated,
+            versions,
+        })
     }
 
     async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
@@ -835,6 +926,7 @@ impl ChatStore for PgStore {
         body: &str,
     ) -> Result<Message, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
             "UPDATE message SET body = $1, edited_at = $4
              WHERE message_id = $2 AND sender_id = $3 AND deleted_at IS NULL
@@ -858,6 +950,7 @@ impl ChatStore for PgStore {
 
     async fn delete_message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
             "UPDATE message SET body = '', attachments = '[]', mentions = '{}',
                                 deleted_at = COALESCE(deleted_at, now())
@@ -897,6 +990,7 @@ impl ChatStore for PgStore {
         max_per_user: u32,
     ) -> Result<Reacted, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        count_change(&mut tx, mid).await?;
         // The message row stays locked until commit, so two reactions to one message (from
         // any node) are counted one after the other and cannot both pass the limit.
         let visible: Option<i32> = sqlx::query_scalar(

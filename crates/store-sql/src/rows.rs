@@ -64,7 +64,7 @@ macro_rules! message_columns {
 macro_rules! conversation_columns {
     () => {
         "c.conversation_id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, \
-         c.last_activity_at"
+         c.last_activity_at, c.version"
     };
 }
 
@@ -138,6 +138,7 @@ pub fn conversation<D: Dialect>(row: &D::Row) -> Result<Conversation, sqlx::Erro
         created_at: D::time(row, "created_at")?,
         last_seq: D::int(row, "last_seq")?,
         last_activity_at: D::time(row, "last_activity_at")?,
+        version: D::int(row, "version")?,
         members: Vec::new(),
     })
 }

@@ -7,7 +7,7 @@ use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage,
     Notifications, NotifyLevel, Page, Profile, Reacted, ReceiptKind, Role, SearchCursor, SearchHit,
-    SearchQuery, UNREAD_COUNT_CAP, now_millis,
+    SearchQuery, SyncBatch, SyncFrom, UNREAD_COUNT_CAP, now_millis,
 };
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chatsync_store_sql::{append, conversation_columns, message_columns, search};
@@ -69,6 +69,31 @@ async fn is_member(db: Db<'_>, conv: ConversationId, user: UserId) -> Result<boo
             .await
             .map_err(map_err)?;
     Ok(found.is_some())
+}
+
+/// Counts a change to message `mid` (edit, delete, reaction) in its conversation's version and
+/// stamps the message with the new version, for `sync`'s change cursor. Called first in the
+/// change's transaction, so the conversation's row is locked before the message's, as appends
+/// lock it; if the change is then refused, the transaction rolls back and nothing counted.
+async fn count_change(db: Db<'_>, mid: MessageId) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE conversation SET version = version + 1
+         WHERE conversation_id = (SELECT conversation_id FROM message WHERE message_id = ?1)",
+    )
+    .bind(mid.to_string())
+    .execute(&mut *db)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "UPDATE message SET version =
+             (SELECT c.version FROM conversation c WHERE c.conversation_id = message.conversation_id)
+         WHERE message_id = ?1",
+    )
+    .bind(mid.to_string())
+    .execute(&mut *db)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 async fn load_conversation(db: Db<'_>, cid: ConversationId) -> Result<Conversation, StoreError> {
@@ -648,12 +673,17 @@ impl ChatStore for SqliteStore {
     async fn sync(
         &self,
         user: UserId,
-        after: &[(ConversationId, i64)],
+        from: &[SyncFrom],
         limit: u32,
-    ) -> Result<Vec<Message>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
-        let positions: Vec<(String, i64)> =
-            after.iter().map(|(c, s)| (c.to_string(), *s)).collect();
+    ) -> Result<SyncBatch, StoreError> {
+        // One read transaction: the three reads see the same snapshot, so the versions
+        // answered are exactly those the messages reflect.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let positions: Vec<(String, i64, Option<i64>)> = from
+            .iter()
+            .map(|f| (f.conversation_id.to_string(), f.seq, f.version))
+            .collect();
+        let positions = serde_json::to_string(&positions).unwrap_or_else(|_| "[]".into());
         let rows = sqlx::query(concat!(
             "SELECT * FROM (
                 SELECT ",
@@ -669,18 +699,78 @@ impl ChatStore for SqliteStore {
              ORDER BY conversation_id, seq"
         ))
         .bind(user.to_string())
-        .bind(serde_json::to_string(&positions).unwrap_or_else(|_| "[]".into()))
+        .bind(&positions)
         .bind(i64::from(limit))
-        .fetch_all(&mut *db)
+        .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut msgs: Vec<Message> = rows
+        let mut messages: Vec<Message> = rows
             .iter()
             .map(read::message::<Sqlite>)
             .collect::<Result<_, _>>()
             .map_err(map_err)?;
-        with_reactions(&mut db, &mut msgs).await?;
-        Ok(msgs)
+        with_reactions(&mut tx, &mut messages).await?;
+
+        let rows = sqlx::query(concat!(
+            "SELECT * FROM (
+                SELECT ",
+            message_columns!(),
+            ", msg.version AS changed_in,
+                  row_number() OVER (PARTITION BY msg.conversation_id ORDER BY msg.version) AS rn
+                FROM (SELECT json_extract(value, '$[0]') AS cid,
+                             json_extract(value, '$[1]') AS upto_seq,
+                             json_extract(value, '$[2]') AS since
+                      FROM json_each(?2)) p
+                JOIN member m ON m.conversation_id = p.cid AND m.user_id = ?1
+                JOIN message msg ON msg.conversation_id = p.cid
+                WHERE p.since IS NOT NULL AND msg.version > 0
+                  AND msg.version > p.since AND msg.seq <= p.upto_seq
+             ) WHERE rn <= ?3
+             ORDER BY conversation_id, changed_in"
+        ))
+        .bind(user.to_string())
+        .bind(&positions)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let mut changed: Vec<Message> = rows
+            .iter()
+            .map(read::message::<Sqlite>)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)?;
+        with_reactions(&mut tx, &mut changed).await?;
+        let updated = changed
+            .into_iter()
+            .zip(&rows)
+            .map(|(m, r)| Ok((m, Sqlite::int(r, "changed_in")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)?;
+
+        let versions = sqlx::query(
+            "SELECT c.conversation_id, c.version FROM member m
+             JOIN conversation c ON c.conversation_id = m.conversation_id
+             WHERE m.user_id = ?1",
+        )
+        .bind(user.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            Ok((
+                ConversationId(Sqlite::uuid(r, "conversation_id")?),
+                Sqlite::int(r, "version")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(SyncBatch {
+            messages,
+            updated,
+            versions,
+        })
     }
 
     async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
@@ -824,6 +914,7 @@ impl ChatStore for SqliteStore {
         body: &str,
     ) -> Result<Message, StoreError> {
         let mut tx = self.begin_write().await?;
+        count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
             "UPDATE message SET body = ?1, edited_at = ?2
              WHERE message_id = ?3 AND sender_id = ?4 AND deleted_at IS NULL
@@ -847,6 +938,7 @@ impl ChatStore for SqliteStore {
 
     async fn delete_message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
         let mut tx = self.begin_write().await?;
+        count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
             "UPDATE message SET body = '', attachments = '[]', mentions = '[]',
                                 deleted_at = COALESCE(deleted_at, ?1)
@@ -888,6 +980,7 @@ impl ChatStore for SqliteStore {
     ) -> Result<Reacted, StoreError> {
         // One writer: the count below holds until this transaction commits.
         let mut tx = self.begin_write().await?;
+        count_change(&mut tx, mid).await?;
         let visible: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM message msg JOIN member m
                ON m.conversation_id = msg.conversation_id AND m.user_id = ?2

@@ -116,6 +116,10 @@ pub struct Conversation {
     pub last_seq: i64,
     /// Time of the newest message, or creation time when empty: the list's sort key.
     pub last_activity_at: DateTime<Utc>,
+    /// Counts the changes (edits, deletes, reactions) to its messages: a `sync` from this
+    /// version returns the messages changed since.
+    #[serde(default)]
+    pub version: i64,
     /// Current members.
     pub members: Vec<Member>,
 }
@@ -429,6 +433,29 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
+/// Where a client's copy of one conversation stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncFrom {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// The newest seq the client has.
+    pub seq: i64,
+    /// The conversation version its copy reflects; `None`: send no changes.
+    pub version: Option<i64>,
+}
+
+/// The answer of [`ChatStore::sync`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncBatch {
+    /// New messages, ascending by seq per conversation.
+    pub messages: Vec<Message>,
+    /// Changed messages the client had, ascending by the version of their last change per
+    /// conversation, each with that version.
+    pub updated: Vec<(Message, i64)>,
+    /// The version of each of the user's conversations, as of the same snapshot.
+    pub versions: Vec<(ConversationId, i64)>,
+}
+
 /// Delivered or read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -520,14 +547,16 @@ pub trait ChatStore: Send + Sync + 'static {
         page: Page,
     ) -> Result<Vec<Message>, StoreError>;
 
-    /// Messages after each given seq in `user`'s conversations, ascending per conversation,
-    /// at most `limit` per conversation. Conversations not listed are read from seq 0.
+    /// What changed in `user`'s conversations since where a client stands, read in one
+    /// snapshot: messages after each given seq (conversations not listed from seq 0), and
+    /// messages at or below it changed after the given version. At most `limit` of each per
+    /// conversation.
     async fn sync(
         &self,
         user: UserId,
-        after: &[(ConversationId, i64)],
+        from: &[SyncFrom],
         limit: u32,
-    ) -> Result<Vec<Message>, StoreError>;
+    ) -> Result<SyncBatch, StoreError>;
 
     /// Messages of `user`'s current conversations whose text matches every term, newest
     /// first; deleted messages never match. Edits are searchable at once.

@@ -4,7 +4,7 @@ use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     Appended, ChatStore, ConversationKind, Message, NewMessage, Page, Profile, Reacted,
-    ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, search_terms,
+    ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, SyncFrom, search_terms,
 };
 use chrono::{Duration, Utc};
 use std::sync::Arc;
@@ -47,6 +47,26 @@ fn done(r: Reacted) -> Message {
         Reacted::Done(m) => m,
         Reacted::TooMany => panic!("reaction refused"),
     }
+}
+
+/// The new messages a sync from these seqs (no versions) answers.
+async fn sync_new(
+    store: &Arc<dyn ChatStore>,
+    user: UserId,
+    after: &[(ConversationId, i64)],
+    limit: u32,
+) -> Vec<Message> {
+    let from: Vec<SyncFrom> = after
+        .iter()
+        .map(|&(conversation_id, seq)| SyncFrom {
+            conversation_id,
+            seq,
+            version: None,
+        })
+        .collect();
+    let b = store.sync(user, &from, limit).await.unwrap();
+    assert!(b.updated.is_empty(), "no version given, no changes: {b:?}");
+    b.messages
 }
 
 /// Reactions allowed per person per message in this suite.
@@ -277,12 +297,12 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
         std::slice::from_ref(&appended)
     );
     assert_eq!(
-        store.sync(bob, &[(d.id, 0), (g.id, 99)], 1).await.unwrap(),
+        sync_new(&store, bob, &[(d.id, 0), (g.id, 99)], 1).await,
         [appended]
     );
 
     // Offline sync: what came after each position, per conversation, bounded.
-    let synced = store.sync(bob, &[(d.id, 8)], 100).await.unwrap();
+    let synced = sync_new(&store, bob, &[(d.id, 8)], 100).await;
     let got: Vec<(ConversationId, i64)> =
         synced.iter().map(|m| (m.conversation_id, m.seq)).collect();
     let mut want = vec![(d.id, 9), (d.id, 10), (g.id, 1)];
@@ -293,10 +313,10 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
         got_sorted, want,
         "unlisted conversations are read from the start"
     );
-    let bounded = store.sync(bob, &[(d.id, 0), (g.id, 1)], 4).await.unwrap();
+    let bounded = sync_new(&store, bob, &[(d.id, 0), (g.id, 1)], 4).await;
     assert_eq!(seqs(bounded), [1, 2, 3, 4]);
     assert!(
-        store.sync(eve, &[(d.id, 0)], 10).await.unwrap().is_empty(),
+        sync_new(&store, eve, &[(d.id, 0)], 10).await.is_empty(),
         "only own conversations"
     );
 
@@ -389,7 +409,7 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
         "an edit reads back as it was returned"
     );
     assert_eq!(
-        store.sync(ann, &[(d.id, 0), (g.id, 99)], 1).await.unwrap(),
+        sync_new(&store, ann, &[(d.id, 0), (g.id, 99)], 1).await,
         [edited]
     );
     let r = done(store.react(first.id, bob, "👍", true, MAX).await.unwrap());
@@ -715,4 +735,92 @@ pub async fn chat_search_contract(store: Arc<dyn ChatStore>) {
             .map(|i| format!("page test {i}"))
             .collect::<Vec<_>>()
     );
+}
+
+/// Sync's change cursor: each change (edit, delete, reaction) counts in its conversation's
+/// version; a client at version v gets exactly the messages it has that changed after v, once,
+/// in the order of their last change, and the version to continue from.
+pub async fn chat_sync_changes_contract(store: Arc<dyn ChatStore>) {
+    let ann = person(&store, "Ann").await;
+    let bob = person(&store, "Bob").await;
+    let eve = person(&store, "Eve").await;
+    let (d, _) = store.direct_conversation(ann, bob).await.unwrap();
+    assert_eq!(d.version, 0);
+    let m: Vec<Message> = {
+        let mut v = Vec::new();
+        for i in 1..=5 {
+            v.push(send(&store, d.id, ann, &format!("m{i}")).await);
+        }
+        v
+    };
+    let at = |seq, version| SyncFrom {
+        conversation_id: d.id,
+        seq,
+        version: Some(version),
+    };
+    // Nothing changed yet.
+    let b = store.sync(bob, &[at(5, 0)], 10).await.unwrap();
+    assert!(b.messages.is_empty() && b.updated.is_empty(), "{b:?}");
+    assert_eq!(b.versions, [(d.id, 0)]);
+
+    // Bob has seqs 1..=3 at version 0; then m2 is edited, m1 reacted to, m2 reacted to,
+    // m3 deleted, m5 (which Bob does not have yet) edited.
+    store.edit_message(m[1].id, ann, "m2 edited").await.unwrap();
+    done(store.react(m[0].id, bob, "👍", true, MAX).await.unwrap());
+    done(store.react(m[1].id, bob, "🎉", true, MAX).await.unwrap());
+    store.delete_message(m[2].id, ann).await.unwrap();
+    store.edit_message(m[4].id, ann, "m5 edited").await.unwrap();
+    // A refused change counts nothing.
+    assert!(store.edit_message(m[0].id, bob, "not mine").await.is_err());
+
+    let b = store.sync(bob, &[at(3, 0)], 10).await.unwrap();
+    let new: Vec<(i64, &str)> = b
+        .messages
+        .iter()
+        .map(|m| (m.seq, m.body.as_str()))
+        .collect();
+    assert_eq!(
+        new,
+        [(4, "m4"), (5, "m5 edited")],
+        "new ones as they are now"
+    );
+    let changed: Vec<(i64, i64)> = b.updated.iter().map(|(m, v)| (m.seq, *v)).collect();
+    assert_eq!(
+        changed,
+        [(1, 2), (2, 3), (3, 4)],
+        "each changed message once, by its last change; seqs past the client's are new, not changed"
+    );
+    assert_eq!(b.updated[1].0.body, "m2 edited");
+    assert_eq!(b.updated[1].0.reactions[0].emoji, "🎉");
+    assert!(b.updated[2].0.deleted);
+    assert_eq!(b.versions, [(d.id, 5)]);
+
+    // From the answer's position, nothing again; a later change, exactly it.
+    let b = store.sync(bob, &[at(5, 5)], 10).await.unwrap();
+    assert!(b.messages.is_empty() && b.updated.is_empty(), "{b:?}");
+    done(store.react(m[3].id, ann, "👍", true, MAX).await.unwrap());
+    let b = store.sync(bob, &[at(5, 5)], 10).await.unwrap();
+    let changed: Vec<(i64, i64)> = b.updated.iter().map(|(m, v)| (m.seq, *v)).collect();
+    assert_eq!(changed, [(4, 6)]);
+    assert_eq!(b.versions, [(d.id, 6)]);
+    // Bounded: the first `limit` changes, oldest change first.
+    let b = store.sync(bob, &[at(5, 0)], 2).await.unwrap();
+    let changed: Vec<(i64, i64)> = b.updated.iter().map(|(m, v)| (m.seq, *v)).collect();
+    assert_eq!(changed, [(1, 2), (2, 3)]);
+    // Not a member: nothing, and no version.
+    let b = store
+        .sync(
+            eve,
+            &[SyncFrom {
+                conversation_id: d.id,
+                seq: 0,
+                version: Some(0),
+            }],
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(b, Default::default());
+    // The conversation carries its version.
+    assert_eq!(store.conversation(d.id, ann).await.unwrap().version, 6);
 }
