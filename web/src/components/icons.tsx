@@ -102,6 +102,12 @@ export const SmileIcon = (p: P) => (
     <path d="M8.5 14.5a4.5 4.5 0 0 0 7 0M9 9.5h.01M15 9.5h.01" />
   </Svg>
 );
+export const ReplyIcon = (p: P) => (
+  <Svg {...p}>
+    <path d="M9 14 4 9l5-5" />
+    <path d="M4 9h10.5a5.5 5.5 0 0 1 0 11H11" />
+  </Svg>
+);
 export const PencilIcon = (p: P) => (
   <Svg {...p}>
     <path d="M4 20h4L19 9l-4-4L4 16z" />

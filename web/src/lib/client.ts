@@ -346,10 +346,15 @@ async function loadPage(conversationId: string, beforeSeq?: number): Promise<voi
 
 // ---- sending and changing messages --------------------------------------------------------
 
-export function sendMessage(conversationId: string, body: string, attachments: Attachment[] = []): void {
+export function sendMessage(
+  conversationId: string,
+  body: string,
+  attachments: Attachment[] = [],
+  replyTo: string | null = null,
+): void {
   const e = current();
   stopTyping(conversationId);
-  e.outbox.send(conversationId, body, attachments);
+  e.outbox.send(conversationId, body, attachments, replyTo);
   noteSent();
 }
 

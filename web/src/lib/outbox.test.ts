@@ -209,6 +209,40 @@ describe("the outbox", () => {
     expect(localStorage.getItem(`chatsync.outbox.${ME}`)).toBeNull();
   });
 
+  test("a reply carries reply_to in its entry, in every send, and through a reload", async () => {
+    conn.connected = false;
+    outbox.send(CID, "answer", [], "original-id");
+    expect(entries()[0]).toMatchObject({ body: "answer", reply_to: "original-id" });
+    outbox.persist(entries());
+    resetState();
+    const next = new Outbox(conn, ME);
+    next.load();
+    conn.connected = true;
+    next.flush();
+    await settle();
+    conn.timeOut();
+    await vi.advanceTimersByTimeAsync(FIRST_BACKOFF_MS);
+    expect(conn.sent.map((p) => p.reply_to)).toEqual(["original-id", "original-id"]);
+    next.stop();
+  });
+
+  test("an entry saved before replies existed (no reply_to) is still sent, without reply_to", async () => {
+    const old = {
+      client_id: "c-old",
+      conversation_id: CID,
+      body: "old",
+      attachments: [],
+      created_at: "2024-05-01T11:00:00Z",
+      status: "pending",
+      error: null,
+    };
+    localStorage.setItem(`chatsync.outbox.${ME}`, JSON.stringify([old]));
+    outbox.load();
+    outbox.flush();
+    await settle();
+    expect(conn.sent).toEqual([{ conversation_id: CID, client_id: "c-old", body: "old", attachments: [] }]);
+  });
+
   test("discarding a failed message removes it", async () => {
     outbox.send(CID, "hello", []);
     await settle();

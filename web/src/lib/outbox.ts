@@ -5,7 +5,7 @@
 // keep the order they were written in.
 
 import { newClientId } from "./ids";
-import { SEND, type Attachment, type SendAck } from "./protocol";
+import { SEND, type Attachment, type SendAck, type SendPayload } from "./protocol";
 import type { SocketConnection } from "./socket";
 import { getState, mergeMessages, setOutbox, type OutboxEntry } from "./store";
 
@@ -76,12 +76,13 @@ export class Outbox {
     this.timers.clear();
   }
 
-  send(conversationId: string, body: string, attachments: Attachment[]): void {
+  send(conversationId: string, body: string, attachments: Attachment[], replyTo: string | null = null): void {
     const entry: OutboxEntry = {
       client_id: newClientId(),
       conversation_id: conversationId,
       body,
       attachments,
+      reply_to: replyTo,
       created_at: new Date().toISOString(),
       status: "pending",
       error: null,
@@ -147,7 +148,8 @@ export class Outbox {
         client_id: e.client_id,
         body: e.body,
         attachments: e.attachments.map((a) => a.media_id),
-      });
+        ...(e.reply_to ? { reply_to: e.reply_to } : {}),
+      } satisfies SendPayload);
     } catch {
       ack = null; // no ack in time
     }

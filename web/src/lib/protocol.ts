@@ -47,6 +47,8 @@ export interface Message {
   client_id: string;
   body: string;
   attachments: Attachment[];
+  /** The message of the same conversation this one answers; kept when that one is deleted. */
+  reply_to: string | null;
   created_at: string;
   edited_at: string | null;
   deleted: boolean;
@@ -84,6 +86,8 @@ export interface SendPayload {
   client_id: string;
   body: string;
   attachments?: string[];
+  /** A message of the same conversation; any other id is refused with `validation_failed`. */
+  reply_to?: string;
 }
 
 export interface TypingPayload {

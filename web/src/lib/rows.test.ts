@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { buildRows, type Row } from "./rows";
+import { buildRows, pendingMessage, type Row } from "./rows";
 import { BOB, CAROL, ME, conversation, member, message, outboxEntry } from "../test/fixtures";
 
 const NOW = new Date("2024-05-10T15:00:00Z");
@@ -109,5 +109,10 @@ describe("message rows", () => {
       "sent",
       null,
     ]);
+  });
+
+  test("a pending reply shows its reply_to; an entry saved before replies has none", () => {
+    expect(pendingMessage(outboxEntry({ reply_to: "original-id" }), ME).reply_to).toBe("original-id");
+    expect(pendingMessage(outboxEntry(), ME).reply_to).toBeNull();
   });
 });

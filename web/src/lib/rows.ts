@@ -34,6 +34,7 @@ export function pendingMessage(o: OutboxEntry, me: string): Message {
     client_id: o.client_id,
     body: o.body,
     attachments: o.attachments,
+    reply_to: o.reply_to ?? null,
     created_at: o.created_at,
     edited_at: null,
     deleted: false,

@@ -9,6 +9,7 @@ import {
   setActive,
   setConversationList,
   setOutbox,
+  setReplyTo,
   setReveal,
   setTyping,
   setUnread,
@@ -78,6 +79,22 @@ describe("the conversation list", () => {
     expect(getState().outbox.map((o) => o.conversation_id)).toEqual([OTHER_CID]);
     expect(getState().activeId).toBeNull();
     expect(getState().reveal).toBeNull();
+  });
+
+  test("a reply being written is dropped when another conversation opens or its own is removed", () => {
+    setConversationList([summary(), summary({ id: OTHER_CID })]);
+    setActive(CID);
+    setReplyTo({ conversation_id: CID, message_id: "m1" });
+    setActive(CID);
+    expect(getState().replyTo).toEqual({ conversation_id: CID, message_id: "m1" });
+    setActive(OTHER_CID);
+    expect(getState().replyTo).toBeNull();
+
+    setReplyTo({ conversation_id: OTHER_CID, message_id: "m2" });
+    removeConversation(CID);
+    expect(getState().replyTo).toEqual({ conversation_id: OTHER_CID, message_id: "m2" });
+    removeConversation(OTHER_CID);
+    expect(getState().replyTo).toBeNull();
   });
 });
 

@@ -26,6 +26,8 @@ export interface OutboxEntry {
   conversation_id: string;
   body: string;
   attachments: Attachment[];
+  /** Optional: entries saved in localStorage before replies existed have no such field. */
+  reply_to?: string | null;
   created_at: string;
   status: "pending" | "failed";
   error: string | null;
@@ -51,6 +53,8 @@ export interface ChatState {
   activeId: string | null;
   /** A message to scroll to and highlight once its conversation shows it (a search hit). */
   reveal: { conversation_id: string; seq: number } | null;
+  /** The message the composer's next message answers; only ever in the open conversation. */
+  replyTo: { conversation_id: string; message_id: string } | null;
   toasts: Toast[];
 }
 
@@ -64,6 +68,7 @@ const initial = (): ChatState => ({
   connection: "connecting",
   activeId: null,
   reveal: null,
+  replyTo: null,
   toasts: [],
 });
 
@@ -166,12 +171,24 @@ export function removeConversation(id: string): void {
       outbox: s.outbox.filter((o) => o.conversation_id !== id),
       activeId: s.activeId === id ? null : s.activeId,
       reveal: s.reveal?.conversation_id === id ? null : s.reveal,
+      replyTo: s.replyTo?.conversation_id === id ? null : s.replyTo,
     };
   });
 }
 
+/** Opens a conversation; a reply being written elsewhere is dropped with its conversation. */
 export function setActive(id: string | null): void {
-  setState((s) => (s.activeId === id ? s : { ...s, activeId: id }));
+  setState((s) =>
+    s.activeId === id ? s : { ...s, activeId: id, replyTo: s.replyTo?.conversation_id === id ? s.replyTo : null },
+  );
+}
+
+export function setReplyTo(replyTo: ChatState["replyTo"]): void {
+  setState((s) =>
+    s.replyTo?.conversation_id === replyTo?.conversation_id && s.replyTo?.message_id === replyTo?.message_id
+      ? s
+      : { ...s, replyTo },
+  );
 }
 
 /** Unread messages over every conversation (the tab title shows it). */

@@ -51,6 +51,7 @@ export function message(seq: number, patch: Partial<Message> = {}): Message {
     client_id: `30000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
     body: `message ${seq}`,
     attachments: [],
+    reply_to: null,
     created_at: new Date(Date.UTC(2024, 4, 1, 10, 0, seq)).toISOString(),
     edited_at: null,
     deleted: false,

@@ -1,7 +1,9 @@
-import { useLayoutEffect, useRef, useState, type KeyboardEvent } from "react";
-import { sendMessage, stopTyping, typing } from "../../lib/client";
+import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from "react";
+import { myId, sendMessage, stopTyping, typing } from "../../lib/client";
 import { formatSize } from "../../lib/format";
-import { CloseIcon, FileIcon, PaperclipIcon, SendIcon } from "../icons";
+import { quoteOf } from "../../lib/reply";
+import { setReplyTo, useChat } from "../../lib/store";
+import { CloseIcon, FileIcon, PaperclipIcon, ReplyIcon, SendIcon } from "../icons";
 import { IconButton } from "../ui";
 import type { useUploads } from "./useUploads";
 
@@ -20,6 +22,7 @@ export function Composer({
   const text = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
   const canSend = (body.trim().length > 0 || uploads.ready > 0) && !uploads.busy && body.length <= MAX_BODY;
+  const replyId = useChat((s) => (s.replyTo?.conversation_id === conversationId ? s.replyTo.message_id : null));
 
   // Grow with the text up to a few lines, then scroll.
   useLayoutEffect(() => {
@@ -31,10 +34,21 @@ export function Composer({
 
   useLayoutEffect(() => () => stopTyping(conversationId), [conversationId]);
 
+  // Reply (in a message's actions) leads straight to writing the answer.
+  useEffect(() => {
+    if (replyId) text.current?.focus();
+  }, [replyId]);
+
   const send = () => {
     if (!canSend) return;
-    sendMessage(conversationId, body.trim(), uploads.take());
+    sendMessage(conversationId, body.trim(), uploads.take(), replyId);
+    setReplyTo(null);
     setBody("");
+    text.current?.focus();
+  };
+
+  const cancelReply = () => {
+    setReplyTo(null);
     text.current?.focus();
   };
 
@@ -46,8 +60,17 @@ export function Composer({
   };
 
   return (
-    <div className="border-t border-zinc-200 bg-white px-3 pt-2 pb-[max(0.5rem,env(safe-area-inset-bottom))] md:px-6 dark:border-zinc-800 dark:bg-zinc-900">
+    <div
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && replyId && !e.nativeEvent.isComposing) {
+          e.preventDefault();
+          cancelReply();
+        }
+      }}
+      className="border-t border-zinc-200 bg-white px-3 pt-2 pb-[max(0.5rem,env(safe-area-inset-bottom))] md:px-6 dark:border-zinc-800 dark:bg-zinc-900"
+    >
       <div className="mx-auto max-w-3xl">
+        {replyId && <ReplyBar conversationId={conversationId} messageId={replyId} onCancel={cancelReply} />}
         {uploads.uploads.length > 0 && (
           <ul aria-label="Attachments" className="scroll-thin mb-2 flex gap-2 overflow-x-auto pb-1">
             {uploads.uploads.map((u) => (
@@ -147,6 +170,50 @@ export function Composer({
           </p>
         )}
       </div>
+    </div>
+  );
+}
+
+/** "Replying to <name>" with a line of the original, above the text box. */
+function ReplyBar({
+  conversationId,
+  messageId,
+  onCancel,
+}: {
+  conversationId: string;
+  messageId: string;
+  onCancel: () => void;
+}) {
+  const c = useChat((s) => s.conversations[conversationId]);
+  const original = useChat((s) => s.threads[conversationId]?.items.find((m) => m.id === messageId));
+  if (!c) return null;
+  const quote = quoteOf(original, c, myId());
+  const to = quote.kind === "missing" ? "a message" : quote.sender === "You" ? "yourself" : quote.sender;
+  return (
+    <div
+      role="group"
+      aria-label={`Replying to ${to}`}
+      className="mb-2 flex items-center gap-2.5 rounded-xl border-l-4 border-brand-500 bg-zinc-100 py-1.5 pr-1.5 pl-3 dark:bg-zinc-800"
+    >
+      <ReplyIcon width={16} height={16} className="shrink-0 text-brand-600 dark:text-brand-400" />
+      <div className="min-w-0 flex-1">
+        <p className="text-xs font-semibold text-brand-700 dark:text-brand-400">Replying to {to}</p>
+        <p
+          data-testid="reply-excerpt"
+          className={`truncate text-sm text-zinc-600 dark:text-zinc-300 ${quote.kind === "loaded" && !quote.deleted ? "" : "italic"}`}
+        >
+          {quote.text}
+        </p>
+      </div>
+      <button
+        type="button"
+        aria-label="Cancel reply"
+        title="Cancel reply"
+        onClick={onCancel}
+        className="flex size-8 shrink-0 items-center justify-center rounded-full text-zinc-500 hover:bg-zinc-200 hover:text-zinc-900 dark:text-zinc-400 dark:hover:bg-zinc-700 dark:hover:text-zinc-100"
+      >
+        <CloseIcon width={16} height={16} />
+      </button>
     </div>
   );
 }

@@ -3,9 +3,10 @@ import { deleteMessage, discardMessage, react, retryMessage } from "../../lib/cl
 import { memberName, type Delivery } from "../../lib/conversation";
 import { formatTime } from "../../lib/format";
 import type { Conversation, Message } from "../../lib/protocol";
-import type { OutboxEntry } from "../../lib/store";
+import { quoteOf, type Quote } from "../../lib/reply";
+import { setReplyTo, setReveal, type OutboxEntry } from "../../lib/store";
 import { Avatar } from "../Avatar";
-import { PencilIcon, SmileIcon, TrashIcon } from "../icons";
+import { PencilIcon, ReplyIcon, SmileIcon, TrashIcon } from "../icons";
 import { AttachmentView } from "./AttachmentView";
 import { EditBox } from "./EditBox";
 import { Ticks } from "./Ticks";
@@ -22,6 +23,8 @@ interface Props {
   status: Delivery | null;
   /** Just jumped to from a search hit. */
   highlighted?: boolean;
+  /** The message `m.reply_to` names, when it is loaded in the thread. */
+  original?: Message;
 }
 
 export const MessageBubble = memo(function MessageBubble({
@@ -33,6 +36,7 @@ export const MessageBubble = memo(function MessageBubble({
   last,
   status,
   highlighted = false,
+  original,
 }: Props) {
   const mine = m.sender_id === me;
   const group = c.kind === "group";
@@ -42,7 +46,8 @@ export const MessageBubble = memo(function MessageBubble({
   const [picker, setPicker] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const canAct = !pending && !m.deleted;
-  const mediaOnly = !m.body && m.attachments.length > 0 && !m.deleted;
+  const quote = m.reply_to && !m.deleted ? quoteOf(original, c, me) : null;
+  const mediaOnly = !m.body && m.attachments.length > 0 && !m.deleted && !quote;
 
   const radius = mine
     ? `rounded-2xl ${first ? "" : "rounded-tr-md"} ${last ? "" : "rounded-br-md"}`
@@ -82,6 +87,9 @@ export const MessageBubble = memo(function MessageBubble({
               <p className="text-sm">This message was deleted</p>
             ) : (
               <>
+                {quote && (
+                  <ReplyQuote quote={quote} mine={mine} onOpen={(seq) => setReveal({ conversation_id: c.id, seq })} />
+                )}
                 {m.attachments.length > 0 && (
                   <div className={`flex flex-col gap-1 ${m.body ? "-mx-2 mt-0.5 mb-2" : ""}`}>
                     {m.attachments.map((a) => (
@@ -161,6 +169,9 @@ export const MessageBubble = memo(function MessageBubble({
             </span>
           ) : (
             <>
+              <ActionButton label="Reply" onClick={() => setReplyTo({ conversation_id: c.id, message_id: m.id })}>
+                <ReplyIcon width={16} height={16} />
+              </ActionButton>
               <ActionButton label="React" onClick={() => setPicker((p) => !p)}>
                 <SmileIcon width={16} height={16} />
               </ActionButton>
@@ -209,6 +220,35 @@ export const MessageBubble = memo(function MessageBubble({
     </div>
   );
 });
+
+/** The quoted original above a reply's text; a button that jumps to it when it is loaded. */
+function ReplyQuote({ quote, mine, onOpen }: { quote: Quote; mine: boolean; onOpen: (seq: number) => void }) {
+  const box = `mb-1.5 flex max-w-full min-w-0 flex-col rounded-lg border-l-[3px] px-2.5 py-1 text-left text-[13px] leading-snug ${
+    mine ? "border-white/70 bg-white/15" : "border-brand-500 bg-zinc-100 dark:bg-zinc-700/60"
+  }`;
+  if (quote.kind === "missing") {
+    // Older history: without its seq the list cannot page back to it.
+    return (
+      <div data-testid="reply-quote" className={box}>
+        <span className="truncate italic opacity-80">{quote.text}</span>
+      </div>
+    );
+  }
+  return (
+    <button
+      type="button"
+      data-testid="reply-quote"
+      aria-label={`Go to replied message from ${quote.sender}: ${quote.text}`}
+      onClick={() => onOpen(quote.seq)}
+      className={`${box} w-full ${mine ? "hover:bg-white/25" : "hover:bg-zinc-200 dark:hover:bg-zinc-700"}`}
+    >
+      <span className={`truncate font-semibold ${mine ? "" : "text-brand-700 dark:text-brand-400"}`}>
+        {quote.sender}
+      </span>
+      <span className={`truncate ${quote.deleted ? "italic" : ""} opacity-90`}>{quote.text}</span>
+    </button>
+  );
+}
 
 function ActionButton({ label, onClick, children }: { label: string; onClick: () => void; children: ReactNode }) {
   return (

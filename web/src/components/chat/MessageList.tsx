@@ -20,6 +20,7 @@ export function MessageList({ c }: { c: ConversationEntry }) {
   const thread = useChat((s) => s.threads[c.id] ?? emptyThread);
   const outbox = useChat((s) => s.outbox);
   const rows = useMemo(() => buildRows(c, thread.items, outbox, me), [c, thread.items, outbox, me]);
+  const byId = useMemo(() => new Map(thread.items.map((m) => [m.id, m])), [thread.items]);
   const reveal = useChat((s) => (s.reveal?.conversation_id === c.id ? s.reveal.seq : null));
   const [highlight, setHighlight] = useState<number | null>(null);
   const revealPages = useRef(0);
@@ -155,6 +156,7 @@ export function MessageList({ c }: { c: ConversationEntry }) {
                 last={r.last}
                 status={r.status}
                 highlighted={r.m.seq === highlight && !r.pending}
+                original={r.m.reply_to ? byId.get(r.m.reply_to) : undefined}
               />
             ),
           )}
