@@ -70,7 +70,7 @@ pub(crate) fn router(core: Arc<ChatCore>) -> Router {
         )
         .route(
             "/api/messages/{id}",
-            axum::routing::patch(edit).delete(remove_message),
+            get(show_message).patch(edit).delete(remove_message),
         )
         .route(
             "/api/messages/{id}/reactions/{emoji}",
@@ -79,6 +79,10 @@ pub(crate) fn router(core: Arc<ChatCore>) -> Router {
         .route("/api/presence", get(presence))
         .route("/api/search/messages", get(search_messages))
         .route("/api/mentions", get(mentions))
+        .route(
+            "/api/chat-settings",
+            get(chat_settings).put(set_chat_settings),
+        )
         .with_state(RestState(core))
 }
 
@@ -547,4 +551,41 @@ async fn set_notifications(
         s.0.set_notifications(user.user_id, cid, req.level, req.muted_until)
             .await?,
     ))
+}
+
+/// `GET /api/messages/{id}`: one message of a conversation of mine (a reply's original).
+async fn show_message(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Message>> {
+    let mid: MessageId = id(&raw, "message")?;
+    Ok(Json(s.0.message(user.user_id, mid).await?))
+}
+
+/// The caller's chat settings.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChatSettings {
+    /// Send (and see) read receipts.
+    pub(crate) read_receipts: bool,
+}
+
+async fn chat_settings(
+    State(s): State<RestState>,
+    user: AuthUser,
+) -> ApiResult<Json<ChatSettings>> {
+    Ok(Json(ChatSettings {
+        read_receipts: s.0.read_receipts(user.user_id).await?,
+    }))
+}
+
+async fn set_chat_settings(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Json(req): Json<ChatSettings>,
+) -> ApiResult<Json<ChatSettings>> {
+    s.0.set_read_receipts(user.user_id, req.read_receipts)
+        .await?;
+    Ok(Json(req))
 }

@@ -50,6 +50,8 @@ pub(crate) const MAX_ATTACHMENTS: usize = 10;
 /// membership in the database.
 const MEMBER_CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// How long a user's read-receipt setting is trusted by other nodes.
+const RECEIPT_SETTING_TTL: Duration = Duration::from_secs(10);
 /// Conversations whose member lists are cached at most (least recently used go first).
 const MEMBER_CACHE_CAPACITY: u64 = 100_000;
 
@@ -72,6 +74,9 @@ pub struct ChatCore {
     /// Member ids per conversation, for typing and receipt relays; concurrent misses on one
     /// conversation share one read.
     members: moka::future::Cache<ConversationId, Arc<Vec<UserId>>>,
+    /// Whether each user sends read receipts, for a short while (another node's change shows
+    /// here within the TTL).
+    receipts_on: moka::future::Cache<UserId, bool>,
 }
 
 fn parse_client_id(s: &str) -> ChatResult<String> {
@@ -165,6 +170,10 @@ impl ChatCore {
                 .max_capacity(MEMBER_CACHE_CAPACITY)
                 .time_to_live(MEMBER_CACHE_TTL)
                 .build(),
+            receipts_on: moka::future::Cache::builder()
+                .max_capacity(MEMBER_CACHE_CAPACITY)
+                .time_to_live(RECEIPT_SETTING_TTL)
+                .build(),
         }
     }
 
@@ -189,8 +198,34 @@ impl ChatCore {
     }
 
     async fn emit_conversation(&self, event: &'static str, users: &[UserId], c: &Conversation) {
-        self.emit(users, None, event, Payload::Conversation(c))
-            .await;
+        let mut ids: Vec<UserId> = c.members.iter().map(|m| m.user_id).collect();
+        ids.extend_from_slice(users);
+        // Without the settings, show no read positions at all rather than private ones.
+        let off: HashSet<UserId> = match self.receipts_off(&ids).await {
+            Ok(off) => off,
+            Err(e) => {
+                tracing::warn!(error = %e, "read-receipt settings unavailable; hiding read positions");
+                ids.iter().copied().collect()
+            }
+        };
+        // One payload for everyone who shares receipts; each who does not sees only their own.
+        let (private, shared): (Vec<UserId>, Vec<UserId>) =
+            users.iter().partition(|u| off.contains(u));
+        if !shared.is_empty() {
+            let mut common = c.clone();
+            for m in &mut common.members {
+                if off.contains(&m.user_id) {
+                    m.read_seq = 0;
+                }
+            }
+            self.emit(&shared, None, event, Payload::Conversation(&common))
+                .await;
+        }
+        for u in private {
+            let seen = Self::as_seen_by(u, c.clone(), &off);
+            self.emit(&[u], None, event, Payload::Conversation(&seen))
+                .await;
+        }
     }
 
     /// Member ids, from a short-lived cache (relays only: typing, receipts).
@@ -213,6 +248,80 @@ impl ChatCore {
 
     async fn forget_members(&self, cid: ConversationId) {
         self.members.invalidate(&cid).await;
+    }
+
+    /// Those of `users` who turned read receipts off.
+    async fn receipts_off(&self, users: &[UserId]) -> ChatResult<HashSet<UserId>> {
+        let mut off = HashSet::new();
+        let mut unknown = Vec::new();
+        for u in users {
+            match self.receipts_on.get(u).await {
+                Some(true) => {}
+                Some(false) => {
+                    off.insert(*u);
+                }
+                None => unknown.push(*u),
+            }
+        }
+        if !unknown.is_empty() {
+            let found: HashSet<UserId> = self
+                .store
+                .read_receipts_off(&unknown)
+                .await?
+                .into_iter()
+                .collect();
+            for u in unknown {
+                let on = !found.contains(&u);
+                self.receipts_on.insert(u, on).await;
+                if !on {
+                    off.insert(u);
+                }
+            }
+        }
+        Ok(off)
+    }
+
+    /// `c` as `viewer` may see it: the read position of a member who keeps theirs private
+    /// reads as 0, and so does everyone else's to a viewer who keeps theirs private.
+    fn as_seen_by(viewer: UserId, mut c: Conversation, off: &HashSet<UserId>) -> Conversation {
+        let viewer_off = off.contains(&viewer);
+        for m in &mut c.members {
+            if m.user_id != viewer && (viewer_off || off.contains(&m.user_id)) {
+                m.read_seq = 0;
+            }
+        }
+        c
+    }
+
+    /// [`Self::as_seen_by`], looking the settings up.
+    async fn seen_by(&self, viewer: UserId, c: Conversation) -> ChatResult<Conversation> {
+        let mut ids: Vec<UserId> = c.members.iter().map(|m| m.user_id).collect();
+        ids.push(viewer);
+        let off = self.receipts_off(&ids).await?;
+        Ok(Self::as_seen_by(viewer, c, &off))
+    }
+
+    /// Turns `me`'s read receipts on or off.
+    pub(crate) async fn set_read_receipts(&self, me: UserId, on: bool) -> ChatResult<()> {
+        self.store.set_read_receipts(me, on).await?;
+        self.receipts_on.insert(me, on).await;
+        Ok(())
+    }
+
+    /// One message of a conversation `me` is in, as history shows it.
+    pub(crate) async fn message(&self, me: UserId, mid: MessageId) -> ChatResult<Message> {
+        let mut m = self
+            .store
+            .message(mid, me)
+            .await
+            .map_err(not_found("message"))?;
+        self.present(me, std::slice::from_mut(&mut m));
+        Ok(m)
+    }
+
+    /// Whether `me` sends read receipts.
+    pub(crate) async fn read_receipts(&self, me: UserId) -> ChatResult<bool> {
+        Ok(!self.receipts_off(&[me]).await?.contains(&me))
     }
 
     /// Makes sure the chat service has a profile copy of each user, asking the user service
@@ -253,7 +362,7 @@ impl ChatCore {
             self.emit_conversation(protocol::CONVERSATION_NEW, &[me, other], &c)
                 .await;
         }
-        Ok((c, created))
+        Ok((self.seen_by(me, c).await?, created))
     }
 
     /// Creates a group owned by `me`.
@@ -293,7 +402,16 @@ impl ChatCore {
             .store
             .conversations(me, before, limit.clamp(1, 100))
             .await?;
+        let mut ids: Vec<UserId> = list
+            .iter()
+            .flat_map(|c| c.conversation.members.iter().map(|m| m.user_id))
+            .collect();
+        ids.push(me);
+        ids.sort_unstable();
+        ids.dedup();
+        let off = self.receipts_off(&ids).await?;
         for c in &mut list {
+            c.conversation = Self::as_seen_by(me, c.conversation.clone(), &off);
             if let Some(m) = c.last_message.as_mut() {
                 self.present(me, std::slice::from_mut(m));
             }
@@ -356,14 +474,21 @@ impl ChatCore {
     }
 
     pub(crate) async fn get(&self, me: UserId, cid: ConversationId) -> ChatResult<Conversation> {
-        self.store
+        let c = self
+            .store
             .conversation(cid, me)
             .await
-            .map_err(not_found("conversation"))
+            .map_err(not_found("conversation"))?;
+        self.seen_by(me, c).await
     }
 
+    /// The group, unmasked (for decisions and events, never returned as is).
     async fn group_of(&self, me: UserId, cid: ConversationId) -> ChatResult<Conversation> {
-        let c = self.get(me, cid).await?;
+        let c = self
+            .store
+            .conversation(cid, me)
+            .await
+            .map_err(not_found("conversation"))?;
         if c.kind != ConversationKind::Group {
             return Err(ChatError::Forbidden(
                 "direct conversations have exactly two members",
@@ -391,7 +516,7 @@ impl ChatCore {
         self.ensure_profiles(users, token).await?;
         let added = self.store.add_members(cid, users).await?;
         self.forget_members(cid).await;
-        let c = self.get(me, cid).await?;
+        let c = self.group_of(me, cid).await?;
         if !added.is_empty() {
             let existing: Vec<UserId> = c
                 .members
@@ -404,7 +529,7 @@ impl ChatCore {
             self.emit_conversation(protocol::CONVERSATION_UPDATED, &existing, &c)
                 .await;
         }
-        Ok(c)
+        self.seen_by(me, c).await
     }
 
     /// Removes `target` from a group: themselves (leave), or anyone by the owner.
@@ -464,7 +589,7 @@ impl ChatCore {
         let ids: Vec<UserId> = c.members.iter().map(|m| m.user_id).collect();
         self.emit_conversation(protocol::CONVERSATION_UPDATED, &ids, &c)
             .await;
-        Ok(c)
+        self.seen_by(me, c).await
     }
 
     // ---- messages -------------------------------------------------------------------------
@@ -802,7 +927,17 @@ impl ChatCore {
             .await
             .map_err(not_found("conversation"))?;
         if let Some(seq) = moved {
-            let members = self.cached_members(cid).await?;
+            let mut members = (*self.cached_members(cid).await?).clone();
+            if kind == ReceiptKind::Read {
+                // A private read position goes to one's own devices only, and nobody's to
+                // someone who keeps theirs private.
+                let off = self.receipts_off(&members).await?;
+                if off.contains(&me) {
+                    members = vec![me];
+                } else {
+                    members.retain(|u| *u == me || !off.contains(u));
+                }
+            }
             let data = json!({"conversation_id": cid, "user_id": me, "kind": kind, "seq": seq});
             self.emit(
                 &members,

@@ -315,6 +315,10 @@ fn rows() -> Vec<Row> {
             Body::Json(json!({"kind": "read", "seq": 1}))
         )),
         // ---- messages and reactions ---------------------------------------------------------
+        row!("GET" "/api/messages/{id}", members(200), |fx, r| get(format!(
+            "/api/messages/{}",
+            fx.message
+        ))),
         row!("PATCH" "/api/messages/{id}", owner_only(200), |fx, r| http(
             format!("/api/messages/{}", fx.message),
             Body::Json(json!({"body": fx.message_body}))
@@ -336,6 +340,13 @@ fn rows() -> Vec<Row> {
             fx.owner.id, fx.member.id
         ))),
         row!("GET" "/api/mentions", signed_in(200), |fx, r| get("/api/mentions")),
+        row!("GET" "/api/chat-settings", signed_in(200), strict, |fx, r| get(
+            "/api/chat-settings"
+        )),
+        row!("PUT" "/api/chat-settings", signed_in(200), strict, |fx, r| http(
+            "/api/chat-settings",
+            Body::Json(json!({"read_receipts": true}))
+        )),
         // ---- search: members find the group's message; others get no hits (the leak check)
         row!("GET" "/api/search/messages", signed_in(200), |fx, r| get(
             "/api/search/messages?q=secret%20plans"

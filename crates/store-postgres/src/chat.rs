@@ -868,6 +868,31 @@ impl ChatStore for PgStore {
         Ok(())
     }
 
+    async fn set_read_receipts(&self, user: UserId, on: bool) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chat_setting (user_id, read_receipts) VALUES ($1, $2)
+             ON CONFLICT (user_id) DO UPDATE SET read_receipts = excluded.read_receipts",
+        )
+        .bind(user.0)
+        .bind(on)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn read_receipts_off(&self, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+        let off: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT user_id FROM chat_setting WHERE NOT read_receipts AND user_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(off.into_iter().map(UserId).collect())
+    }
+
     async fn mentioning(
         &self,
         user: UserId,

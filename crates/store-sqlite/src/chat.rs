@@ -855,6 +855,34 @@ impl ChatStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_read_receipts(&self, user: UserId, on: bool) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chat_setting (user_id, read_receipts) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET read_receipts = excluded.read_receipts",
+        )
+        .bind(user.to_string())
+        .bind(on)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn read_receipts_off(&self, users: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id FROM chat_setting
+             WHERE read_receipts = 0 AND user_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_ids(users))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| Ok(UserId(Sqlite::uuid(r, "user_id")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)
+    }
+
     async fn mentioning(
         &self,
         user: UserId,

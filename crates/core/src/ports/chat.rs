@@ -572,6 +572,13 @@ pub trait ChatStore: Send + Sync + 'static {
         muted_until: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 
+    /// Whether `user` sends (and sees) read receipts; `false` keeps their read position to
+    /// themselves and hides everyone else's from them.
+    async fn set_read_receipts(&self, user: UserId, on: bool) -> Result<(), StoreError>;
+
+    /// Those of `users` who turned read receipts off.
+    async fn read_receipts_off(&self, users: &[UserId]) -> Result<Vec<UserId>, StoreError>;
+
     /// Messages that mention `user` in the conversations they are a member of now, newest
     /// first; deleted messages are left out.
     async fn mentioning(

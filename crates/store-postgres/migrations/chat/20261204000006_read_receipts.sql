@@ -1,0 +1,7 @@
+-- Per-user chat settings. `read_receipts` false: the user's read position is kept for their
+-- own devices (unread counts) but shown to no one, and they see no one else's (as in
+-- WhatsApp). A user without a row has the defaults.
+CREATE TABLE chat_setting (
+    user_id        uuid PRIMARY KEY,
+    read_receipts  boolean NOT NULL DEFAULT true
+);
