@@ -67,7 +67,8 @@ pub(crate) async fn emit_message(
     event: &'static str,
     m: &Message,
 ) {
-    let Some(a) = attachments.filter(|_| !m.attachments.is_empty()) else {
+    let signed = !m.attachments.is_empty() || m.preview.as_ref().is_some_and(|p| p.image.is_some());
+    let Some(a) = attachments.filter(|_| signed) else {
         fanout
             .to_users(users, except, event, Payload::Message(m))
             .await;

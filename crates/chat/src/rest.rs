@@ -72,6 +72,7 @@ pub(crate) fn router(core: Arc<ChatCore>) -> Router {
             "/api/messages/{id}",
             get(show_message).patch(edit).delete(remove_message),
         )
+        .route("/api/messages/{id}/preview", delete(remove_preview))
         .route(
             "/api/messages/{id}/reactions/{emoji}",
             put(react_on).delete(react_off),
@@ -588,4 +589,14 @@ async fn set_chat_settings(
     s.0.set_read_receipts(user.user_id, req.read_receipts)
         .await?;
     Ok(Json(req))
+}
+
+/// `DELETE /api/messages/{id}/preview`: the sender takes a link preview away.
+async fn remove_preview(
+    State(s): State<RestState>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Message>> {
+    let mid: MessageId = id(&raw, "message")?;
+    Ok(Json(s.0.remove_preview(user.user_id, None, mid).await?))
 }

@@ -5,6 +5,7 @@ use crate::directory::UserDirectory;
 use crate::error::{ChatError, ChatResult};
 use crate::fanout::{Fanout, Payload, emit_message};
 use crate::limits::SendLimit;
+use crate::previews::Previewer;
 use crate::protocol::{self, SendPayload};
 use crate::writer::{Sent, Writer};
 use chatsync_core::config::ChatConfig;
@@ -77,6 +78,8 @@ pub struct ChatCore {
     /// Whether each user sends read receipts, for a short while (another node's change shows
     /// here within the TTL).
     receipts_on: moka::future::Cache<UserId, bool>,
+    /// Fetches link previews for new messages; `None` when they are turned off.
+    previews: Option<Previewer>,
 }
 
 fn parse_client_id(s: &str) -> ChatResult<String> {
@@ -154,6 +157,26 @@ impl ChatCore {
             attachments.clone(),
             cfg.max_batch,
         );
+        let previews = if cfg.link_previews {
+            let limits = chatsync_link_preview::Limits {
+                allow: cfg.link_preview_allow.clone(),
+                ..Default::default()
+            };
+            match chatsync_link_preview::Fetcher::new(limits) {
+                Ok(f) => Some(Previewer::start(
+                    f,
+                    store.clone(),
+                    attachments.clone(),
+                    fanout.clone(),
+                )),
+                Err(e) => {
+                    tracing::error!(error = %e, "link previews are off: no HTTP client");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Self {
             cfg,
             store,
@@ -174,6 +197,7 @@ impl ChatCore {
                 .max_capacity(MEMBER_CACHE_CAPACITY)
                 .time_to_live(RECEIPT_SETTING_TTL)
                 .build(),
+            previews,
         }
     }
 
@@ -642,7 +666,8 @@ impl ChatCore {
                 );
             }
         }
-        self.writer
+        let sent = self
+            .writer
             .send(
                 NewMessage {
                     conversation_id: p.conversation_id,
@@ -655,7 +680,27 @@ impl ChatCore {
                 },
                 origin,
             )
-            .await
+            .await?;
+        if sent.new
+            && let Some(previews) = &self.previews
+        {
+            previews.queue(&sent.message);
+        }
+        Ok(sent)
+    }
+
+    /// Removes the link preview of `me`'s own message for good.
+    pub(crate) async fn remove_preview(
+        &self,
+        me: UserId,
+        origin: Option<&str>,
+        mid: MessageId,
+    ) -> ChatResult<Message> {
+        match self.store.remove_preview(mid, me).await {
+            Ok(m) => Ok(self.updated(me, m, origin).await),
+            Err(StoreError::NotFound) => Err(self.not_yours(me, mid).await),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub(crate) async fn history(

@@ -587,6 +587,12 @@ pub struct ChatConfig {
     pub search_per_account: RateLimit,
     /// Groups with more members than this notify "mentions only" unless a member chooses.
     pub mentions_only_group_size: u32,
+    /// Fetch a preview of the first link in each message.
+    pub link_previews: bool,
+    /// Addresses link previews may reach although they are not public (loopback, private).
+    /// For tests against a local server only: each lets any message make the server fetch
+    /// from that address.
+    pub link_preview_allow: Vec<std::net::IpAddr>,
 }
 
 impl Default for ChatConfig {
@@ -606,6 +612,8 @@ impl Default for ChatConfig {
             max_reactions_per_user: 20,
             search_per_account: RateLimit::new(120, 60),
             mentions_only_group_size: 20,
+            link_previews: true,
+            link_preview_allow: Vec::new(),
         }
     }
 }

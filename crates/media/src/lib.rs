@@ -225,9 +225,69 @@ impl Attachments for MediaService {
         Ok(out)
     }
 
+    async fn store_image(
+        &self,
+        owner: UserId,
+        bytes: bytes::Bytes,
+    ) -> Result<Attachment, StoreError> {
+        let s = &self.inner;
+        if bytes.len() as u64 > s.cfg.max_upload_bytes {
+            return Err(StoreError::Other("preview image too large".into()));
+        }
+        let content_type = detect::content_type(&bytes)
+            .filter(|t| detect::is_image(t) && s.allowed.contains(*t))
+            .ok_or_else(|| StoreError::Other("preview image of a type not accepted".into()))?;
+        let budget = images::Budget {
+            max_pixels: s.cfg.max_image_pixels,
+            max_bytes: s.cfg.max_decode_bytes,
+            thumb_px: s.cfg.thumbnail_px,
+        };
+        let ct = content_type.to_owned();
+        // Decoded and re-encoded like an upload: only pixels are kept, never the bytes as sent.
+        let processed =
+            images::decode_in_slot(&s.decode_slots, move || images::process(bytes, &ct, budget))
+                .await
+                .map_err(|e| StoreError::Other(format!("image task: {e}")))?
+                .map_err(|e| StoreError::Other(format!("preview image: {e}")))?;
+        let id = MediaId::new();
+        let size = processed.bytes.len();
+        for (key, bytes) in [
+            (s.key(id), processed.bytes),
+            (s.thumb_key(id), processed.thumbnail.0),
+        ] {
+            s.blobs
+                .put(&key, object_store::PutPayload::from(bytes))
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        }
+        let record = MediaRecord {
+            id,
+            uploader_id: owner,
+            content_type: content_type.to_owned(),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            name: "preview".into(),
+            width: Some(processed.width),
+            height: Some(processed.height),
+            thumbnail_type: Some(processed.thumbnail.1.to_owned()),
+            public: false,
+            created_at: chrono::Utc::now(),
+        };
+        s.repo.insert_media(&record).await?;
+        Ok(record.attachment())
+    }
+
     fn present(&self, viewer: UserId, messages: &mut [Message]) {
         let now = chrono::Utc::now().timestamp();
         let signer = &self.inner.signer;
+        let previews = messages
+            .iter_mut()
+            .filter_map(|m| m.preview.as_mut().and_then(|p| p.image.as_mut()));
+        for a in previews {
+            a.url = Some(signer.url(a.media_id, "content", viewer, now));
+            a.thumbnail_url = a
+                .has_thumbnail
+                .then(|| signer.url(a.media_id, "thumbnail", viewer, now));
+        }
         for a in messages.iter_mut().flat_map(|m| m.attachments.iter_mut()) {
             a.url = Some(signer.url(a.media_id, "content", viewer, now));
             a.thumbnail_url = a

@@ -327,6 +327,10 @@ fn rows() -> Vec<Row> {
             let m = fx.fresh_message().await;
             http(format!("/api/messages/{m}"), Body::None)
         }),
+        row!("DELETE" "/api/messages/{id}/preview", owner_only(200), |fx, r| http(
+            format!("/api/messages/{}/preview", fx.message),
+            Body::None
+        )),
         row!("PUT" "/api/messages/{id}/reactions/{emoji}", members(200), |fx, r| http(
             format!("/api/messages/{}/reactions/{THUMBS_UP}", fx.message),
             Body::None

@@ -116,6 +116,18 @@ impl chatsync_store_sql::rows::Dialect for Pg {
     fn flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error> {
         row.try_get(col)
     }
+    fn preview(
+        row: &Self::Row,
+        col: &str,
+    ) -> Result<Option<chatsync_core::ports::chat::LinkPreview>, sqlx::Error> {
+        let json: Option<serde_json::Value> = row.try_get(col)?;
+        json.map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| sqlx::Error::ColumnDecode {
+                index: col.to_owned(),
+                source: Box::new(e),
+            })
+    }
     fn attachments(row: &Self::Row, col: &str) -> Result<Vec<Attachment>, sqlx::Error> {
         let json: serde_json::Value = row.try_get(col)?;
         Ok(serde_json::from_value(json).unwrap_or_default())

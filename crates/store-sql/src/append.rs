@@ -140,6 +140,7 @@ impl Plan<'_> {
                 attachments: m.attachments.clone(),
                 reply_to: m.reply_to,
                 mentions: m.mentions.clone(),
+                preview: None,
                 created_at: now,
                 edited_at: None,
                 deleted: false,

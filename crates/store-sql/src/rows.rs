@@ -5,7 +5,8 @@
 
 use chatsync_core::ids::{ConversationId, MessageId, RegistrationId, UserId};
 use chatsync_core::ports::chat::{
-    Attachment, Conversation, ConversationKind, Member, Message, Profile, Reaction, Role,
+    Attachment, Conversation, ConversationKind, LinkPreview, Member, Message, Profile, Reaction,
+    Role,
 };
 use chatsync_core::ports::media::MediaRecord;
 use chatsync_core::ports::users::{Account, Registration};
@@ -39,6 +40,8 @@ pub trait Dialect {
     fn opt_u32(row: &Self::Row, col: &str) -> Result<Option<u32>, sqlx::Error>;
     /// A boolean.
     fn flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error>;
+    /// A message's link preview, stored as JSON, or NULL.
+    fn preview(row: &Self::Row, col: &str) -> Result<Option<LinkPreview>, sqlx::Error>;
     /// A message's attachments, stored as a JSON array.
     fn attachments(row: &Self::Row, col: &str) -> Result<Vec<Attachment>, sqlx::Error>;
 }
@@ -55,7 +58,7 @@ fn decode_error(col: &str, e: impl std::error::Error + Send + Sync + 'static) ->
 macro_rules! message_columns {
     () => {
         "msg.message_id, msg.conversation_id, msg.seq, msg.sender_id, msg.client_id, msg.body, \
-         msg.attachments, msg.reply_to, msg.mentions, msg.created_at, msg.edited_at, msg.deleted_at"
+         msg.attachments, msg.reply_to, msg.mentions, msg.preview, msg.created_at, msg.edited_at, msg.deleted_at"
     };
 }
 
@@ -107,6 +110,7 @@ pub fn message<D: Dialect>(row: &D::Row) -> Result<Message, sqlx::Error> {
         attachments: D::attachments(row, "attachments")?,
         reply_to: D::opt_uuid(row, "reply_to")?.map(MessageId),
         mentions: D::uuids(row, "mentions")?.into_iter().map(UserId).collect(),
+        preview: D::preview(row, "preview")?,
         created_at: D::time(row, "created_at")?,
         edited_at: D::opt_time(row, "edited_at")?,
         deleted: D::opt_time(row, "deleted_at")?.is_some(),

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
-    AppendBatch, ChatStore, Conversation, ConversationSummary, Member, Message, NewMessage,
-    Notifications, NotifyLevel, Page, Profile, Reacted, ReceiptKind, Role, SearchCursor, SearchHit,
-    SearchQuery, SyncBatch, SyncFrom, UNREAD_COUNT_CAP, now_millis,
+    AppendBatch, ChatStore, Conversation, ConversationSummary, LinkPreview, Member, Message,
+    NewMessage, Notifications, NotifyLevel, Page, Profile, Reacted, ReceiptKind, Role,
+    SearchCursor, SearchHit, SearchQuery, SyncBatch, SyncFrom, UNREAD_COUNT_CAP, now_millis,
 };
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chatsync_store_sql::{append, conversation_columns, message_columns, search};
@@ -853,6 +853,73 @@ impl ChatStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn set_preview(
+        &self,
+        mid: MessageId,
+        preview: &LinkPreview,
+    ) -> Result<Option<Message>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        count_change(&mut tx, mid).await?;
+        let changed = sqlx::query(
+            "UPDATE message SET preview = ?1
+             WHERE message_id = ?2 AND preview_removed = 0 AND deleted_at IS NULL",
+        )
+        .bind(serde_json::to_string(preview).map_err(|e| StoreError::Other(e.to_string()))?)
+        .bind(mid.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let Some(image) = &preview.image {
+            // Readable by whoever may read the message, like an attachment.
+            sqlx::query(
+                "INSERT INTO media_attachment (media_id, conversation_id, message_id)
+                 SELECT ?1, conversation_id, message_id FROM message WHERE message_id = ?2
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(image.media_id.to_string())
+            .bind(mid.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query(
+                "UPDATE media SET attached_at = COALESCE(attached_at, ?1) WHERE media_id = ?2",
+            )
+            .bind(millis(Utc::now()))
+            .bind(image.media_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        let m = load_message(&mut tx, mid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(m))
+    }
+
+    async fn remove_preview(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
+        let mut tx = self.begin_write().await?;
+        count_change(&mut tx, mid).await?;
+        let changed = sqlx::query(
+            "UPDATE message SET preview = NULL, preview_removed = 1
+             WHERE message_id = ?1 AND sender_id = ?2
+               AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
+                                                  AND member.user_id = ?2)",
+        )
+        .bind(mid.to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let m = load_message(&mut tx, mid).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(m)
     }
 
     async fn set_read_receipts(&self, user: UserId, on: bool) -> Result<(), StoreError> {

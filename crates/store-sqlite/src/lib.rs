@@ -229,6 +229,19 @@ impl chatsync_store_sql::rows::Dialect for Sqlite {
         use sqlx::Row;
         row.try_get(col)
     }
+    fn preview(
+        row: &Self::Row,
+        col: &str,
+    ) -> Result<Option<chatsync_core::ports::chat::LinkPreview>, sqlx::Error> {
+        use sqlx::Row;
+        let json: Option<&str> = row.try_get(col)?;
+        json.map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| sqlx::Error::ColumnDecode {
+                index: col.to_owned(),
+                source: Box::new(e),
+            })
+    }
     fn attachments(
         row: &Self::Row,
         col: &str,

@@ -246,6 +246,22 @@ pub struct Attachment {
     pub thumbnail_url: Option<String>,
 }
 
+/// A preview of a link: the page's title, description and site name from its meta tags, and
+/// its image copied into media storage (never linked to where it came from).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkPreview {
+    /// The link as it appears in the message.
+    pub url: String,
+    /// Page title.
+    pub title: Option<String>,
+    /// Page description.
+    pub description: Option<String>,
+    /// Site name (or host).
+    pub site_name: Option<String>,
+    /// The page's image, stored as a file of the conversation.
+    pub image: Option<Attachment>,
+}
+
 /// One emoji and who reacted with it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reaction {
@@ -280,6 +296,10 @@ pub struct Message {
     /// is edited.
     #[serde(default)]
     pub mentions: Vec<UserId>,
+    /// A preview of the first link in the text, added by the chat service after the message
+    /// is stored (it arrives with `message:updated`).
+    #[serde(default)]
+    pub preview: Option<LinkPreview>,
     /// Commit time.
     pub created_at: DateTime<Utc>,
     /// Last edit.
@@ -571,6 +591,18 @@ pub trait ChatStore: Send + Sync + 'static {
         chosen: Option<NotifyLevel>,
         muted_until: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+
+    /// Sets a message's link preview, found after it was stored: unless the message was
+    /// deleted or its sender removed its preview. Its image becomes readable by the
+    /// conversation's members. `None` when nothing changed.
+    async fn set_preview(
+        &self,
+        id: MessageId,
+        preview: &LinkPreview,
+    ) -> Result<Option<Message>, StoreError>;
+
+    /// Removes the preview of `user`'s own message for good (`NotFound` if not theirs).
+    async fn remove_preview(&self, id: MessageId, user: UserId) -> Result<Message, StoreError>;
 
     /// Whether `user` sends (and sees) read receipts; `false` keeps their read position to
     /// themselves and hides everyone else's from them.

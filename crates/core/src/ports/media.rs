@@ -83,6 +83,14 @@ pub trait Attachments: Send + Sync + 'static {
         ids: &[MediaId],
     ) -> Result<Vec<Attachment>, StoreError>;
 
+    /// Stores an image fetched for a link preview as a file of `owner`'s (checked by its
+    /// bytes and re-encoded like an upload): the attachment a preview carries.
+    async fn store_image(
+        &self,
+        owner: UserId,
+        bytes: bytes::Bytes,
+    ) -> Result<Attachment, StoreError>;
+
     /// Adds fresh signed URLs to the attachments of messages about to reach `viewer`. The URLs
     /// name the viewer, so they stop working once the viewer may no longer read the file
     /// (removed from the conversation, message deleted).
