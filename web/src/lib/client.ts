@@ -22,6 +22,7 @@ import {
   expireTyping,
   getState,
   mergeMessages,
+  mergeUpdated,
   refreshAttachment,
   removeConversation,
   resetState,
@@ -32,6 +33,7 @@ import {
   setPresence,
   setTyping,
   setUnread,
+  setVersions,
   subscribe,
   toast,
   updateThread,
@@ -67,7 +69,7 @@ export function startChat(me: string): void {
   s.on("disconnect", () => setConnection("offline"));
   s.on("connect_error", () => setConnection("offline"));
   s.on(P.MESSAGE_NEW, (m: Message) => void onMessages(e, [m], true));
-  s.on(P.MESSAGE_UPDATED, (m: Message) => mergeMessages(m.conversation_id, [m], me));
+  s.on(P.MESSAGE_UPDATED, (m: Message) => mergeUpdated([m], me));
   s.on(P.TYPING_EVENT, (t: P.TypingEvent) => setTyping(t.conversation_id, t.user_id, t.typing));
   s.on(P.RECEIPT_EVENT, (r: P.ReceiptEvent) => onReceipt(e, r));
   s.on(P.PRESENCE, (p: P.PresenceEvent) => setPresence([p]));
@@ -180,7 +182,11 @@ async function loadConversations(e: Engine): Promise<void> {
   void loadPresence(e, conversations);
 }
 
-/** Fetches what opened threads missed while the socket was down, page by page. */
+/**
+ * Fetches what opened threads missed while the socket was down, page by page: new messages
+ * after each thread's seq, and the edits, deletes and reactions since each conversation's
+ * version (applied like `message:updated`).
+ */
 async function syncMissed(e: Engine): Promise<void> {
   const st = getState();
   const after: Record<string, number> = {};
@@ -190,10 +196,13 @@ async function syncMissed(e: Engine): Promise<void> {
     after[c.id] = items?.length ? contiguousEnd(items) : c.last_seq;
   }
   for (;;) {
-    const ack = await e.conn.request<P.SyncAck>(P.SYNC, { after });
+    const versions = getState().versions;
+    const ack = await e.conn.request<P.SyncAck>(P.SYNC, { after, versions } satisfies P.SyncPayload);
     if (engine !== e) return;
     if (!ack.ok) throw new Error(ack.error.message);
     await onMessages(e, ack.messages);
+    mergeUpdated(ack.updated ?? [], e.me);
+    if (ack.versions) setVersions(ack.versions);
     for (const m of ack.messages) after[m.conversation_id] = Math.max(after[m.conversation_id] ?? 0, m.seq);
     if (!ack.has_more) return;
   }

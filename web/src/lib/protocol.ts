@@ -74,6 +74,8 @@ export interface Conversation {
   last_seq: number;
   last_activity_at: string;
   members: Member[];
+  /** Change cursor: counts edits, deletes and reactions of its messages (sent back in `sync`). */
+  version?: number;
 }
 
 export interface ConversationSummary extends Conversation {
@@ -103,6 +105,8 @@ export interface ReceiptPayload {
 
 export interface SyncPayload {
   after: Record<string, number>;
+  /** Per conversation, the version the loaded messages reflect: changes since come in `updated`. */
+  versions?: Record<string, number>;
   limit?: number;
 }
 
@@ -135,5 +139,14 @@ export type Ack<T> = ({ ok: true } & T) | { ok: false; error: AckError };
 
 export type SendAck = Ack<{ message: Message; duplicate: boolean }>;
 export type MessageAck = Ack<{ message: Message }>;
-export type SyncAck = Ack<{ messages: Message[]; has_more: boolean }>;
+/**
+ * `messages`: new ones, ascending per conversation; `updated`: messages at or below `after`
+ * changed since `versions` (as they are now, oldest change first); `versions`: send next time.
+ */
+export type SyncAck = Ack<{
+  messages: Message[];
+  updated?: Message[];
+  versions?: Record<string, number>;
+  has_more: boolean;
+}>;
 export type ReceiptAck = Ack<{ moved: boolean; seq: number | null }>;

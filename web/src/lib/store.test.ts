@@ -4,6 +4,7 @@ import {
   expireTyping,
   getState,
   mergeMessages,
+  mergeUpdated,
   removeConversation,
   resetState,
   setActive,
@@ -13,6 +14,7 @@ import {
   setReveal,
   setTyping,
   setUnread,
+  setVersions,
   subscribe,
   unreadTotal,
   updateThread,
@@ -248,5 +250,60 @@ describe("typing", () => {
     setTyping(CID, BOB, true);
     setTyping(CID, BOB, false);
     expect(getState().typing[CID]).toEqual({});
+  });
+});
+
+describe("changes caught up through sync", () => {
+  test("the first list sets each conversation's version; a reload does not move it", () => {
+    setConversationList([summary({ version: 3 }), summary({ id: OTHER_CID })]);
+    expect(getState().versions).toEqual({ [CID]: 3 });
+    // Changes made while away raise the list's version; only a sync answer may skip them.
+    setConversationList([summary({ version: 9 }), summary({ id: OTHER_CID, version: 2 })]);
+    expect(getState().versions).toEqual({ [CID]: 3, [OTHER_CID]: 2 });
+    setVersions({ [CID]: 9 });
+    expect(getState().versions[CID]).toBe(9);
+  });
+
+  test("a conversation added later brings its version", () => {
+    upsertConversation(conversation({ id: OTHER_CID, version: 4 }));
+    expect(getState().versions[OTHER_CID]).toBe(4);
+  });
+
+  test("the same versions again change nothing", () => {
+    setVersions({ [CID]: 2 });
+    const before = getState();
+    setVersions({ [CID]: 2 });
+    expect(getState()).toBe(before);
+  });
+
+  test("updated messages replace the loaded ones: edit, delete, reaction", () => {
+    setConversationList([summary({ last_seq: 3, last_message: message(3) })]);
+    openThread();
+    const [m1, m2, m3] = [message(1), message(2), message(3)];
+    mergeMessages(CID, [m1, m2, m3], ME);
+    mergeUpdated(
+      [
+        { ...m1, body: "edited", edited_at: "2024-05-02T10:00:00Z" },
+        { ...m2, body: "", deleted: true },
+        { ...m3, reactions: [{ emoji: "👍", user_ids: [BOB] }] },
+      ],
+      ME,
+    );
+    const items = thread()!.items;
+    expect(items.map((m) => m.seq)).toEqual([1, 2, 3]);
+    expect(items[0]!.body).toBe("edited");
+    expect(items[1]!.deleted).toBe(true);
+    expect(items[2]!.reactions).toEqual([{ emoji: "👍", user_ids: [BOB] }]);
+    // The list's preview follows a change to the last message; nothing counts as unread.
+    expect(conv().last_message?.reactions).toHaveLength(1);
+    expect(conv().unread_count).toBe(0);
+  });
+
+  test("an older copy never undoes a newer edit or a delete", () => {
+    openThread();
+    const m = message(1);
+    mergeMessages(CID, [{ ...m, deleted: true, body: "" }], ME);
+    mergeUpdated([{ ...m, body: "edited", edited_at: "2024-05-02T10:00:00Z" }], ME);
+    expect(thread()!.items[0]!.deleted).toBe(true);
   });
 });

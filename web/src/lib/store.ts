@@ -55,6 +55,12 @@ export interface ChatState {
   reveal: { conversation_id: string; seq: number } | null;
   /** The message the composer's next message answers; only ever in the open conversation. */
   replyTo: { conversation_id: string; message_id: string } | null;
+  /**
+   * Per conversation, the change cursor (`version`) the messages held here reflect: `sync`
+   * sends it and answers what was edited, deleted or reacted to since. Only a `sync` answer
+   * moves it; a list reload after a reconnect must not skip the changes missed meanwhile.
+   */
+  versions: Record<string, number>;
   toasts: Toast[];
 }
 
@@ -69,6 +75,7 @@ const initial = (): ChatState => ({
   activeId: null,
   reveal: null,
   replyTo: null,
+  versions: {},
   toasts: [],
 });
 
@@ -117,7 +124,22 @@ export function setConversationList(list: ConversationSummary[]): void {
         last_seq: Math.max(c.last_seq, last?.seq ?? 0),
       };
     }
-    return { ...s, conversations, listLoaded: true };
+    return { ...s, conversations, listLoaded: true, versions: knownVersions(s.versions, list) };
+  });
+}
+
+/** Versions for conversations seen for the first time; known ones stay until a sync moves them. */
+function knownVersions(versions: Record<string, number>, list: Conversation[]): Record<string, number> {
+  const fresh = list.filter((c) => c.version !== undefined && versions[c.id] === undefined);
+  if (!fresh.length) return versions;
+  return { ...versions, ...Object.fromEntries(fresh.map((c) => [c.id, c.version!])) };
+}
+
+/** Takes the versions a `sync` answer says to continue from. */
+export function setVersions(versions: Record<string, number>): void {
+  setState((s) => {
+    const changed = Object.entries(versions).filter(([id, v]) => s.versions[id] !== v);
+    return changed.length ? { ...s, versions: { ...s.versions, ...Object.fromEntries(changed) } } : s;
   });
 }
 
@@ -155,7 +177,7 @@ export function upsertConversation(c: Conversation): void {
       last_message: known?.last_message ?? null,
       unread_count: known?.unread_count ?? 0,
     };
-    return { ...s, conversations: { ...s.conversations, [c.id]: entry } };
+    return { ...s, conversations: { ...s.conversations, [c.id]: entry }, versions: knownVersions(s.versions, [c]) };
   });
 }
 
@@ -271,6 +293,14 @@ export function mergeMessages(conversationId: string, msgs: Message[], me: strin
     return { ...s, threads, conversations, outbox };
   });
   return fresh;
+}
+
+/**
+ * Messages changed elsewhere (`message:updated`, or a `sync` answer's `updated`, oldest change
+ * first), merged like any other copy: the newest edit or a delete is never undone.
+ */
+export function mergeUpdated(msgs: Message[], me: string): void {
+  for (const m of msgs) mergeMessages(m.conversation_id, [m], me);
 }
 
 function sameMessage(a: Message, b: Message): boolean {
