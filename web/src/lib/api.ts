@@ -163,6 +163,11 @@ export interface MessageSearchPage {
   next_before?: string | number;
 }
 
+/** `GET/PUT /api/chat-settings`. Without read receipts nobody sees my reads, nor I theirs. */
+export interface ChatSettings {
+  read_receipts: boolean;
+}
+
 type SignedIn = Session & { token_type: string; expires_in: number };
 
 function signedIn(s: SignedIn): User {
@@ -222,6 +227,10 @@ export const api = {
       "GET",
       `/api/conversations/${q(id)}/messages?limit=${limit}${beforeSeq ? `&before_seq=${beforeSeq}` : ""}`,
     ),
+  /** One message (a reply's original outside the loaded history); 404 unless I can see it. */
+  message: (id: string) => request<Message>("GET", `/api/messages/${q(id)}`),
+  chatSettings: () => request<ChatSettings>("GET", "/api/chat-settings"),
+  setChatSettings: (body: ChatSettings) => request<ChatSettings>("PUT", "/api/chat-settings", { body }),
   presence: (ids: string[]) =>
     request<{ presence: PresenceState[] }>("GET", `/api/presence?user_ids=${ids.map(q).join(",")}`),
   media: (id: string) => request<Media>("GET", `/api/media/${q(id)}`),

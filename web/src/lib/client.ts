@@ -13,6 +13,7 @@ import {
 } from "./notify";
 import { Outbox } from "./outbox";
 import * as P from "./protocol";
+import { clearOriginals, refreshOriginal } from "./reply";
 import type { Attachment, Conversation, Message } from "./protocol";
 import { conversationInUrl, showInUrl } from "./route";
 import { setSession } from "./session";
@@ -58,6 +59,7 @@ let engine: Engine | null = null;
 export function startChat(me: string): void {
   stopChat();
   resetState();
+  clearOriginals();
   const conn = new SocketConnection(() => setSession(null));
   const outbox = new Outbox(conn, me);
   const e: Engine = { me, conn, outbox, cleanup: [] };
@@ -69,7 +71,10 @@ export function startChat(me: string): void {
   s.on("disconnect", () => setConnection("offline"));
   s.on("connect_error", () => setConnection("offline"));
   s.on(P.MESSAGE_NEW, (m: Message) => void onMessages(e, [m], true));
-  s.on(P.MESSAGE_UPDATED, (m: Message) => mergeUpdated([m], me));
+  s.on(P.MESSAGE_UPDATED, (m: Message) => {
+    mergeUpdated([m], me);
+    refreshOriginal(m);
+  });
   s.on(P.TYPING_EVENT, (t: P.TypingEvent) => setTyping(t.conversation_id, t.user_id, t.typing));
   s.on(P.RECEIPT_EVENT, (r: P.ReceiptEvent) => onReceipt(e, r));
   s.on(P.PRESENCE, (p: P.PresenceEvent) => setPresence([p]));
@@ -202,6 +207,7 @@ async function syncMissed(e: Engine): Promise<void> {
     if (!ack.ok) throw new Error(ack.error.message);
     await onMessages(e, ack.messages);
     mergeUpdated(ack.updated ?? [], e.me);
+    ack.updated?.forEach(refreshOriginal);
     if (ack.versions) setVersions(ack.versions);
     for (const m of ack.messages) after[m.conversation_id] = Math.max(after[m.conversation_id] ?? 0, m.seq);
     if (!ack.has_more) return;

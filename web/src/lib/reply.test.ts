@@ -1,5 +1,14 @@
-import { describe, expect, test } from "vitest";
-import { EXCERPT_MAX, excerpt, quoteOf } from "./reply";
+import { describe, expect, test, vi } from "vitest";
+import {
+  EXCERPT_MAX,
+  clearOriginals,
+  excerpt,
+  fetchedOriginal,
+  loadOriginal,
+  quoteOf,
+  refreshOriginal,
+  subscribeOriginals,
+} from "./reply";
 import { BOB, ME, conversation, message } from "../test/fixtures";
 
 const image = {
@@ -56,5 +65,49 @@ describe("the quote above a reply", () => {
 
   test("an original that is not loaded reads Original message", () => {
     expect(quoteOf(undefined, c, ME)).toEqual({ kind: "missing", text: "Original message" });
+  });
+});
+
+describe("an original outside the loaded thread", () => {
+  test("is read once per id and then quoted with its sender and seq", async () => {
+    clearOriginals();
+    const original = message(4, { sender_id: BOB, body: "the old plan" });
+    const read = vi.fn(async () => original);
+    const seen = vi.fn();
+    const unsubscribe = subscribeOriginals(seen);
+    await Promise.all([loadOriginal(original.id, read), loadOriginal(original.id, read)]);
+    await loadOriginal(original.id, read);
+    expect(read).toHaveBeenCalledTimes(1);
+    expect(seen).toHaveBeenCalledTimes(1);
+    const got = fetchedOriginal(original.id);
+    expect(got).toBe(original);
+    expect(quoteOf(got === "missing" ? undefined : got, conversation(), ME)).toMatchObject({
+      kind: "loaded",
+      seq: 4,
+      sender: "Bob",
+      text: "the old plan",
+    });
+    unsubscribe();
+  });
+
+  test("one the server will not show is remembered as missing; a network failure is asked again", async () => {
+    clearOriginals();
+    await loadOriginal("gone", async () => Promise.reject(Object.assign(new Error("not found"), { status: 404 })));
+    expect(fetchedOriginal("gone")).toBe("missing");
+    const read = vi.fn(async () => Promise.reject(new TypeError("Failed to fetch")));
+    await loadOriginal("flaky", read);
+    expect(fetchedOriginal("flaky")).toBeUndefined();
+    await loadOriginal("flaky", read);
+    expect(read).toHaveBeenCalledTimes(2);
+  });
+
+  test("a change to a fetched original replaces it; others are not kept", async () => {
+    clearOriginals();
+    const original = message(2, { body: "before" });
+    await loadOriginal(original.id, async () => original);
+    refreshOriginal({ ...original, body: "", deleted: true });
+    expect(fetchedOriginal(original.id)).toMatchObject({ deleted: true });
+    refreshOriginal(message(3));
+    expect(fetchedOriginal(message(3).id)).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 // Replies: Bob answers one of Alice's messages with Reply; both see the quote above his
 // answer, a click on it brings the original into view and highlights it, the server stores
 // `reply_to`, and after Alice deletes the original the quote reads "Message deleted". An
-// original too far back to be loaded reads "Original message" and is not a button.
+// original older than the loaded history is read from the server (`GET /api/messages/{id}`):
+// its quote names the sender and text, and a click pages back to it and highlights it.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -153,7 +154,7 @@ describe("replies", { timeout: 300_000 }, () => {
     assert.equal(gone.deleted, true);
   });
 
-  test("a reply to a message older than the loaded history reads Original message and is not a button", async () => {
+  test("a reply to a message older than the loaded history quotes it and jumps back to it", async () => {
     const c = { id: conversationId };
     const first = await say(server, alice, c, "The very first plan");
     for (let i = 1; i <= 60; i++) await say(server, bob, c, `More filler ${i}`);
@@ -169,16 +170,14 @@ describe("replies", { timeout: 300_000 }, () => {
     const { page } = await newPage(browser);
     await loginViaUi(page, server.url, alice.person);
     await open(page, bob.person.name);
-    const quote = bubble(page, late.seq).getByTestId("reply-quote");
+    const quote = quoteButton(page, late.seq);
     await quote.waitFor();
-    assert.equal(await quote.innerText(), "Original message");
-    assert.equal(
-      await bubble(page, late.seq)
-        .getByRole("button", { name: /^Go to replied message/ })
-        .count(),
-      0,
-    );
+    assert.equal(await quote.getAttribute("aria-label"), "Go to replied message from You: The very first plan");
     assert.equal(await bubble(page, first.seq).count(), 0, "the original is not loaded");
+    await quote.click();
+    const target = bubble(page, first.seq);
+    await target.and(page.locator('[data-highlighted="true"]')).waitFor();
+    assert.ok(await inView(target), "the original is scrolled into view");
     await page.close();
   });
 });

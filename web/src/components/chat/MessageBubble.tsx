@@ -1,9 +1,10 @@
-import { memo, useState, type ReactNode } from "react";
+import { memo, useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
+import { api } from "../../lib/api";
 import { deleteMessage, discardMessage, react, retryMessage } from "../../lib/client";
 import { memberName, type Delivery } from "../../lib/conversation";
 import { formatTime } from "../../lib/format";
 import type { Conversation, Message } from "../../lib/protocol";
-import { quoteOf, type Quote } from "../../lib/reply";
+import { fetchedOriginal, loadOriginal, quoteOf, subscribeOriginals, type Quote } from "../../lib/reply";
 import { setReplyTo, setReveal, type OutboxEntry } from "../../lib/store";
 import { Avatar } from "../Avatar";
 import { PencilIcon, ReplyIcon, SmileIcon, TrashIcon } from "../icons";
@@ -46,7 +47,8 @@ export const MessageBubble = memo(function MessageBubble({
   const [picker, setPicker] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const canAct = !pending && !m.deleted;
-  const quote = m.reply_to && !m.deleted ? quoteOf(original, c, me) : null;
+  const elsewhere = useOriginal(m.reply_to && !m.deleted && !original ? m.reply_to : null);
+  const quote = m.reply_to && !m.deleted ? quoteOf(original ?? elsewhere, c, me) : null;
   const mediaOnly = !m.body && m.attachments.length > 0 && !m.deleted && !quote;
 
   const radius = mine
@@ -221,13 +223,28 @@ export const MessageBubble = memo(function MessageBubble({
   );
 });
 
-/** The quoted original above a reply's text; a button that jumps to it when it is loaded. */
+/**
+ * A reply's original that is not in the loaded thread, read once from the server; undefined
+ * until it answers, or when the original cannot be seen.
+ */
+function useOriginal(id: string | null): Message | undefined {
+  const found = useSyncExternalStore(subscribeOriginals, () => (id ? fetchedOriginal(id) : undefined));
+  useEffect(() => {
+    if (id) void loadOriginal(id, api.message);
+  }, [id]);
+  return found === "missing" ? undefined : found;
+}
+
+/**
+ * The quoted original above a reply's text; a button that jumps to it once its seq is known
+ * (the list pages back to an original outside the loaded history).
+ */
 function ReplyQuote({ quote, mine, onOpen }: { quote: Quote; mine: boolean; onOpen: (seq: number) => void }) {
   const box = `mb-1.5 flex max-w-full min-w-0 flex-col rounded-lg border-l-[3px] px-2.5 py-1 text-left text-[13px] leading-snug ${
     mine ? "border-white/70 bg-white/15" : "border-brand-500 bg-zinc-100 dark:bg-zinc-700/60"
   }`;
   if (quote.kind === "missing") {
-    // Older history: without its seq the list cannot page back to it.
+    // Not fetched yet, or not visible: without its seq the list cannot page back to it.
     return (
       <div data-testid="reply-quote" className={box}>
         <span className="truncate italic opacity-80">{quote.text}</span>
