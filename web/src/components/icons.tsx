@@ -157,3 +157,16 @@ export const BellIcon = (p: P) => (
     <path d="M10.3 21a1.9 1.9 0 0 0 3.4 0" />
   </Svg>
 );
+export const BellOffIcon = (p: P) => (
+  <Svg {...p}>
+    <path d="M8.7 3.4A6 6 0 0 1 18 8c0 3.4.7 5.6 1.5 7M17 17H3s3-2 3-9c0-.7.1-1.3.3-1.9" />
+    <path d="M10.3 21a1.9 1.9 0 0 0 3.4 0" />
+    <path d="m2 2 20 20" />
+  </Svg>
+);
+export const AtIcon = (p: P) => (
+  <Svg {...p}>
+    <circle cx="12" cy="12" r="4" />
+    <path d="M16 8v5a3 3 0 0 0 6 0v-1a10 10 0 1 0-3.9 7.9" />
+  </Svg>
+);

@@ -2,7 +2,14 @@
 // every request that hit it at the same time (refresh tokens are single-use: two parallel
 // refreshes would end the session as "refresh_token_reused").
 
-import type { Attachment, Conversation, ConversationSummary, Message } from "./protocol";
+import type {
+  Attachment,
+  Conversation,
+  ConversationSummary,
+  Message,
+  NotificationLevel,
+  NotificationSettings,
+} from "./protocol";
 import { getSession, setSession, updateSession, type Session, type User } from "./session";
 
 export class ApiError extends Error {
@@ -163,6 +170,13 @@ export interface MessageSearchPage {
   next_before?: string | number;
 }
 
+/** A page of `GET /api/mentions`: messages that mention me, newest first. */
+export interface MentionsPage {
+  messages: Message[];
+  /** Pass as `before` for the next (older) page; absent on the last page. */
+  next_before?: string;
+}
+
 /** `GET/PUT /api/chat-settings`. Without read receipts nobody sees my reads, nor I theirs. */
 export interface ChatSettings {
   read_receipts: boolean;
@@ -234,6 +248,11 @@ export const api = {
   presence: (ids: string[]) =>
     request<{ presence: PresenceState[] }>("GET", `/api/presence?user_ids=${ids.map(q).join(",")}`),
   media: (id: string) => request<Media>("GET", `/api/media/${q(id)}`),
+  /** Every field is written: a missing `muted_until` unmutes. */
+  setNotifications: (id: string, body: { level: NotificationLevel | null; muted_until?: string | null }) =>
+    request<NotificationSettings>("PUT", `/api/conversations/${q(id)}/notifications`, { body }),
+  mentions: (before?: string, limit = 30) =>
+    request<MentionsPage>("GET", `/api/mentions?limit=${limit}${before ? `&before=${q(before)}` : ""}`),
   /**
    * Full-text search over my conversations' messages, newest first. Null when this server has
    * no message search (it answers unknown API paths with 404): callers hide it, no error.

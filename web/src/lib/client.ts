@@ -6,6 +6,7 @@ import { api, errorMessage } from "./api";
 import {
   closeNotifications,
   levelOf,
+  mentionsMe,
   noteSent,
   refreshPermission,
   shouldNotify,
@@ -19,6 +20,7 @@ import { conversationInUrl, showInUrl } from "./route";
 import { setSession } from "./session";
 import { SocketConnection } from "./socket";
 import {
+  addUnread,
   applyReceipt,
   expireTyping,
   getState,
@@ -30,6 +32,7 @@ import {
   setConnection,
   setConversationList,
   setActive,
+  setNotifications,
   setOutbox,
   setPresence,
   setTyping,
@@ -81,6 +84,7 @@ export function startChat(me: string): void {
   s.on(P.CONVERSATION_NEW, (c: Conversation) => void onConversation(e, c));
   s.on(P.CONVERSATION_UPDATED, (c: Conversation) => void onConversation(e, c));
   s.on(P.CONVERSATION_REMOVED, (r: { conversation_id: string }) => forgetConversation(r.conversation_id));
+  s.on(P.CONVERSATION_NOTIFICATIONS, (n: P.NotificationsEvent) => setNotifications(n.conversation_id, n.notifications));
 
   // Persist the outbox as soon as it changes: the page may be closed the next moment.
   let saved = getState().outbox;
@@ -273,15 +277,14 @@ async function onMessages(e: Engine, msgs: Message[], live = false): Promise<voi
     if (!fresh.length) continue;
     if (live) fresh.forEach((m) => notifyOf(e, m));
     if (isReading(cid)) markRead(cid);
-    else setUnread(cid, (getState().conversations[cid]?.unread_count ?? 0) + fresh.length);
+    else addUnread(cid, fresh, e.me);
   }
 }
 
 function notifyOf(e: Engine, m: Message): void {
   const c = getState().conversations[m.conversation_id];
   if (!c) return;
-  // Messages carry no mentions yet, so a "mentions only" level would never notify.
-  const ctx = { me: e.me, reading: isReading(c.id), level: levelOf(c), mentionsMe: false };
+  const ctx = { me: e.me, reading: isReading(c.id), level: levelOf(c), mentionsMe: mentionsMe(m, e.me) };
   if (shouldNotify(m, ctx)) showMessageNotification(c, m, e.me, (id) => selectConversation(id));
 }
 
@@ -472,6 +475,23 @@ export function showConversation(c: Conversation): void {
 export function forgetConversation(id: string): void {
   if (getState().activeId === id) showInUrl(null, "replace");
   removeConversation(id);
+}
+
+/**
+ * Stores my notification settings for a conversation on the server (every device follows
+ * them); `level` null goes back to the server's default. False (and a toast) on failure.
+ */
+export async function setConversationNotifications(
+  conversationId: string,
+  change: { level: P.NotificationLevel | null; muted_until?: string | null },
+): Promise<boolean> {
+  try {
+    setNotifications(conversationId, await api.setNotifications(conversationId, change));
+    return true;
+  } catch (err) {
+    toast(`Could not change notifications: ${errorMessage(err)}`);
+    return false;
+  }
 }
 
 export function myId(): string {

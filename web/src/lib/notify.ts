@@ -5,7 +5,7 @@
 
 import { useSyncExternalStore } from "react";
 import { conversationTitle, memberName, preview } from "./conversation";
-import type { Conversation, Message } from "./protocol";
+import type { Conversation, Message, NotificationSettings } from "./protocol";
 
 /** What a conversation notifies about. */
 export type NotifyLevel = "all" | "mentions" | "none";
@@ -32,12 +32,39 @@ export function shouldNotify(m: Message, ctx: NotifyContext): boolean {
   }
 }
 
+/** Muted until a time still to come (the server stores a past time as null, but time moves). */
+export function isMuted(n: NotificationSettings | undefined, now = Date.now()): boolean {
+  return n?.muted_until != null && Date.parse(n.muted_until) > now;
+}
+
 /**
- * A conversation's level. The server stores no levels yet (mute and "mentions only" are to
- * come with issue 11's server part), so every conversation notifies about every message.
+ * A conversation's level in force: its stored level (the server's default when I chose none),
+ * "none" while muted. A conversation without settings (an older server) notifies of everything.
  */
-export function levelOf(_c: Conversation): NotifyLevel {
-  return "all";
+export function levelOf(c: { notifications?: NotificationSettings }, now = Date.now()): NotifyLevel {
+  if (!c.notifications) return "all";
+  return isMuted(c.notifications, now) ? "none" : c.notifications.level;
+}
+
+/** The message names me among its mentions. */
+export function mentionsMe(m: Message, me: string): boolean {
+  // `?.`: messages from a server without mentions have no such field.
+  return m.mentions?.includes(me) ?? false;
+}
+
+/** How many of a conversation's unread messages count toward the tab title at its level. */
+export function countedUnread(
+  c: { unread_count: number; mention_count: number; notifications?: NotificationSettings },
+  now = Date.now(),
+): number {
+  switch (levelOf(c, now)) {
+    case "all":
+      return c.unread_count;
+    case "mentions":
+      return Math.min(c.mention_count, c.unread_count);
+    case "none":
+      return 0;
+  }
 }
 
 // ---- permission and the person's choice ---------------------------------------------------

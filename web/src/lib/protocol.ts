@@ -18,6 +18,7 @@ export const PRESENCE = "presence";
 export const CONVERSATION_NEW = "conversation:new";
 export const CONVERSATION_UPDATED = "conversation:updated";
 export const CONVERSATION_REMOVED = "conversation:removed";
+export const CONVERSATION_NOTIFICATIONS = "conversation:notifications";
 
 export type ReceiptKind = "delivered" | "read";
 export type Role = "owner" | "member";
@@ -49,6 +50,8 @@ export interface Message {
   attachments: Attachment[];
   /** The message of the same conversation this one answers; kept when that one is deleted. */
   reply_to: string | null;
+  /** The members this message mentions (user ids; never the sender); cleared on delete. */
+  mentions: string[];
   created_at: string;
   edited_at: string | null;
   deleted: boolean;
@@ -78,9 +81,30 @@ export interface Conversation {
   version?: number;
 }
 
+/** What a conversation notifies me about: `chosen` by me, else the server's default. */
+export type NotificationLevel = "all" | "mentions" | "none";
+
+export interface NotificationSettings {
+  /** In force: `chosen`, else "mentions" in a group of more than 20 members, else "all". */
+  level: NotificationLevel;
+  chosen: NotificationLevel | null;
+  /** Nothing notifies until then; null when not muted. */
+  muted_until: string | null;
+}
+
 export interface ConversationSummary extends Conversation {
   last_message: Message | null;
+  /** Up to 100 (shown as "99+" beyond 99). */
   unread_count: number;
+  /** Messages after my read position that mention me. */
+  mention_count: number;
+  notifications: NotificationSettings;
+}
+
+/** `conversation:notifications`: my settings changed on another device. */
+export interface NotificationsEvent {
+  conversation_id: string;
+  notifications: NotificationSettings;
 }
 
 export interface SendPayload {
@@ -90,6 +114,8 @@ export interface SendPayload {
   attachments?: string[];
   /** A message of the same conversation; any other id is refused with `validation_failed`. */
   reply_to?: string;
+  /** Members mentioned (user ids); anyone else is refused with `validation_failed`. */
+  mentions?: string[];
 }
 
 export interface TypingPayload {

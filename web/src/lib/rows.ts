@@ -35,6 +35,7 @@ export function pendingMessage(o: OutboxEntry, me: string): Message {
     body: o.body,
     attachments: o.attachments,
     reply_to: o.reply_to ?? null,
+    mentions: [],
     created_at: o.created_at,
     edited_at: null,
     deleted: false,

@@ -3,7 +3,16 @@
 
 import { useSyncExternalStore } from "react";
 import type { PresenceState } from "./api";
-import type { Attachment, Conversation, ConversationSummary, Member, Message, ReceiptEvent } from "./protocol";
+import { countedUnread, mentionsMe } from "./notify";
+import type {
+  Attachment,
+  Conversation,
+  ConversationSummary,
+  Member,
+  Message,
+  NotificationSettings,
+  ReceiptEvent,
+} from "./protocol";
 
 export interface Thread {
   /** Stored messages, ascending by seq, without duplicates. */
@@ -18,6 +27,9 @@ export interface Thread {
 export interface ConversationEntry extends Conversation {
   last_message: Message | null;
   unread_count: number;
+  /** Unread messages that mention me. */
+  mention_count: number;
+  notifications: NotificationSettings;
 }
 
 /** A message that is not acknowledged yet (or was refused). */
@@ -176,8 +188,27 @@ export function upsertConversation(c: Conversation): void {
       last_seq: Math.max(c.last_seq, known?.last_seq ?? 0),
       last_message: known?.last_message ?? null,
       unread_count: known?.unread_count ?? 0,
+      mention_count: known?.mention_count ?? 0,
+      notifications: known?.notifications ?? defaultNotifications(c),
     };
     return { ...s, conversations: { ...s.conversations, [c.id]: entry }, versions: knownVersions(s.versions, [c]) };
+  });
+}
+
+/**
+ * The server's default for a conversation it sent without settings (`conversation:new`):
+ * "mentions" in a group of more than 20 members (`chat.mentions_only_group_size`), else "all".
+ * The next list load brings the stored ones.
+ */
+export function defaultNotifications(c: Conversation): NotificationSettings {
+  return { level: c.kind === "group" && c.members.length > 20 ? "mentions" : "all", chosen: null, muted_until: null };
+}
+
+export function setNotifications(id: string, notifications: NotificationSettings): void {
+  setState((s) => {
+    const c = s.conversations[id];
+    if (!c) return s;
+    return { ...s, conversations: { ...s.conversations, [id]: { ...c, notifications } } };
   });
 }
 
@@ -213,10 +244,13 @@ export function setReplyTo(replyTo: ChatState["replyTo"]): void {
   );
 }
 
-/** Unread messages over every conversation (the tab title shows it). */
-export function unreadTotal(s: ChatState): number {
+/**
+ * Unread messages over every conversation, as far as each one's notification level counts
+ * them (the tab title shows it): all of them, only those mentioning me, or none while muted.
+ */
+export function unreadTotal(s: ChatState, now = Date.now()): number {
   let n = 0;
-  for (const c of Object.values(s.conversations)) n += c.unread_count;
+  for (const c of Object.values(s.conversations)) n += countedUnread(c, now);
   return n;
 }
 
@@ -224,11 +258,26 @@ export function setReveal(reveal: ChatState["reveal"]): void {
   setState((s) => (s.reveal === reveal ? s : { ...s, reveal }));
 }
 
+/** Sets the unread count; nothing unread means no unread mentions either. */
 export function setUnread(id: string, unread: number): void {
   setState((s) => {
     const c = s.conversations[id];
-    if (!c || c.unread_count === unread) return s;
-    return { ...s, conversations: { ...s.conversations, [id]: { ...c, unread_count: unread } } };
+    if (!c) return s;
+    const mention_count = unread === 0 ? 0 : c.mention_count;
+    if (c.unread_count === unread && c.mention_count === mention_count) return s;
+    return { ...s, conversations: { ...s.conversations, [id]: { ...c, unread_count: unread, mention_count } } };
+  });
+}
+
+/** Counts new messages from others that arrived while their conversation was not being read. */
+export function addUnread(id: string, fresh: Message[], me: string): void {
+  setState((s) => {
+    const c = s.conversations[id];
+    const counted = fresh.filter((m) => m.sender_id !== me);
+    if (!c || !counted.length) return s;
+    const mentions = counted.filter((m) => !m.deleted && mentionsMe(m, me)).length;
+    const entry = { ...c, unread_count: c.unread_count + counted.length, mention_count: c.mention_count + mentions };
+    return { ...s, conversations: { ...s.conversations, [id]: entry } };
   });
 }
 

@@ -37,7 +37,14 @@ export function conversation(patch: Partial<Conversation> = {}): Conversation {
 }
 
 export function summary(patch: Partial<ConversationSummary> = {}): ConversationSummary {
-  return { ...conversation(patch), last_message: null, unread_count: 0, ...patch };
+  return {
+    ...conversation(patch),
+    last_message: null,
+    unread_count: 0,
+    mention_count: 0,
+    notifications: { level: "all", chosen: null, muted_until: null },
+    ...patch,
+  };
 }
 
 let n = 0;
@@ -52,6 +59,7 @@ export function message(seq: number, patch: Partial<Message> = {}): Message {
     body: `message ${seq}`,
     attachments: [],
     reply_to: null,
+    mentions: [],
     created_at: new Date(Date.UTC(2024, 4, 1, 10, 0, seq)).toISOString(),
     edited_at: null,
     deleted: false,

@@ -6,6 +6,7 @@ import { useChat, type ConversationEntry } from "../../lib/store";
 import { Avatar } from "../Avatar";
 import { BackIcon, InfoIcon } from "../icons";
 import { IconButton } from "../ui";
+import { NotificationsMenu } from "./NotificationsMenu";
 
 const noTyping = {};
 
@@ -40,7 +41,8 @@ export function ConversationHeader({
   else status = memberCount(c);
 
   return (
-    <header className="flex items-center gap-2 border-b border-zinc-200 bg-white/90 px-2 py-2 backdrop-blur md:px-4 dark:border-zinc-800 dark:bg-zinc-900/90">
+    // Above the message list, so the Notifications menu opens over it.
+    <header className="relative z-10 flex items-center gap-2 border-b border-zinc-200 bg-white/90 px-2 py-2 backdrop-blur md:px-4 dark:border-zinc-800 dark:bg-zinc-900/90">
       <IconButton label="Back to conversations" onClick={() => selectConversation(null)} className="md:hidden">
         <BackIcon />
       </IconButton>
@@ -66,6 +68,7 @@ export function ConversationHeader({
           </span>
         </span>
       </button>
+      <NotificationsMenu c={c} />
       <IconButton label={c.kind === "group" ? "Group details" : "Contact details"} onClick={openDetails}>
         <InfoIcon />
       </IconButton>

@@ -157,18 +157,23 @@ function MessageHitItem({ hit, me }: { hit: MessageHit; me: string }) {
 }
 
 /** Opens the hit's conversation and asks the message list to scroll to the message. */
-async function openHit(hit: MessageHit): Promise<void> {
-  if (!getState().conversations[hit.conversation_id]) {
+function openHit(hit: MessageHit): Promise<void> {
+  return openMessageAt(hit.conversation_id, hit.seq);
+}
+
+/** Opens a conversation scrolled to the message at `seq`, highlighted (search hits, mentions). */
+export async function openMessageAt(conversationId: string, seq: number): Promise<void> {
+  if (!getState().conversations[conversationId]) {
     // Older than the loaded part of the conversation list.
     try {
-      upsertConversation(await api.conversation(hit.conversation_id));
+      upsertConversation(await api.conversation(conversationId));
     } catch (e) {
       toast(errorMessage(e));
       return;
     }
   }
-  if (Number.isSafeInteger(hit.seq)) setReveal({ conversation_id: hit.conversation_id, seq: hit.seq });
-  selectConversation(hit.conversation_id);
+  if (Number.isSafeInteger(seq)) setReveal({ conversation_id: conversationId, seq });
+  selectConversation(conversationId);
 }
 
 /** Up and Down move between results (and from the search box into them). */

@@ -4,10 +4,11 @@ import { matchConversations } from "../../lib/search";
 import { useSession } from "../../lib/session";
 import { useChat } from "../../lib/store";
 import { Avatar } from "../Avatar";
-import { PlusIcon, SearchIcon, UsersIcon } from "../icons";
+import { AtIcon, PlusIcon, SearchIcon, UsersIcon } from "../icons";
 import { Button, IconButton, Spinner } from "../ui";
 import type { DialogName } from "./ChatLayout";
 import { ConversationListItem } from "./ConversationListItem";
+import { MentionsView } from "./MentionsView";
 import { NotificationOffer } from "./NotificationOffer";
 import { moveWithArrows, SearchResults } from "./SearchResults";
 
@@ -17,6 +18,7 @@ export function Sidebar({ open }: { open: (d: DialogName) => void }) {
   const me = useSession()!.user;
   const [query, setQuery] = useState("");
   const searching = query.trim().length > 0;
+  const [mentions, setMentions] = useState(false);
   const sorted = useMemo(() => matchConversations(conversations, myId(), ""), [conversations]);
 
   return (
@@ -34,6 +36,9 @@ export function Sidebar({ open }: { open: (d: DialogName) => void }) {
           <Avatar name={me.display_name} url={me.avatar_url} seed={me.id} size="md" />
         </button>
         <h1 className="min-w-0 flex-1 truncate text-xl font-bold tracking-tight">Chats</h1>
+        <IconButton label="Mentions" aria-pressed={mentions} onClick={() => setMentions((m) => !m)}>
+          <AtIcon />
+        </IconButton>
         <IconButton label="New group" onClick={() => open("new-group")}>
           <UsersIcon />
         </IconButton>
@@ -64,6 +69,8 @@ export function Sidebar({ open }: { open: (d: DialogName) => void }) {
       <nav className="scroll-thin min-h-0 flex-1 overflow-y-auto px-2 pb-3">
         {searching ? (
           <SearchResults query={query} />
+        ) : mentions ? (
+          <MentionsView onClose={() => setMentions(false)} />
         ) : !loaded ? (
           <div className="flex justify-center py-10 text-zinc-400">
             <Spinner />
