@@ -1,7 +1,9 @@
 import { beforeEach, describe, expect, test } from "vitest";
 import {
   addUnread,
+  expireMutes,
   getState,
+  nextMuteEnd,
   resetState,
   setConversationList,
   setNotifications,
@@ -102,5 +104,23 @@ describe("notification settings", () => {
     expect(unreadTotal(getState(), NOW)).toBe(2);
     setNotifications(OTHER_CID, { level: "none", chosen: "none", muted_until: null });
     expect(unreadTotal(getState(), NOW)).toBe(0);
+  });
+});
+
+describe("mutes", () => {
+  test("an ended mute is cleared, one still running is kept, and the next end is known", () => {
+    const muted = (until: string) => ({ level: "all" as const, chosen: null, muted_until: until });
+    setConversationList([
+      summary({ notifications: muted("2024-05-01T11:00:00Z") }),
+      summary({ id: OTHER_CID, notifications: muted("2024-05-01T20:00:00Z") }),
+    ]);
+    expect(nextMuteEnd(getState())).toBe(Date.parse("2024-05-01T11:00:00Z"));
+    expireMutes(NOW);
+    expect(conv().notifications.muted_until).toBeNull();
+    expect(getState().conversations[OTHER_CID]!.notifications.muted_until).toBe("2024-05-01T20:00:00Z");
+    expect(nextMuteEnd(getState())).toBe(Date.parse("2024-05-01T20:00:00Z"));
+    const before = getState();
+    expireMutes(NOW);
+    expect(getState()).toBe(before);
   });
 });

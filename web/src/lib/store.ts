@@ -212,6 +212,31 @@ export function setNotifications(id: string, notifications: NotificationSettings
   });
 }
 
+/** Clears mutes that have ended (the server reads a past `muted_until` as none, too). */
+export function expireMutes(now: number): void {
+  setState((s) => {
+    let conversations = s.conversations;
+    for (const c of Object.values(s.conversations)) {
+      const until = c.notifications?.muted_until;
+      if (until == null || Date.parse(until) > now) continue;
+      conversations = { ...conversations, [c.id]: { ...c, notifications: { ...c.notifications, muted_until: null } } };
+    }
+    return conversations === s.conversations ? s : { ...s, conversations };
+  });
+}
+
+/** When the next mute ends (ms since epoch), or null. */
+export function nextMuteEnd(s: ChatState): number | null {
+  let soonest: number | null = null;
+  for (const c of Object.values(s.conversations)) {
+    const until = c.notifications?.muted_until;
+    if (until == null) continue;
+    const t = Date.parse(until);
+    if (soonest === null || t < soonest) soonest = t;
+  }
+  return soonest;
+}
+
 export function removeConversation(id: string): void {
   setState((s) => {
     if (!s.conversations[id]) return s;

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { formatUnread } from "../../lib/format";
-import { unreadTotal, useChat } from "../../lib/store";
+import { expireMutes, nextMuteEnd, unreadTotal, useChat } from "../../lib/store";
 import { ChatIcon } from "../icons";
 import { ConnectionBanner } from "./ConnectionBanner";
 import { ConversationView } from "./ConversationView";
@@ -15,6 +15,7 @@ export type DialogName = "new-chat" | "new-group" | "settings" | "details";
 export function ChatLayout() {
   const activeId = useChat((s) => s.activeId);
   const unread = useChat(unreadTotal);
+  const muteEnds = useChat(nextMuteEnd);
   const [dialog, setDialog] = useState<DialogName | null>(null);
   const close = () => setDialog(null);
 
@@ -22,6 +23,13 @@ export function ChatLayout() {
     document.title = unread ? `(${formatUnread(unread)}) ChatSync` : "ChatSync";
     return () => void (document.title = "ChatSync");
   }, [unread]);
+
+  // A mute that ends unmutes here too, so the list's icon and the title count follow at once.
+  useEffect(() => {
+    if (muteEnds === null) return;
+    const t = setTimeout(() => expireMutes(Date.now()), Math.min(Math.max(muteEnds - Date.now(), 0) + 50, 2 ** 31 - 1));
+    return () => clearTimeout(t);
+  }, [muteEnds]);
 
   return (
     <div className="flex h-dvh flex-col">
