@@ -369,10 +369,11 @@ export function sendMessage(
   body: string,
   attachments: Attachment[] = [],
   replyTo: string | null = null,
+  mentions: string[] = [],
 ): void {
   const e = current();
   stopTyping(conversationId);
-  e.outbox.send(conversationId, body, attachments, replyTo);
+  e.outbox.send(conversationId, body, attachments, replyTo, mentions);
   noteSent();
 }
 

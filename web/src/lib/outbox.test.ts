@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { FIRST_BACKOFF_MS, MAX_BACKOFF_MS, Outbox, nextBackoff, outcome } from "./outbox";
 import type { SendAck, SendPayload } from "./protocol";
 import { emptyThread, getState, resetState, setConversationList, updateThread } from "./store";
-import { CID, ME, OTHER_CID, message, summary } from "../test/fixtures";
+import { BOB, CID, ME, OTHER_CID, message, summary } from "../test/fixtures";
 
 describe("what an attempt leads to", () => {
   test("no ack in time backs off", () => {
@@ -223,6 +223,25 @@ describe("the outbox", () => {
     conn.timeOut();
     await vi.advanceTimersByTimeAsync(FIRST_BACKOFF_MS);
     expect(conn.sent.map((p) => p.reply_to)).toEqual(["original-id", "original-id"]);
+    next.stop();
+  });
+
+  test("mentions go with the entry, every send and a reload; none means no field", async () => {
+    conn.connected = false;
+    outbox.send(CID, "@Bob hi", [], null, [BOB]);
+    outbox.send(CID, "nobody", []);
+    outbox.persist(entries());
+    resetState();
+    const next = new Outbox(conn, ME);
+    next.load();
+    expect(entries()[0]).toMatchObject({ mentions: [BOB] });
+    conn.connected = true;
+    next.flush();
+    await settle();
+    conn.timeOut();
+    await vi.advanceTimersByTimeAsync(FIRST_BACKOFF_MS);
+    expect(conn.sent.map((p) => p.mentions)).toEqual([[BOB], [BOB]]);
+    expect("mentions" in entries()[1]!).toBe(false);
     next.stop();
   });
 

@@ -76,13 +76,20 @@ export class Outbox {
     this.timers.clear();
   }
 
-  send(conversationId: string, body: string, attachments: Attachment[], replyTo: string | null = null): void {
+  send(
+    conversationId: string,
+    body: string,
+    attachments: Attachment[],
+    replyTo: string | null = null,
+    mentions: string[] = [],
+  ): void {
     const entry: OutboxEntry = {
       client_id: newClientId(),
       conversation_id: conversationId,
       body,
       attachments,
       reply_to: replyTo,
+      ...(mentions.length ? { mentions } : {}),
       created_at: new Date().toISOString(),
       status: "pending",
       error: null,
@@ -149,6 +156,7 @@ export class Outbox {
         body: e.body,
         attachments: e.attachments.map((a) => a.media_id),
         ...(e.reply_to ? { reply_to: e.reply_to } : {}),
+        ...(e.mentions?.length ? { mentions: e.mentions } : {}),
       } satisfies SendPayload);
     } catch {
       ack = null; // no ack in time

@@ -40,6 +40,8 @@ export interface OutboxEntry {
   attachments: Attachment[];
   /** Optional: entries saved in localStorage before replies existed have no such field. */
   reply_to?: string | null;
+  /** Members mentioned (user ids); optional like `reply_to`, for entries saved before mentions. */
+  mentions?: string[];
   created_at: string;
   status: "pending" | "failed";
   error: string | null;

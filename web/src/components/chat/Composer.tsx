@@ -1,9 +1,12 @@
-import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from "react";
+import { useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from "react";
 import { myId, sendMessage, stopTyping, typing } from "../../lib/client";
 import { formatSize } from "../../lib/format";
+import { insertMention, mentionsToSend } from "../../lib/mention-text";
+import { mentionCandidates, mentionQueryAt, type Mentionable } from "../../lib/mentions";
 import { quoteOf } from "../../lib/reply";
 import { setReplyTo, useChat } from "../../lib/store";
 import { CloseIcon, FileIcon, PaperclipIcon, ReplyIcon, SendIcon } from "../icons";
+import { Avatar } from "../Avatar";
 import { IconButton } from "../ui";
 import type { useUploads } from "./useUploads";
 
@@ -23,6 +26,21 @@ export function Composer({
   const picker = useRef<HTMLInputElement>(null);
   const canSend = (body.trim().length > 0 || uploads.ready > 0) && !uploads.busy && body.length <= MAX_BODY;
   const replyId = useChat((s) => (s.replyTo?.conversation_id === conversationId ? s.replyTo.message_id : null));
+  const conversation = useChat((s) => s.conversations[conversationId]);
+  const members = conversation?.members;
+  const me = myId();
+  // Mentions: members picked from the autocomplete (sent if their @Name is still in the text).
+  const [picked, setPicked] = useState<Mentionable[]>([]);
+  const [caret, setCaret] = useState(0);
+  const [active, setActive] = useState(0);
+  /** The `@` whose autocomplete was closed with Escape: it stays closed until another `@`. */
+  const [dismissedAt, setDismissedAt] = useState<number | null>(null);
+  const listId = useId();
+  const mention = conversation?.kind === "group" ? mentionQueryAt(body, caret) : null;
+  const candidates =
+    mention && members && mention.start !== dismissedAt ? mentionCandidates(mention.query, members, me) : [];
+  const open = candidates.length > 0;
+  const activeIndex = Math.min(active, candidates.length - 1);
 
   // Grow with the text up to a few lines, then scroll.
   useLayoutEffect(() => {
@@ -41,10 +59,31 @@ export function Composer({
 
   const send = () => {
     if (!canSend) return;
-    sendMessage(conversationId, body.trim(), uploads.take(), replyId);
+    const mentions = mentionsToSend(body, picked, members ?? [], me);
+    sendMessage(conversationId, body.trim(), uploads.take(), replyId, mentions);
     setReplyTo(null);
     setBody("");
+    setPicked([]);
+    setCaret(0);
+    setDismissedAt(null);
     text.current?.focus();
+  };
+
+  const pick = (m: Mentionable) => {
+    if (!mention) return;
+    const next = insertMention(body, mention.start, caret, m.display_name);
+    setBody(next.text);
+    setCaret(next.caret);
+    setPicked((p) => (p.some((x) => x.user_id === m.user_id) ? p : [...p, m]));
+    setActive(0);
+    // The inserted name still reads as a query from its `@` (names have spaces): done with it.
+    setDismissedAt(mention.start);
+    const el = text.current;
+    if (el) {
+      el.focus();
+      // After React writes the new value.
+      requestAnimationFrame(() => el.setSelectionRange(next.caret, next.caret));
+    }
   };
 
   const cancelReply = () => {
@@ -53,6 +92,27 @@ export function Composer({
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (open && !e.nativeEvent.isComposing) {
+      const choose = candidates[activeIndex];
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const step = e.key === "ArrowDown" ? 1 : -1;
+        setActive((activeIndex + step + candidates.length) % candidates.length);
+        return;
+      }
+      if ((e.key === "Enter" || e.key === "Tab") && !e.shiftKey && choose) {
+        e.preventDefault();
+        pick(choose);
+        return;
+      }
+      if (e.key === "Escape") {
+        // Closes the list only; a reply being written stays.
+        e.preventDefault();
+        e.stopPropagation();
+        setDismissedAt(mention!.start);
+        return;
+      }
+    }
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       send();
@@ -124,6 +184,38 @@ export function Composer({
             ))}
           </ul>
         )}
+        {open && (
+          <ul
+            id={listId}
+            role="listbox"
+            aria-label="Mention a member"
+            className="scroll-thin mb-2 max-h-56 overflow-y-auto rounded-xl bg-white p-1 shadow-lg ring-1 ring-zinc-200 dark:bg-zinc-800 dark:ring-zinc-700"
+          >
+            {candidates.map((m, i) => (
+              <li
+                key={m.user_id}
+                id={`${listId}-${i}`}
+                role="option"
+                aria-selected={i === activeIndex}
+                // Keeps the focus (and the caret) in the text box.
+                onMouseDown={(e) => e.preventDefault()}
+                onClick={() => pick(m)}
+                onMouseMove={() => i !== activeIndex && setActive(i)}
+                className={`flex cursor-pointer items-center gap-2 rounded-lg px-2 py-1.5 text-sm ${i === activeIndex ? "bg-brand-50 text-brand-800 dark:bg-brand-500/20 dark:text-brand-200" : ""}`}
+              >
+                <span aria-hidden="true">
+                  <Avatar
+                    name={m.display_name}
+                    url={members?.find((x) => x.user_id === m.user_id)?.avatar_url}
+                    seed={m.user_id}
+                    size="sm"
+                  />
+                </span>
+                <span className="truncate">{m.display_name}</span>
+              </li>
+            ))}
+          </ul>
+        )}
         <div className="flex items-end gap-2">
           <IconButton label="Attach files" onClick={() => picker.current?.click()}>
             <PaperclipIcon />
@@ -145,8 +237,16 @@ export function Composer({
             value={body}
             aria-label="Message"
             placeholder="Write a message…"
+            aria-autocomplete={conversation?.kind === "group" ? "list" : undefined}
+            aria-controls={open ? listId : undefined}
+            aria-activedescendant={open ? `${listId}-${activeIndex}` : undefined}
+            onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
             onChange={(e) => {
               setBody(e.target.value);
+              setCaret(e.target.selectionStart);
+              // A closed list stays closed while its `@` is typed on; another `@` opens one.
+              if (mentionQueryAt(e.target.value, e.target.selectionStart)?.start !== dismissedAt) setDismissedAt(null);
+              setActive(0);
               if (e.target.value) typing(conversationId);
               else stopTyping(conversationId);
             }}

@@ -3,6 +3,7 @@ import { api } from "../../lib/api";
 import { deleteMessage, discardMessage, react, retryMessage } from "../../lib/client";
 import { memberName, type Delivery } from "../../lib/conversation";
 import { formatTime } from "../../lib/format";
+import { mentionSegments } from "../../lib/mention-text";
 import type { Conversation, Message } from "../../lib/protocol";
 import { fetchedOriginal, loadOriginal, quoteOf, subscribeOriginals, type Quote } from "../../lib/reply";
 import { setReplyTo, setReveal, type OutboxEntry } from "../../lib/store";
@@ -99,7 +100,11 @@ export const MessageBubble = memo(function MessageBubble({
                     ))}
                   </div>
                 )}
-                {m.body && <p className="text-[15px] leading-snug break-words whitespace-pre-wrap">{m.body}</p>}
+                {m.body && (
+                  <p className="text-[15px] leading-snug break-words whitespace-pre-wrap">
+                    <BodyText m={m} c={c} me={me} mine={mine} />
+                  </p>
+                )}
               </>
             )}
             <span
@@ -264,6 +269,35 @@ function ReplyQuote({ quote, mine, onOpen }: { quote: Quote; mine: boolean; onOp
       </span>
       <span className={`truncate ${quote.deleted ? "italic" : ""} opacity-90`}>{quote.text}</span>
     </button>
+  );
+}
+
+/** The body with the members it mentions highlighted; a mention of me stands out more. */
+function BodyText({ m, c, me, mine }: { m: Message; c: Conversation; me: string; mine: boolean }) {
+  if (!m.mentions?.length) return <>{m.body}</>;
+  return (
+    <>
+      {mentionSegments(m.body, m.mentions, c.members).map((s, i) =>
+        "user_id" in s ? (
+          <span
+            key={i}
+            data-testid="mention"
+            data-me={s.user_id === me ? "true" : undefined}
+            className={
+              s.user_id === me
+                ? "rounded bg-amber-200 px-0.5 font-semibold text-amber-950 dark:bg-amber-400/30 dark:text-amber-100"
+                : mine
+                  ? "font-semibold underline decoration-white/60 underline-offset-2"
+                  : "font-semibold text-brand-700 dark:text-brand-400"
+            }
+          >
+            {s.text}
+          </span>
+        ) : (
+          s.text
+        ),
+      )}
+    </>
   );
 }
 
