@@ -35,6 +35,7 @@ import {
   setNotifications,
   setOutbox,
   setPresence,
+  setReadReceipts,
   setTyping,
   setUnread,
   setVersions,
@@ -121,6 +122,7 @@ export function startChat(me: string): void {
     () => document.removeEventListener("visibilitychange", onFocus),
   );
 
+  void loadChatSettings(e);
   void loadConversations(e).then(
     () => {
       const wanted = conversationInUrl();
@@ -491,6 +493,29 @@ export async function setConversationNotifications(
     return true;
   } catch (err) {
     toast(`Could not change notifications: ${errorMessage(err)}`);
+    return false;
+  }
+}
+
+// ---- chat settings ------------------------------------------------------------------------
+
+async function loadChatSettings(e: Engine): Promise<void> {
+  try {
+    const settings = await api.chatSettings();
+    if (engine === e) setReadReceipts(settings.read_receipts);
+  } catch {
+    // A server without the setting: receipts stay on, as they are there.
+  }
+}
+
+/** Turns sending (and seeing) read receipts on or off; false (and a toast) on failure. */
+export async function changeReadReceipts(on: boolean): Promise<boolean> {
+  try {
+    const settings = await api.setChatSettings({ read_receipts: on });
+    setReadReceipts(settings.read_receipts);
+    return true;
+  } catch (err) {
+    toast(`Could not change read receipts: ${errorMessage(err)}`);
     return false;
   }
 }

@@ -75,6 +75,11 @@ export interface ChatState {
    * moves it; a list reload after a reconnect must not skip the changes missed meanwhile.
    */
   versions: Record<string, number>;
+  /**
+   * My `read_receipts` chat setting (`/api/chat-settings`). Off: nobody sees my reads and I
+   * see nobody's, so read ticks and "Read by" are not shown (true until the setting is read).
+   */
+  readReceipts: boolean;
   toasts: Toast[];
 }
 
@@ -90,6 +95,7 @@ const initial = (): ChatState => ({
   reveal: null,
   replyTo: null,
   versions: {},
+  readReceipts: true,
   toasts: [],
 });
 
@@ -467,6 +473,10 @@ export function expireTyping(now: number): void {
     }
     return changed ? { ...s, typing } : s;
   });
+}
+
+export function setReadReceipts(readReceipts: boolean): void {
+  setState((s) => (s.readReceipts === readReceipts ? s : { ...s, readReceipts }));
 }
 
 export function setConnection(connection: Connection): void {

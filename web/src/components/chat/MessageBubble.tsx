@@ -8,9 +8,10 @@ import type { Conversation, Message } from "../../lib/protocol";
 import { fetchedOriginal, loadOriginal, quoteOf, subscribeOriginals, type Quote } from "../../lib/reply";
 import { setReplyTo, setReveal, type OutboxEntry } from "../../lib/store";
 import { Avatar } from "../Avatar";
-import { PencilIcon, ReplyIcon, SmileIcon, TrashIcon } from "../icons";
+import { InfoIcon, PencilIcon, ReplyIcon, SmileIcon, TrashIcon } from "../icons";
 import { AttachmentView } from "./AttachmentView";
 import { EditBox } from "./EditBox";
+import { ReadInfoDialog } from "./ReadInfoDialog";
 import { Ticks } from "./Ticks";
 
 export const REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
@@ -47,6 +48,7 @@ export const MessageBubble = memo(function MessageBubble({
   const [editing, setEditing] = useState(false);
   const [picker, setPicker] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
+  const [info, setInfo] = useState(false);
   const canAct = !pending && !m.deleted;
   const elsewhere = useOriginal(m.reply_to && !m.deleted && !original ? m.reply_to : null);
   const quote = m.reply_to && !m.deleted ? quoteOf(original ?? elsewhere, c, me) : null;
@@ -156,6 +158,7 @@ export const MessageBubble = memo(function MessageBubble({
           </div>
         )}
       </div>
+      {info && <ReadInfoDialog m={m} me={me} onClose={() => setInfo(false)} />}
       {canAct && !editing && (
         <div
           className={`relative flex shrink-0 items-center gap-0.5 self-center opacity-0 transition group-focus-within/msg:opacity-100 group-hover/msg:opacity-100 ${picker || confirmDelete ? "opacity-100" : ""}`}
@@ -190,6 +193,11 @@ export const MessageBubble = memo(function MessageBubble({
               {mine && (
                 <ActionButton label="Delete" onClick={() => setConfirmDelete(true)}>
                   <TrashIcon width={16} height={16} />
+                </ActionButton>
+              )}
+              {mine && group && (
+                <ActionButton label="Info" onClick={() => setInfo(true)}>
+                  <InfoIcon width={16} height={16} />
                 </ActionButton>
               )}
             </>

@@ -21,6 +21,7 @@ export function MessageList({ c }: { c: ConversationEntry }) {
   const outbox = useChat((s) => s.outbox);
   const rows = useMemo(() => buildRows(c, thread.items, outbox, me), [c, thread.items, outbox, me]);
   const byId = useMemo(() => new Map(thread.items.map((m) => [m.id, m])), [thread.items]);
+  const readReceipts = useChat((s) => s.readReceipts);
   const reveal = useChat((s) => (s.reveal?.conversation_id === c.id ? s.reveal.seq : null));
   const [highlight, setHighlight] = useState<number | null>(null);
   const revealPages = useRef(0);
@@ -154,7 +155,8 @@ export function MessageList({ c }: { c: ConversationEntry }) {
                 pending={r.pending}
                 first={r.first}
                 last={r.last}
-                status={r.status}
+                // With read receipts off nobody's reads are shown (also those learnt before).
+                status={!readReceipts && r.status === "read" ? "delivered" : r.status}
                 highlighted={r.m.seq === highlight && !r.pending}
                 original={r.m.reply_to ? byId.get(r.m.reply_to) : undefined}
               />

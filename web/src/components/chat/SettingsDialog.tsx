@@ -1,9 +1,10 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
 import { api, errorMessage, uploadMedia, type SessionInfo } from "../../lib/api";
-import { logout } from "../../lib/client";
+import { changeReadReceipts, logout } from "../../lib/client";
 import { formatLastSeen } from "../../lib/format";
 import { askPermission, setNotificationsEnabled, useNotifyState } from "../../lib/notify";
 import { updateSession, useSession } from "../../lib/session";
+import { useChat } from "../../lib/store";
 import { Avatar } from "../Avatar";
 import { LogoutIcon } from "../icons";
 import { Modal } from "../Modal";
@@ -15,6 +16,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
       <div className="space-y-6">
         <Profile />
         <Notifications />
+        <Privacy />
         <Sessions />
         <div className="border-t border-zinc-200 pt-4 dark:border-zinc-800">
           <Button variant="secondary" onClick={() => void logout()}>
@@ -178,6 +180,37 @@ function Notifications() {
     <section aria-label="Notifications" className="space-y-3">
       <h3 className="text-sm font-semibold tracking-wide text-zinc-500 uppercase dark:text-zinc-400">Notifications</h3>
       <div className="text-sm text-zinc-700 dark:text-zinc-300">{body}</div>
+    </section>
+  );
+}
+
+function Privacy() {
+  const readReceipts = useChat((s) => s.readReceipts);
+  // Shown at once while the server is asked; back to the stored value if it refuses.
+  const [asked, setAsked] = useState<boolean | null>(null);
+  const descId = useId();
+  return (
+    <section aria-label="Privacy" className="space-y-3">
+      <h3 className="text-sm font-semibold tracking-wide text-zinc-500 uppercase dark:text-zinc-400">Privacy</h3>
+      <label className="flex items-center justify-between gap-3 text-sm text-zinc-700 dark:text-zinc-300">
+        <span>
+          Send read receipts
+          <span id={descId} className="block text-xs text-zinc-500 dark:text-zinc-400">
+            When off, nobody sees when you have read their messages, and you do not see when others have read yours.
+          </span>
+        </span>
+        <input
+          type="checkbox"
+          aria-describedby={descId}
+          checked={asked ?? readReceipts}
+          disabled={asked !== null}
+          onChange={(e) => {
+            setAsked(e.target.checked);
+            void changeReadReceipts(e.target.checked).finally(() => setAsked(null));
+          }}
+          className="size-5 shrink-0 accent-brand-600"
+        />
+      </label>
     </section>
   );
 }
