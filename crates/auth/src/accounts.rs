@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chatsync_core::RegistrationId;
 use chatsync_core::events::{MailTemplate, SendMail, UserUpserted};
-use chatsync_core::http::{ApiError, ApiResult, ClientIp, Json};
+use chatsync_core::http::{ApiError, ApiResult, ClientIp, Json, RequestId};
 use chatsync_core::outbox::OutboxMessage;
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::Profile;
@@ -72,6 +72,7 @@ impl Inner {
 async fn register(
     State(s): State<AppState>,
     ip: ClientIp,
+    request_id: RequestId,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let s = &s.inner;
@@ -96,7 +97,7 @@ async fn register(
         expires_at: now + secs(s.cfg.registration_ttl_secs),
         display_name: name,
     };
-    let mail = s.code_mail(&email, &reg.display_name, code);
+    let mail = s.code_mail(&email, &reg.display_name, code, &request_id);
     // The code goes out at once whatever the resend cooldown says: holding it back would let
     // whoever registered first (or asked for a resend) delay the real owner's code while their
     // own registration is the one waiting in the mailbox.
@@ -127,6 +128,7 @@ pub struct ResendRequest {
 async fn resend_otp(
     State(s): State<AppState>,
     ip: ClientIp,
+    request_id: RequestId,
     Json(req): Json<ResendRequest>,
 ) -> ApiResult<(StatusCode, Json<CodeSent>)> {
     let s = &s.inner;
@@ -147,7 +149,7 @@ async fn resend_otp(
         )
         .with_retry_after(retry_after));
     }
-    if let Err(e) = s.resend_codes(&email).await {
+    if let Err(e) = s.resend_codes(&email, &request_id).await {
         // Nothing was sent: let the user ask again at once.
         let _ = s.throttle.clear(&cooldown_key(&email)).await;
         return Err(e);
@@ -309,8 +311,15 @@ impl Inner {
 
     /// The mail carrying `code`, greeting the name submitted with its registration, so two
     /// mails for two registrations of one address can be told apart.
-    fn code_mail(&self, email: &Email, name: &str, code: String) -> OutboxMessage {
+    fn code_mail(
+        &self,
+        email: &Email,
+        name: &str,
+        code: String,
+        request_id: &RequestId,
+    ) -> OutboxMessage {
         OutboxMessage::of(&SendMail {
+            request_id: request_id.0.clone(),
             to: email.to_string(),
             to_name: name.to_owned(),
             template: MailTemplate::Otp {
@@ -324,7 +333,7 @@ impl Inner {
     /// each activating only the registration it was made for. A resend carries no
     /// credentials, so it cannot pick one registration over another; the address's mailbox
     /// gets them all and the greeting names each one's display name.
-    async fn resend_codes(&self, email: &Email) -> Result<(), ApiError> {
+    async fn resend_codes(&self, email: &Email, request_id: &RequestId) -> Result<(), ApiError> {
         let now = Utc::now();
         let codes: Vec<NewCode> = self
             .store
@@ -337,7 +346,7 @@ impl Inner {
                     registration: r.id,
                     code_hash: self.secrets.code_hash(r.id, &code),
                     code_expires_at: self.code_expiry(now),
-                    mail: self.code_mail(email, &r.display_name, code),
+                    mail: self.code_mail(email, &r.display_name, code, request_id),
                 }
             })
             .collect();

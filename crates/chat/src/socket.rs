@@ -285,6 +285,8 @@ async fn on_send<A: Adapter>(
     TryData(p): TryData<SendPayload>,
     ack: AckSender<A>,
 ) {
+    metrics::counter!("chat_events_total", "event" => protocol::SEND).increment(1);
+    let started = std::time::Instant::now();
     let sid = s.id.to_string();
     handle(&s, ack, Kind::Send, p, |ctx, p| async move {
         let sent = core.send(ctx.user.user_id, Some(sid), p).await?;
@@ -295,6 +297,8 @@ async fn on_send<A: Adapter>(
         })
     })
     .await;
+    // From the event's arrival to its ack (durable in the store), refused sends included.
+    metrics::histogram!("chat_ack_seconds").record(started.elapsed().as_secs_f64());
 }
 
 async fn on_typing<A: Adapter>(
@@ -303,6 +307,7 @@ async fn on_typing<A: Adapter>(
     TryData(p): TryData<TypingPayload>,
     ack: AckSender<A>,
 ) {
+    metrics::counter!("chat_events_total", "event" => protocol::TYPING).increment(1);
     handle(
         &s,
         ack,
@@ -355,6 +360,7 @@ async fn on_receipt<A: Adapter>(
     TryData(p): TryData<ReceiptPayload>,
     ack: AckSender<A>,
 ) {
+    metrics::counter!("chat_events_total", "event" => protocol::RECEIPT).increment(1);
     let sid = s.id.to_string();
     handle(
         &s,
@@ -383,6 +389,7 @@ async fn on_sync<A: Adapter>(
     TryData(p): TryData<SyncPayload>,
     ack: AckSender<A>,
 ) {
+    metrics::counter!("chat_events_total", "event" => protocol::SYNC).increment(1);
     handle(&s, ack, Kind::Other, p, |ctx, p: SyncPayload| async move {
         let s = core
             .sync(ctx.user.user_id, &p.after, &p.versions, p.limit)
@@ -404,6 +411,7 @@ async fn on_edit<A: Adapter>(
     TryData(p): TryData<EditPayload>,
     ack: AckSender<A>,
 ) {
+    metrics::counter!("chat_events_total", "event" => protocol::EDIT).increment(1);
     let sid = s.id.to_string();
     handle(&s, ack, Kind::Other, p, |ctx, p: EditPayload| async move {
         let m = core
@@ -420,6 +428,7 @@ async fn on_delete<A: Adapter>(
     TryData(p): TryData<DeletePayload>,
     ack: AckSender<A>,
 ) {
+    metrics::counter!("chat_events_total", "event" => protocol::DELETE).increment(1);
     let sid = s.id.to_string();
     handle(
         &s,
@@ -442,6 +451,7 @@ async fn on_react<A: Adapter>(
     TryData(p): TryData<ReactPayload>,
     ack: AckSender<A>,
 ) {
+    metrics::counter!("chat_events_total", "event" => protocol::REACT).increment(1);
     let sid = s.id.to_string();
     handle(&s, ack, Kind::Other, p, |ctx, p: ReactPayload| async move {
         let m = core

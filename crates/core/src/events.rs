@@ -21,6 +21,10 @@ pub struct SendMail {
     pub to_name: String,
     /// What to send; the mail service renders it.
     pub template: MailTemplate,
+    /// The `X-Request-Id` of the HTTP request that caused it, for following one request
+    /// through the services' logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Event for SendMail {
@@ -99,6 +103,7 @@ mod tests {
     #[test]
     fn a_mail_command_never_prints_its_code() {
         let cmd = SendMail {
+            request_id: None,
             to: "ann@example.com".into(),
             to_name: "Ann".into(),
             template: MailTemplate::Otp {

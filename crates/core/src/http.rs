@@ -495,6 +495,7 @@ pub async fn method_not_allowed_fallback() -> ApiError {
 /// JSON, a request timeout (so a stuck request cannot hold shutdown forever), metrics and a
 /// trace span per request.
 pub fn standard_layers(router: axum::Router, cfg: &crate::config::HttpConfig) -> axum::Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     use tower_http::timeout::TimeoutLayer;
     use tower_http::trace::TraceLayer;
     let proxies = Arc::new(TrustedProxies::from_config(cfg));
@@ -514,9 +515,68 @@ pub fn standard_layers(router: axum::Router, cfg: &crate::config::HttpConfig) ->
                     .extensions()
                     .get::<axum::extract::MatchedPath>()
                     .map_or("", |p| p.as_str());
-                tracing::info_span!("http", method = %req.method(), route, uri = %req.uri().path())
+                let request_id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("http", method = %req.method(), route, uri = %req.uri().path(), request_id)
             }),
         )
+        // Outermost: every request has an id (the caller's, e.g. the gateway's, if it sent a
+        // usable one), logged in its span, answered in the response, and carried onto the
+        // bus by the commands it causes (`RequestId`).
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(axum::middleware::from_fn(drop_unusable_request_id))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The request id header.
+pub const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// Whether a caller's request id is one we keep: short, and plain characters only (it goes
+/// into logs and onto the bus).
+fn usable_request_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Replaces a request id that is not [`usable_request_id`] with a fresh one.
+async fn drop_unusable_request_id(mut req: axum::extract::Request, next: Next) -> Response {
+    let bad = req
+        .headers()
+        .get(REQUEST_ID)
+        .is_some_and(|v| !v.to_str().is_ok_and(usable_request_id));
+    if bad {
+        let fresh = uuid::Uuid::now_v7().to_string();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&fresh) {
+            req.headers_mut().insert(REQUEST_ID, v);
+        }
+    }
+    next.run(req).await
+}
+
+/// The id of the request being handled (see [`standard_layers`]).
+#[derive(Clone, Debug, Default)]
+pub struct RequestId(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| usable_request_id(v))
+                .map(str::to_owned),
+        ))
+    }
 }
 
 pub use crate::listener::serve;

@@ -140,7 +140,7 @@ impl MailService {
                 Ok(()) => {
                     metrics::counter!("mail_sent_total").increment(1);
                     // Never the subject or a body: the OTP mail carries its code in both.
-                    tracing::info!(to = %mail.to, kind = mail.kind, "mail sent");
+                    tracing::info!(to = %mail.to, kind = mail.kind, request_id = cmd.request_id.as_deref().unwrap_or(""), "mail sent");
                     if let Err(e) = delivery.ack().await {
                         // The broker will redeliver: the mail may go out twice, never zero times.
                         tracing::warn!(error = %e, "could not acknowledge a sent mail");
@@ -148,7 +148,7 @@ impl MailService {
                 }
                 Err(e) => {
                     metrics::counter!("mail_failed_total").increment(1);
-                    tracing::warn!(to = %mail.to, kind = mail.kind, error = %e, attempt = delivery.attempt, "mail not sent");
+                    tracing::warn!(to = %mail.to, kind = mail.kind, request_id = cmd.request_id.as_deref().unwrap_or(""), error = %e, attempt = delivery.attempt, "mail not sent");
                     if let Err(e) = delivery.retry(&e.to_string()).await {
                         tracing::warn!(error = %e, "could not schedule a mail retry");
                     }

@@ -89,6 +89,7 @@ mod tests {
     #[test]
     fn otp_mail_carries_the_code_in_both_parts_and_escapes_the_name() {
         let m = render(&SendMail {
+            request_id: None,
             to: "a@example.com".into(),
             to_name: "<b>Ann</b>".into(),
             template: MailTemplate::Otp {

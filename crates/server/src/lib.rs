@@ -130,6 +130,9 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
     // the sockets and the HTTP server, so what clients sent while draining is still committed.
     let shutdown = CancellationToken::new();
     let stop_work = CancellationToken::new();
+    // 1 from the start of a graceful drain until the process ends (see `drain`).
+    chatsync_core::telemetry::metrics_handle();
+    metrics::gauge!("chatsync_draining").set(0.0);
     let tracker = TaskTracker::new();
     let shared = wiring::Shared::new(&cfg, &only).await?;
 
@@ -291,6 +294,7 @@ impl Drain {
             r = &mut serving => served = Some(r),
         }
         self.shutdown.cancel();
+        metrics::gauge!("chatsync_draining").set(1.0);
         let deadline = tokio::time::Instant::now() + self.deadline;
         // 1. `/readyz` answers 503 and new Socket.IO sessions are refused (both look at
         //    `shutdown`), while connected clients are still served: gateways and load

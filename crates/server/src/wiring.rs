@@ -64,6 +64,7 @@ impl Shared {
                 }
                 _ => (Arc::new(MemoryBus::new(cfg.bus.max_attempts)), None),
             };
+        let bus: Arc<dyn EventBus> = Arc::new(chatsync_core::ports::bus::MeteredBus(bus));
 
         let state = match &cfg.redis.url {
             Some(url) => redis(url.expose(), &cfg.redis.prefix)?,

@@ -150,14 +150,37 @@ async fn split_mode_services_in_separate_processes() {
     ));
     let gateway = Process::start(bin, &["--only", "gateway"], &gw_env).await;
 
-    // Register through the gateway; the user process publishes, the mail process sends.
-    let (s, body) = post(
-        gateway.url("/api/auth/register"),
-        json!({"email": "sam@example.com", "password": "password123", "display_name": "Sam"}),
-    )
-    .await;
-    assert_eq!(s, 202, "{body:?}\n{}", user.output());
+    // Register through the gateway; the user process publishes, the mail process sends. The
+    // request's id goes from the gateway through the user service and the bus into the mail
+    // service's log line for that mail.
+    let r = reqwest::Client::new()
+        .post(gateway.url("/api/auth/register"))
+        .header("x-request-id", "req-split-mode-42")
+        .json(
+            &json!({"email": "sam@example.com", "password": "password123", "display_name": "Sam"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", user.output());
+    assert_eq!(r.headers()["x-request-id"], "req-split-mode-42");
     let code = outbox_code(&mail, "sam@example.com").await;
+    eventually(Duration::from_secs(10), || async {
+        mail.output()
+            .lines()
+            .any(|l| l.contains("mail sent") && l.contains("req-split-mode-42"))
+            .then_some(())
+    })
+    .await;
+    // Without one (or with one unfit for logs), each request gets a fresh id.
+    let r = reqwest::Client::new()
+        .get(gateway.url("/healthz"))
+        .header("x-request-id", "bad id\twith spaces")
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap();
+    assert!(id.len() >= 32 && !id.contains(' '), "{id}");
     let (s, body) = post(
         gateway.url("/api/auth/verify"),
         json!({"email": "sam@example.com", "otp": code}),

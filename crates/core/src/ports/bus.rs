@@ -151,6 +151,82 @@ pub trait EventBus: Send + Sync + 'static {
     async fn dead_letters(&self, queue: &str, max: usize) -> Result<Vec<Bytes>, BusError>;
 }
 
+/// An [`EventBus`] that counts what goes through it, for `/metrics`: `bus_published_total`
+/// and `bus_publish_failed_total` by topic family, `bus_consumed_total` by queue (labels from
+/// closed sets only).
+pub struct MeteredBus(pub std::sync::Arc<dyn EventBus>);
+
+/// The label of a topic: its first word if it is one ChatSync publishes, else `other`.
+fn topic_label(topic: &str) -> &'static str {
+    match topic.split('.').next() {
+        Some("mail") => "mail",
+        Some("user") => "user",
+        Some("session") => "session",
+        _ => "other",
+    }
+}
+
+/// The label of a queue: its name if it is in the topology, else `other`.
+fn queue_label(queue: &str) -> &'static str {
+    topology::QUEUES
+        .iter()
+        .find(|q| q.name == queue)
+        .map_or("other", |q| q.name)
+}
+
+struct Metered {
+    inner: Box<dyn Subscription>,
+    queue: &'static str,
+}
+
+#[async_trait]
+impl Subscription for Metered {
+    async fn next(&mut self) -> Option<Delivery> {
+        let d = self.inner.next().await;
+        if d.is_some() {
+            metrics::counter!("bus_consumed_total", "queue" => self.queue).increment(1);
+        }
+        d
+    }
+}
+
+#[async_trait]
+impl EventBus for MeteredBus {
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), BusError> {
+        let label = topic_label(topic);
+        let r = self.0.publish(topic, payload).await;
+        match &r {
+            Ok(()) => metrics::counter!("bus_published_total", "topic" => label).increment(1),
+            Err(_) => metrics::counter!("bus_publish_failed_total", "topic" => label).increment(1),
+        }
+        r
+    }
+
+    async fn consume(&self, queue: &str) -> Result<Box<dyn Subscription>, BusError> {
+        let inner = self.0.consume(queue).await?;
+        Ok(Box::new(Metered {
+            inner,
+            queue: queue_label(queue),
+        }))
+    }
+
+    async fn subscribe(&self, pattern: &str) -> Result<Box<dyn Subscription>, BusError> {
+        let inner = self.0.subscribe(pattern).await?;
+        Ok(Box::new(Metered {
+            inner,
+            queue: "broadcast",
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        self.0.ping().await
+    }
+
+    async fn dead_letters(&self, queue: &str, max: usize) -> Result<Vec<Bytes>, BusError> {
+        self.0.dead_letters(queue, max).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::topology::matches;
