@@ -243,6 +243,8 @@ export const api = {
     ),
   /** One message (a reply's original outside the loaded history); 404 unless I can see it. */
   message: (id: string) => request<Message>("GET", `/api/messages/${q(id)}`),
+  /** Removes the link preview of my own message (403 for another member's); answers the message. */
+  removePreview: (id: string) => request<Message>("DELETE", `/api/messages/${q(id)}/preview`),
   chatSettings: () => request<ChatSettings>("GET", "/api/chat-settings"),
   setChatSettings: (body: ChatSettings) => request<ChatSettings>("PUT", "/api/chat-settings", { body }),
   presence: (ids: string[]) =>

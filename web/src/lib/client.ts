@@ -407,6 +407,17 @@ export const deleteMessage = (messageId: string) => change(P.DELETE, { message_i
 export const react = (messageId: string, emoji: string, on: boolean) =>
   change(P.REACT, { message_id: messageId, emoji, on });
 
+/** Removes the link preview of my own message; others get it by `message:updated`. */
+export async function removePreview(messageId: string): Promise<void> {
+  const e = current();
+  try {
+    const m = await api.removePreview(messageId);
+    mergeMessages(m.conversation_id, [m], e.me);
+  } catch (err) {
+    toast(`Could not remove the preview: ${errorMessage(err)}`);
+  }
+}
+
 const refreshing = new Set<string>();
 
 /** Fetches fresh signed URLs for an attachment whose URL expired. */

@@ -35,6 +35,17 @@ export interface Attachment {
   thumbnail_url?: string | null;
 }
 
+/** A link's page, read by the server after the message was stored (`message:updated`). */
+export interface LinkPreview {
+  /** The page the card links to (the first http(s) link of the message, after redirects). */
+  url: string;
+  title: string | null;
+  description: string | null;
+  site_name: string | null;
+  /** ChatSync's own copy of the page's image; the page's image URL is never handed out. */
+  image: Attachment | null;
+}
+
 export interface Reaction {
   emoji: string;
   user_ids: string[];
@@ -52,6 +63,8 @@ export interface Message {
   reply_to: string | null;
   /** The members this message mentions (user ids; never the sender); cleared on delete. */
   mentions: string[];
+  /** Set after the message is stored, if its first link has a page worth showing; `null` otherwise. */
+  preview: LinkPreview | null;
   created_at: string;
   edited_at: string | null;
   deleted: boolean;

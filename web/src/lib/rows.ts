@@ -36,6 +36,7 @@ export function pendingMessage(o: OutboxEntry, me: string): Message {
     attachments: o.attachments,
     reply_to: o.reply_to ?? null,
     mentions: [],
+    preview: null,
     created_at: o.created_at,
     edited_at: null,
     deleted: false,

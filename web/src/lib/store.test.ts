@@ -306,4 +306,15 @@ describe("changes caught up through sync", () => {
     mergeUpdated([{ ...m, body: "edited", edited_at: "2024-05-02T10:00:00Z" }], ME);
     expect(thread()!.items[0]!.deleted).toBe(true);
   });
+
+  test("a link preview added or removed by message:updated replaces the message", () => {
+    openThread();
+    const m = message(1, { body: "see https://example.com" });
+    mergeMessages(CID, [m], ME);
+    const preview = { url: "https://example.com/", title: "Example", description: null, site_name: null, image: null };
+    mergeUpdated([{ ...m, preview }], ME);
+    expect(thread()!.items[0]!.preview).toEqual(preview);
+    mergeUpdated([{ ...m, preview: null }], ME);
+    expect(thread()!.items[0]!.preview).toBeNull();
+  });
 });

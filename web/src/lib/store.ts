@@ -391,6 +391,8 @@ function sameMessage(a: Message, b: Message): boolean {
     a.deleted === b.deleted &&
     a.body === b.body &&
     JSON.stringify(a.reactions) === JSON.stringify(b.reactions) &&
+    // A preview arrives (or is removed) by `message:updated` with nothing else changed.
+    JSON.stringify(a.preview ?? null) === JSON.stringify(b.preview ?? null) &&
     a.attachments.length === b.attachments.length &&
     a.attachments.every((x, i) => x.url === b.attachments[i]?.url)
   );

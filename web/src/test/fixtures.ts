@@ -60,6 +60,7 @@ export function message(seq: number, patch: Partial<Message> = {}): Message {
     attachments: [],
     reply_to: null,
     mentions: [],
+    preview: null,
     created_at: new Date(Date.UTC(2024, 4, 1, 10, 0, seq)).toISOString(),
     edited_at: null,
     deleted: false,

@@ -11,6 +11,7 @@ import { Avatar } from "../Avatar";
 import { InfoIcon, PencilIcon, ReplyIcon, SmileIcon, TrashIcon } from "../icons";
 import { AttachmentView } from "./AttachmentView";
 import { EditBox } from "./EditBox";
+import { LinkPreviewCard } from "./LinkPreviewCard";
 import { ReadInfoDialog } from "./ReadInfoDialog";
 import { Ticks } from "./Ticks";
 
@@ -107,6 +108,7 @@ export const MessageBubble = memo(function MessageBubble({
                     <BodyText m={m} c={c} me={me} mine={mine} />
                   </p>
                 )}
+                {m.preview && <LinkPreviewCard m={m} mine={mine} />}
               </>
             )}
             <span
