@@ -334,11 +334,11 @@ result=$(tail -n 1 "$TMP/flow.out")
 jq -r '
   "clients \(.clients) (\(.conversations.direct) direct conversations, \(.conversations.group) groups), \(.send_secs) s of sending at \(.rate_per_sec) msgs/s",
   "messages: acked \(.acked), stored \(.stored), lost \(.lost), duplicated \(.duplicated), mismatched \(.mismatched), stored unacked \(.stored_unacked), seq gaps \(.seq_gaps)",
-  "deliveries: expected \(.deliveries_expected), received \(.received) (\(.received_live) live, \(.received_via_sync) by sync), missing \(.missing_at_receivers), twice live \(.received_twice_live), unexpected \(.received_unexpected)",
+  "deliveries: expected \(.deliveries_expected), received \(.received) (\(.received_live) live, \(.received_via_sync) by sync, \(.received_via_final_sync) by the final catch-up), missing \(.missing_at_receivers), twice live \(.received_twice_live), unexpected \(.received_unexpected)",
   "clients: \(.attempts) sends, \(.retries) retries, \(.duplicate_acks) duplicate acks, error acks \(.error_acks | tostring), \(.connects) connects, \(.connect_errors) connect errors, \(.syncs) syncs (\(.sync_failures) failed)",
   "registrations: \(.registrations) answered 202 (failed attempts \(.registration_failed_attempts | tostring)), codes missing \(.codes_missing), accounts verified \(.codes_verified), verify failed \(.verify_failed)",
   "faults (pause = per client, the longest time between two acks overlapping the fault; p50 / max over clients):",
-  (.faults[] | "  \(.name): \(.secs) s; sends paused p50 \(.pause_p50_ms) ms, max \(.pause_max_ms) ms" + (if .registrations then "; \(.registrations) registrations meanwhile, code delay p50 \(.code_delay_p50_ms) ms, max \(.code_delay_max_ms) ms" else "" end)),
+  (.faults[] | "  \(.name): \(.secs) s; sends paused p50 \(.pause_p50_ms) ms, max \(.pause_max_ms) ms; \(.received_live_after) received live after it" + (if .registrations then "; \(.registrations) registrations meanwhile, code delay p50 \(.code_delay_p50_ms) ms, max \(.code_delay_max_ms) ms" else "" end)),
   (if (.failures | length) > 0 then "failures:", (.failures[] | "  " + .) else empty end)
 ' <<<"$result"
 [[ $rc == 0 ]] && jq -e '.ok == true and .lost == 0 and .duplicated == 0 and .missing_at_receivers == 0 and .codes_missing == 0' <<<"$result" >/dev/null \

@@ -3,8 +3,8 @@
 // the script kills and restarts services and backends, and a stream of registrations whose codes
 // must all arrive by mail. Each client behaves as the web app does: it sends with a client_id,
 // waits for the ack, and on a timeout, an error ack or a reconnect sends the same client_id
-// again; after every (re)connect it calls `sync` from the last gap-free seq it saw in each of its
-// conversations.
+// again; after every (re)connect, and soon after a live message that shows a gap, it calls `sync`
+// from the last gap-free seq it saw in each of its conversations.
 //
 // 1. Registers USERS accounts through the gateway (codes read from the SMTP sink's mails with
 //    scripts/mail_codes.py), verifies them, logs them in, pairs them into direct conversations
@@ -15,7 +15,8 @@
 //      every acked message is stored exactly once, under the id and seq its ack gave, with seqs
 //      1..n without gaps in each conversation and nothing stored that was never acked;
 //      every other member got every message exactly once (live `message:new` or `sync`), never
-//      twice live;
+//      twice live; live delivery came back after every fault (some message received live
+//      between its end and the next fault);
 //      every registration that was answered 202 got its code, and the code verifies the account;
 //    and, for each fault the script recorded in FAULTS_FILE (JSON lines {name, start_ms,
 //    end_ms}), how long sends stopped: per client, the longest time between two acks that
@@ -116,6 +117,8 @@ class Client {
     this.duplicateAcks = 0;
     this.errorAcks = {};
     this.received = new Map(); // message id -> {via, liveCount, conv, seq}
+    this.liveTimes = []; // ms of every message received live
+    this.syncTimer = null;
     this.liveDuplicates = [];
     this.syncOverlap = 0;
     this.pos = new Map(); // conv -> {last, seen: Set of seqs past last}
@@ -140,7 +143,7 @@ class Client {
     const s = this.socket;
     s.on("connect", () => {
       this.connects++;
-      this.sync();
+      this.sync("connect");
     });
     s.on("disconnect", (reason) => {
       this.disconnects[reason] = (this.disconnects[reason] || 0) + 1;
@@ -172,6 +175,11 @@ class Client {
 
   take(m, via) {
     if (!this.pos.has(m.conversation_id)) return;
+    // As the web app does: a live message past a gap means something was missed; catch up soon
+    // (several gaps share one sync).
+    if (via === "live" && m.seq > this.position(m.conversation_id).last + 1 && !this.syncTimer) {
+      this.syncTimer = setTimeout(() => { this.syncTimer = null; if (this.socket.connected) this.sync("gap"); }, 300);
+    }
     this.know(m.conversation_id, m.seq);
     if (m.sender_id === this.userId) return;
     const seen = this.received.get(m.id);
@@ -184,10 +192,13 @@ class Client {
       }
       return;
     }
+    if (via === "live") this.liveTimes.push(Date.now());
     this.received.set(m.id, { via, liveCount: via === "live" ? 1 : 0, conv: m.conversation_id, seq: m.seq });
   }
 
-  async sync() {
+  // why: "connect" after every (re)connect, "gap" after a gap in live messages, "final" in the
+  // last wait (messages received only so are counted apart).
+  async sync(why = "connect") {
     for (let round = 0; round < 1000 && this.socket.connected; round++) {
       const after = Object.fromEntries([...this.pos].map(([c, p]) => [c, p.last]));
       let ack;
@@ -202,7 +213,7 @@ class Client {
         return;
       }
       this.syncs++;
-      for (const m of ack.messages) this.take(m, "sync");
+      for (const m of ack.messages) this.take(m, why === "final" ? "final sync" : "sync");
       if (!ack.has_more) return;
     }
   }
@@ -381,10 +392,15 @@ async function main() {
   for (const c of convs) for (const s of c.members) for (const m of s.acked.values()) if (m.conv === c.id) for (const r of c.members) if (r !== s) expected.push([r, m.id]);
   const complete = () => expected.every(([r, id]) => r.received.has(id));
   let deadline = Date.now() + RECEIVE_WAIT_MS;
+  let finalSynced = false;
   while (!complete() && Date.now() < deadline) {
     await sleep(500);
-    // A client whose socket is up but missed a message live asks again, as the app does on focus.
-    if (Date.now() > deadline - RECEIVE_WAIT_MS / 2) for (const c of clients) if (c.socket.connected) c.sync();
+    // Halfway through, a client that still misses messages asks once more (the last message of a
+    // conversation missed live leaves no gap for a later one to show); counted apart.
+    if (!finalSynced && Date.now() > deadline - RECEIVE_WAIT_MS / 2) {
+      finalSynced = true;
+      for (const c of clients) if (c.socket.connected) c.sync("final");
+    }
   }
   clearInterval(timer);
   progress();
@@ -419,12 +435,12 @@ async function main() {
     for (const k of byKey.keys()) if (!ackedKeys.has(k)) { unacked++; failures.push(`stored but never acked: ${k}`); }
   }
   // Received: every other member, exactly once.
-  let missing = 0, liveDuplicates = 0, extra = 0, live = 0, viaSync = 0;
+  let missing = 0, liveDuplicates = 0, extra = 0, live = 0, viaSync = 0, viaFinal = 0;
   for (const [r, id] of expected) if (!r.received.has(id)) { missing++; if (missing <= 10) failures.push(`${r.name} never got ${id}`); }
   const expectedBy = new Map(clients.map((c) => [c, new Set()]));
   for (const [r, id] of expected) expectedBy.get(r).add(id);
   for (const c of clients) {
-    for (const [id, x] of c.received) { if (!expectedBy.get(c).has(id)) extra++; x.via === "live" ? live++ : viaSync++; }
+    for (const [id, x] of c.received) { if (!expectedBy.get(c).has(id)) extra++; x.via === "live" ? live++ : x.via === "sync" ? viaSync++ : viaFinal++; }
     liveDuplicates += c.liveDuplicates.length;
     if (c.liveDuplicates.length) failures.push(`${c.name} got ${c.liveDuplicates.length} messages twice live: ${JSON.stringify(c.liveDuplicates.slice(0, 3))}`);
   }
@@ -442,9 +458,14 @@ async function main() {
 
   // How long each fault stopped sends.
   const faults = fs.existsSync(FAULTS_FILE) ? fs.readFileSync(FAULTS_FILE, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
-  const faultStats = faults.map((f) => {
+  const faultStats = faults.map((f, i) => {
     const p = pauses(clients, f.start_ms, f.end_ms);
-    const out = { name: f.name, secs: Math.round((f.end_ms - f.start_ms) / 100) / 10, pause_p50_ms: quantile(p, 0.5), pause_max_ms: Math.max(...p) };
+    // Live delivery must come back after each fault: messages received live between its end and
+    // the next fault (or the stop).
+    const until = i + 1 < faults.length ? faults[i + 1].start_ms : sendStart + sendSecs * 1000;
+    const liveAfter = clients.reduce((n, c) => n + c.liveTimes.filter((t) => t > f.end_ms && t <= until).length, 0);
+    if (liveAfter === 0) failures.push(`no message was received live after "${f.name}" (live delivery did not come back)`);
+    const out = { name: f.name, secs: Math.round((f.end_ms - f.start_ms) / 100) / 10, pause_p50_ms: quantile(p, 0.5), pause_max_ms: Math.max(...p), received_live_after: liveAfter };
     if (f.name.startsWith("mail")) {
       const late = regs.done.filter((r) => r.at_ms >= f.start_ms && r.at_ms <= f.end_ms).map((r) => {
         const got = (codes[r.email] || []).filter((x) => x.at_ms >= r.at_ms - 1000);
@@ -465,7 +486,7 @@ async function main() {
     rate_per_sec: Math.round(acked / sendSecs),
     acked, stored, lost, duplicated, mismatched, stored_unacked: unacked, seq_gaps: gaps,
     deliveries_expected: expected.length,
-    received: live + viaSync, received_live: live, received_via_sync: viaSync,
+    received: live + viaSync + viaFinal, received_live: live, received_via_sync: viaSync, received_via_final_sync: viaFinal,
     missing_at_receivers: missing, received_twice_live: liveDuplicates, received_unexpected: extra,
     sync_overlap: sum("syncOverlap"),
     attempts: sum("attempts"), retries: sum("retries"), duplicate_acks: sum("duplicateAcks"), error_acks: errorAcks,
