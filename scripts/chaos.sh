@@ -45,7 +45,7 @@ fail() { log "FAIL: $*"; exit 1; }
 # Every tool, checked before anything starts: a missing one fails the run, never skips it.
 [[ -x $BIN ]] || fail "no executable binary at $BIN (set CHATSYNC_BIN)"
 [[ -d $ROOT/tests/clients/node_modules/socket.io-client ]] || fail "run scripts/test-deps.sh first (tests/clients/node_modules)"
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 [[ -n $PG_BIN && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] || fail "PostgreSQL's server binaries (initdb, pg_ctl) are not under /usr/lib/postgresql/*/bin"
 RABBIT_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
 RABBITMQCTL=/usr/lib/rabbitmq/bin/rabbitmqctl
@@ -181,13 +181,15 @@ until_ok 60 "the SMTP sink" grep -q ready "$TMP/logs/smtp.log"
 # ---- ChatSync --------------------------------------------------------------------------------
 url() { echo "http://127.0.0.1:$1"; }
 CHAT_URLS=$(for p in "${CHAT_PORTS[@]}"; do url "$p"; done | paste -sd,)
+JWT_SECRET=$(od -An -N48 -tx1 /dev/urandom | tr -d ' \n')
+USER_SERVICE_URL=$(url "$USER_PORT")
+MAIL_SERVICE_URL=$(url "$MAIL_PORT")
+export JWT_SECRET USER_SERVICE_URL MAIL_SERVICE_URL CHAT_SERVICE_URL=$CHAT_URLS
 export HOST=127.0.0.1 DATA_DIR=$TMP/data \
   DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/chatsync \
   REDIS_URL=redis://127.0.0.1:$REDIS_PORT REDIS_PREFIX=chatsync: \
   RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$RABBIT_PORT/%2f \
-  JWT_SECRET=$(od -An -N48 -tx1 /dev/urandom | tr -d ' \n') \
   SMTP_URL=smtp://127.0.0.1:$SMTP_PORT MAIL_FROM='ChatSync chaos <no-reply@chatsync.test>' \
-  USER_SERVICE_URL=$(url "$USER_PORT") MAIL_SERVICE_URL=$(url "$MAIL_PORT") CHAT_SERVICE_URL=$CHAT_URLS \
   LOG_FORMAT=json RUST_LOG=info \
   CHATSYNC__SHUTDOWN__DRAIN_SECS=3 CHATSYNC__SHUTDOWN__DEADLINE_SECS=30 \
   ACCESS_TOKEN_TTL_SECS=86400 \
@@ -341,6 +343,7 @@ jq -r '
   (.faults[] | "  \(.name): \(.secs) s; sends paused p50 \(.pause_p50_ms) ms, max \(.pause_max_ms) ms; \(.received_live_after) received live after it" + (if .registrations then "; \(.registrations) registrations meanwhile, code delay p50 \(.code_delay_p50_ms) ms, max \(.code_delay_max_ms) ms" else "" end)),
   (if (.failures | length) > 0 then "failures:", (.failures[] | "  " + .) else empty end)
 ' <<<"$result"
-[[ $rc == 0 ]] && jq -e '.ok == true and .lost == 0 and .duplicated == 0 and .missing_at_receivers == 0 and .codes_missing == 0' <<<"$result" >/dev/null \
-  || fail "the check failed (client exit $rc)"
+if [[ $rc != 0 ]] || ! jq -e '.ok == true and .lost == 0 and .duplicated == 0 and .missing_at_receivers == 0 and .codes_missing == 0' <<<"$result" >/dev/null; then
+  fail "the check failed (client exit $rc)"
+fi
 log "PASS in $(($(date +%s) - START)) s"
