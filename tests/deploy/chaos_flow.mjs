@@ -349,8 +349,8 @@ function quantile(xs, q) {
   return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))];
 }
 
-// Per client, the longest time between two acks (or the fault's start and the first ack after
-// it) that overlaps [start, end].
+// Per client, the longest time between two consecutive acks of its own that overlaps
+// [start, end] (so it includes the normal time between two sends).
 function pauses(clients, start, end) {
   const out = [];
   for (const c of clients) {
