@@ -58,6 +58,11 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
 fi
 rabbitmqctl status >/dev/null 2>&1 || rabbitmqctl await_startup >/dev/null
 
+# --- The fault suite (scripts/chaos.sh) runs its own PostgreSQL, Redis and RabbitMQ from these --
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_install postgresql
+have redis-server || apt_install redis-server
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || apt_install rabbitmq-server
+
 # --- Python packages: SMTP server, S3 server (moto), the official python-socketio client ------
 python3 -c 'import aiosmtpd, moto, socketio, aiohttp, yaml' 2>/dev/null && command -v moto_server >/dev/null || {
   log "installing Python test packages"

@@ -22,6 +22,9 @@ cargo test --workspace --locked
 step "deployment: PM2 ecosystem, rolling reload under load (scripts/test-pm2.sh)"
 CHATSYNC_BIN=target/debug/chatsync scripts/test-pm2.sh
 
+step "faults under load: chat nodes killed and rolled, Redis, PostgreSQL, RabbitMQ and mail restarted (scripts/chaos.sh --short)"
+CHATSYNC_BIN=target/debug/chatsync scripts/chaos.sh --short
+
 step "dependency checks (cargo deny)"
 scripts/deny.sh
 

@@ -4,6 +4,8 @@
 #![warn(missing_docs)]
 
 mod shared_media;
+#[cfg(feature = "redis")]
+mod socket_redis;
 pub mod wiring;
 
 use anyhow::Context;

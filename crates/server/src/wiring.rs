@@ -342,7 +342,7 @@ async fn redis_socket_io(
     prefix: &str,
     chat: &ChatService,
 ) -> anyhow::Result<(Router, Closer)> {
-    use socketioxide_redis::{RedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+    use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
     // The adapter speaks RESP3.
     let url = if url.contains("protocol=") {
         url.to_owned()
@@ -352,14 +352,18 @@ async fn redis_socket_io(
         format!("{url}?protocol=resp3")
     };
     let client = redis::Client::open(url).context("REDIS_URL")?;
-    let ctr = RedisAdapterCtr::new_with_redis_config(
-        &client,
+    let driver = crate::socket_redis::ManagedDriver::new(client)
+        .await
+        .context("connecting the Socket.IO Redis adapter")?;
+    let ctr = RedisAdapterCtr::new_with_driver(
+        driver,
         RedisAdapterConfig::new().with_prefix(format!("{prefix}socket.io")),
-    )
-    .await
-    .context("connecting the Socket.IO Redis adapter")?;
+    );
     let (svc, io) = chat
-        .configure(socketioxide::SocketIo::builder().with_adapter::<RedisAdapter<_>>(ctr))
+        .configure(
+            socketioxide::SocketIo::builder()
+                .with_adapter::<CustomRedisAdapter<_, crate::socket_redis::ManagedDriver>>(ctr),
+        )
         .build_svc();
     chat.attach(&io)
         .await

@@ -323,6 +323,71 @@ async fn the_app_fails_cleanly_while_redis_is_down_and_recovers_after_a_restart(
     assert_eq!(app.get("/api/users/me", access).await.status, 200);
 }
 
+async fn say(s: &chatsync_testkit::Sock, conv: &str, id: &str) -> Value {
+    s.emit(
+        "message:send",
+        json!({"conversation_id": conv, "client_id": id, "body": id}),
+    )
+    .await
+}
+
+/// The Socket.IO Redis adapter must reconnect and subscribe again: its first driver kept one
+/// connection that stayed broken after a Redis restart, so every emit failed and no socket got
+/// `message:new` live again until the node itself was restarted (found by `scripts/chaos.sh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_delivered_live_again_after_a_redis_restart() {
+    init();
+    let mut redis = PrivateRedis::start().await;
+    let (resources, mut cfg) = Resources::create(Backends::EMBEDDED).await;
+    cfg.redis.url = Some(ConnUrl::new(redis.url()));
+    let app = TestApp::start(cfg, chatsync_server::Services::all(), resources).await;
+    let ann = app.signup("Ann").await;
+    let bob = app.signup("Bob").await;
+    let conv = app.direct(&ann, &bob).await;
+    let ann_s = app.socket(&ann).await;
+    let mut bob_s = app.socket(&bob).await;
+    assert_eq!(say(&ann_s, &conv, "before").await["ok"], true);
+    assert_eq!(bob_s.event("message:new").await["body"], "before");
+
+    redis.restart().await;
+    // This Redis keeps nothing on disk: log in again and open new sockets.
+    let token = |email: String, password: String| {
+        let app = &app;
+        async move {
+            let r = eventually(Duration::from_secs(20), || async {
+                let r = app.login(&email, &password).await;
+                (r.status == 200).then_some(r)
+            })
+            .await;
+            r.body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let ann_t = token(ann.email.clone(), ann.password.clone()).await;
+    let bob_t = token(bob.email.clone(), bob.password.clone()).await;
+    let ann_s = chatsync_testkit::Sock::connect(app.addr, &ann_t)
+        .await
+        .unwrap();
+    let mut bob_s = chatsync_testkit::Sock::connect(app.addr, &bob_t)
+        .await
+        .unwrap();
+    // The first publish may be the one that finds the connection broken; a later one must arrive.
+    let mut got = None;
+    for i in 0..5 {
+        let id = format!("after-{i}");
+        assert_eq!(say(&ann_s, &conv, &id).await["ok"], true);
+        got = bob_s
+            .event_within("message:new", Duration::from_secs(5))
+            .await;
+        if got.is_some() {
+            break;
+        }
+    }
+    assert!(
+        got.is_some(),
+        "no message was delivered live after the Redis restart"
+    );
+}
+
 #[tokio::test]
 async fn sigterm_shuts_down_gracefully() {
     init();
