@@ -121,7 +121,12 @@ describe("who has read it", { timeout: 300_000 }, () => {
     await cat.getByLabel("Message", { exact: true }).press("Enter");
     const mine = messages(cat).locator('[data-testid="message"][data-mine="true"]').filter({ hasText: "Fine by me" });
     await mine.locator('[data-testid="ticks"]').waitFor();
-    const seq = Number(await mine.getAttribute("data-seq"));
+    // A pending message has seq 0 until its ack: wait for the stored one.
+    let seq = 0;
+    await eventually("Carol's message to be stored", async () => {
+      seq = Number(await mine.getAttribute("data-seq"));
+      assert.ok(seq > 0, `seq ${seq}`);
+    });
     await read(server, alice, c, seq);
     await read(server, bob, c, seq);
     const info = await openInfo(cat, seq);
