@@ -69,6 +69,20 @@ async fn is_member(db: Db<'_>, cid: ConversationId, user: UserId) -> Result<bool
     Ok(found.is_some())
 }
 
+/// Messages from rows selected with `message_columns!()`, with their reactions.
+async fn with_reactions_read(
+    db: Db<'_>,
+    rows: &[sqlx::postgres::PgRow],
+) -> Result<Vec<Message>, StoreError> {
+    let mut msgs: Vec<Message> = rows
+        .iter()
+        .map(read::message::<Pg>)
+        .collect::<Result<_, _>>()
+        .map_err(map_err)?;
+    with_reactions(db, &mut msgs).await?;
+    Ok(msgs)
+}
+
 /// Counts a change to message `mid` (edit, delete, reaction) in its conversation's version and
 /// stamps the message with the new version, for `sync`'s change cursor. Called first in the
 /// change's transaction, so the conversation's row is locked before the message's, as appends
@@ -713,12 +727,7 @@ impl ChatStore for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut messages: Vec<Message> = rows
-            .iter()
-            .map(read::message::<Pg>)
-            .collect::<Result<_, _>>()
-            .map_err(map_err)?;
-        with_reactions(&mut tx, &mut messages).await?;
+        let messages = with_reactions_read(&mut tx, &rows).await?;
 
         let rows = sqlx::query(concat!(
             "SELECT * FROM (
@@ -742,12 +751,7 @@ impl ChatStore for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut changed: Vec<Message> = rows
-            .iter()
-            .map(read::message::<Pg>)
-            .collect::<Result<_, _>>()
-            .map_err(map_err)?;
-        with_reactions(&mut tx, &mut changed).await?;
+        let changed = with_reactions_read(&mut tx, &rows).await?;
         let updated = changed
             .into_iter()
             .zip(&rows)
@@ -826,12 +830,7 @@ impl ChatStore for PgStore {
         .fetch_all(&mut *db)
         .await
         .map_err(map_err)?;
-        let mut msgs: Vec<Message> = rows
-            .iter()
-            .map(read::message::<Pg>)
-            .collect::<Result<_, _>>()
-            .map_err(map_err)?;
-        with_reactions(&mut db, &mut msgs).await?;
+        let msgs = with_reactions_read(&mut db, &rows).await?;
         msgs.into_iter()
             .zip(&rows)
             .map(|(message, row)| {
@@ -984,12 +983,7 @@ impl ChatStore for PgStore {
         .fetch_all(&mut *db)
         .await
         .map_err(map_err)?;
-        let mut msgs: Vec<Message> = rows
-            .iter()
-            .map(read::message::<Pg>)
-            .collect::<Result<_, _>>()
-            .map_err(map_err)?;
-        with_reactions(&mut db, &mut msgs).await?;
+        let msgs = with_reactions_read(&mut db, &rows).await?;
         Ok(msgs)
     }
 
