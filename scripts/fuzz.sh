@@ -9,7 +9,7 @@
 # Inputs: the committed seeds in fuzz/corpus/<target> (read only) and a working corpus in
 # fuzz/corpus-work/<target> (git-ignored; grows across runs, so longer runs pick up where the
 # last one stopped). A crash fails the script and is copied to fuzz/regressions/<target>/,
-# which `cargo test` replays (crates/server/tests/fuzz_corpus.rs): commit it with the fix.
+# which `cargo test` replays (crates/server/tests/api/fuzz_corpus.rs): commit it with the fix.
 #
 # The instrumented release build takes several minutes from scratch, so it is kept outside the
 # checkout, where every clone on the machine (CI's fresh clone included) reuses it:
@@ -70,7 +70,7 @@ done
 
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzzing found failures in: ${failed[*]}"
-  echo "the inputs are in fuzz/regressions/; replay: cargo test -p chatsync-server --test fuzz_corpus"
+  echo "the inputs are in fuzz/regressions/; replay: cargo test -p chatsync-server --test api fuzz_corpus::"
   exit 1
 fi
 echo "fuzzing: no failures in ${targets[*]}"

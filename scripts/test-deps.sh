@@ -75,7 +75,7 @@ have systemd-analyze || apt_install systemd
 have openssl || apt_install openssl
 # scripts/test-pm2.sh reads JSON answers with jq and calls the services with curl.
 have jq || apt_install jq
-# nginx runs deploy/nginx/chatsync.conf in crates/server/tests/multinode.rs.
+# nginx runs deploy/nginx/chatsync.conf in crates/server/tests/api/multinode.rs.
 have nginx || [ -x /usr/sbin/nginx ] || apt_install nginx
 have curl || apt_install curl
 

@@ -1,5 +1,5 @@
 // The user flow through nginx (deploy/nginx/chatsync.conf) over HTTPS, run by
-// crates/server/tests/multinode.rs with nginx in front of a gateway and two chat nodes:
+// crates/server/tests/api/multinode.rs with nginx in front of a gateway and two chat nodes:
 //   register two users, read the codes from the dev outbox, verify, log in;
 //   Ann on a WebSocket, Bob on long-polling only; a direct conversation; messages both ways,
 //   acked and received live; Bob's polling session makes many requests and stays on its node;

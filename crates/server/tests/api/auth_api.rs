@@ -1,6 +1,5 @@
 //! The user service's HTTP API (SPEC §2, §6), driven over HTTP against a spawned app, once on
 //! the embedded backends and once on PostgreSQL + RabbitMQ + Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_core::config::SmtpTls;
 use chatsync_testkit::{Backends, Resp, SmtpSink, TestApp, eventually, user_from};

@@ -1,6 +1,5 @@
 //! Replies (issue 11, item 2): a message may answer another of the same conversation, over
 //! Socket.IO and REST, on the embedded backends and on PostgreSQL + RabbitMQ + Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, TestApp, TestUser};
 use reqwest::Method;

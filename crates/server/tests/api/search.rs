@@ -1,6 +1,5 @@
 //! Message search and opening history at a hit (issue 11, item 1), through the REST API of a
 //! running server, on the embedded backends and on PostgreSQL + RabbitMQ + Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, Resp, TestApp, TestUser};
 use reqwest::Method;

@@ -3,7 +3,6 @@
 //! the sender can remove it; a redirect to a private address gets nothing. Against a local HTTP
 //! server the test starts (allowed by `chat.link_preview_allow`, a setting for tests only), on
 //! the embedded backends and on PostgreSQL + RabbitMQ + Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use axum::Router;
 use axum::http::header;

@@ -1,7 +1,6 @@
 //! What an operator watches (issue 13, item 10): every metric the Grafana dashboard in
 //! `deploy/grafana/chatsync.json` plots is one the server exports (after ordinary traffic),
 //! histograms have buckets so nodes can be added up, and every response carries a request id.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, TestApp};
 use serde_json::{Value, json};

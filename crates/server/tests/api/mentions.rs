@@ -2,7 +2,6 @@
 //! count per conversation next to the unread count, the list of messages that mention me, and
 //! unread counts that stop at 100. On the embedded backends and on PostgreSQL + RabbitMQ +
 //! Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, Resp, TestApp, TestUser};
 use reqwest::Method;

@@ -1,7 +1,6 @@
 //! Offline changes through `sync` (issue 11, item 5): edits, deletes and reactions made while
 //! a device was away reach it through `sync`'s change cursor, exactly once and in order, over
 //! Socket.IO on the embedded backends and on PostgreSQL + RabbitMQ + Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, TestApp};
 use reqwest::Method;

@@ -2,7 +2,6 @@
 //! (`fuzz/fuzz_targets/*.rs`): the seed corpus in `fuzz/corpus/<target>/` and the inputs that
 //! once crashed a target in `fuzz/regressions/<target>/`. This runs in the ordinary
 //! `cargo test`, on the stable toolchain, so a crash found once stays found.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,6 @@
 //! Media (SPEC §5, issue #5) over the real HTTP API: every allowed kind, refused kinds and
 //! sizes, metadata stripping and thumbnails, membership and signed URLs, ranges, cleanup, on
 //! local disk and on an S3-compatible server, on SQLite and on PostgreSQL + Redis + RabbitMQ.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, Resp, S3Server, TestApp, TestUser};
 use image::{DynamicImage, ImageFormat, RgbImage, RgbaImage};

@@ -1,6 +1,5 @@
 //! Mail over real SMTP, services in separate processes, and faults: a stopped mail service,
 //! broker and database connections dropped, Redis restarted, graceful shutdown on SIGTERM.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_core::config::{ConnUrl, SmtpTls};
 use chatsync_testkit::PgDatabase;

@@ -1,7 +1,6 @@
 //! Several chat nodes behind one Redis (SPEC §1, issue #3): users on different nodes chat,
 //! type, see each other online, get receipts, and a logout closes sockets on every node; a
 //! gateway balances several chat nodes and keeps each long-polling session on its node.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_server::Services;
 use chatsync_testkit::{Backends, Resources, Sock, TestApp, TestUser};

@@ -2,7 +2,6 @@
 //! per member drive "delivered / read by"; a user who turns read receipts off keeps their read
 //! position to their own devices and sees no one else's. On the embedded backends and on
 //! PostgreSQL + RabbitMQ + Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, TestApp, TestUser};
 use reqwest::Method;

@@ -1,6 +1,5 @@
 //! The chat service over real Socket.IO connections and REST (SPEC §3, §4, §6), once on the
 //! embedded backends and once on PostgreSQL + RabbitMQ + Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, Resp, Sock, TestApp, TestUser};
 use reqwest::Method;

@@ -2,7 +2,6 @@
 //! systemd's units with `systemd-analyze verify` and its offline security review (systemd
 //! itself does not run here), the per-instance env files against each other, and the Docker
 //! compose file and GitHub workflow as data (no Docker engine, no GitHub here).
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

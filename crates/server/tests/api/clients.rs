@@ -1,7 +1,6 @@
 //! The official Socket.IO clients work against ChatSync (issue #3): JavaScript's
 //! `socket.io-client` and Python's `python-socketio`, each over WebSocket and long-polling.
 //! The client scripts live in `tests/clients/`; `scripts/test-deps.sh` installs their packages.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_testkit::{Backends, TestApp};
 use rstest::rstest;

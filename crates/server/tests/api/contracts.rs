@@ -1,6 +1,5 @@
 //! Every adapter against its port's contract suite: SQLite and PostgreSQL, in-process and
 //! RabbitMQ, in-memory and Redis.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure with its message
 
 use chatsync_core::memory::{MemoryBus, MemoryPresence, MemorySessions, MemoryThrottle};
 use chatsync_testkit::contracts::{bus, chat, media, state, users};
