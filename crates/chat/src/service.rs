@@ -156,6 +156,7 @@ impl ChatCore {
             fanout.clone(),
             attachments.clone(),
             cfg.max_batch,
+            std::time::Duration::from_micros(cfg.commit_window_us),
         );
         let previews = if cfg.link_previews {
             let limits = chatsync_link_preview::Limits {

@@ -573,6 +573,10 @@ pub struct ChatConfig {
     pub socket_queue_packets: usize,
     /// Most messages committed in one transaction (group commit).
     pub max_batch: usize,
+    /// When commits follow each other closely (under four windows apart), a batch waits up
+    /// to this long for more messages before it commits, so they share one transaction and
+    /// one fsync. An idle node never waits. Microseconds; 0 turns the window off.
+    pub commit_window_us: u64,
     /// Messages returned by one history or sync page at most.
     pub max_page: u32,
     /// Messages one account may send, over REST and every socket on every node together.
@@ -606,6 +610,7 @@ impl Default for ChatConfig {
             ws_read_buffer_bytes: 1024,
             socket_queue_packets: 4096,
             max_batch: 512,
+            commit_window_us: 1000,
             max_page: 200,
             send_per_account: RateLimit::new(100, 10),
             max_sockets_per_account: 20,

@@ -83,41 +83,41 @@ impl HealthCheck for PgStore {
 pub(crate) struct Pg;
 
 impl chatsync_store_sql::rows::Dialect for Pg {
-    type Row = sqlx::postgres::PgRow;
-    fn uuid(row: &Self::Row, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
+    type Row<'r> = sqlx::postgres::PgRow;
+    fn uuid(row: &Self::Row<'_>, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
         row.try_get(col)
     }
-    fn uuids(row: &Self::Row, col: &str) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    fn uuids(row: &Self::Row<'_>, col: &str) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
         row.try_get(col)
     }
-    fn opt_uuid(row: &Self::Row, col: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
+    fn opt_uuid(row: &Self::Row<'_>, col: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
         row.try_get(col)
     }
-    fn time(row: &Self::Row, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    fn time(row: &Self::Row<'_>, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
         row.try_get(col)
     }
-    fn opt_time(row: &Self::Row, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    fn opt_time(row: &Self::Row<'_>, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         row.try_get(col)
     }
-    fn text(row: &Self::Row, col: &str) -> Result<String, sqlx::Error> {
+    fn text(row: &Self::Row<'_>, col: &str) -> Result<String, sqlx::Error> {
         row.try_get(col)
     }
-    fn opt_text(row: &Self::Row, col: &str) -> Result<Option<String>, sqlx::Error> {
+    fn opt_text(row: &Self::Row<'_>, col: &str) -> Result<Option<String>, sqlx::Error> {
         row.try_get(col)
     }
-    fn int(row: &Self::Row, col: &str) -> Result<i64, sqlx::Error> {
+    fn int(row: &Self::Row<'_>, col: &str) -> Result<i64, sqlx::Error> {
         row.try_get(col)
     }
-    fn opt_u32(row: &Self::Row, col: &str) -> Result<Option<u32>, sqlx::Error> {
+    fn opt_u32(row: &Self::Row<'_>, col: &str) -> Result<Option<u32>, sqlx::Error> {
         Ok(row
             .try_get::<Option<i32>, _>(col)?
             .and_then(|v| u32::try_from(v).ok()))
     }
-    fn flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error> {
+    fn flag(row: &Self::Row<'_>, col: &str) -> Result<bool, sqlx::Error> {
         row.try_get(col)
     }
     fn preview(
-        row: &Self::Row,
+        row: &Self::Row<'_>,
         col: &str,
     ) -> Result<Option<chatsync_core::ports::chat::LinkPreview>, sqlx::Error> {
         let json: Option<serde_json::Value> = row.try_get(col)?;
@@ -128,7 +128,7 @@ impl chatsync_store_sql::rows::Dialect for Pg {
                 source: Box::new(e),
             })
     }
-    fn attachments(row: &Self::Row, col: &str) -> Result<Vec<Attachment>, sqlx::Error> {
+    fn attachments(row: &Self::Row<'_>, col: &str) -> Result<Vec<Attachment>, sqlx::Error> {
         let json: serde_json::Value = row.try_get(col)?;
         Ok(serde_json::from_value(json).unwrap_or_default())
     }

@@ -18,32 +18,32 @@ use uuid::Uuid;
 /// How one database spells the column types SQL has no common form for. Every method reads
 /// column `col` of `row`.
 pub trait Dialect {
-    /// The driver's row type.
-    type Row: sqlx::Row;
+    /// The driver's row type (`'r`: rusqlite's rows borrow their statement).
+    type Row<'r>;
     /// A UUID.
-    fn uuid(row: &Self::Row, col: &str) -> Result<Uuid, sqlx::Error>;
+    fn uuid(row: &Self::Row<'_>, col: &str) -> Result<Uuid, sqlx::Error>;
     /// A UUID, or NULL.
-    fn opt_uuid(row: &Self::Row, col: &str) -> Result<Option<Uuid>, sqlx::Error>;
+    fn opt_uuid(row: &Self::Row<'_>, col: &str) -> Result<Option<Uuid>, sqlx::Error>;
     /// A list of UUIDs.
-    fn uuids(row: &Self::Row, col: &str) -> Result<Vec<Uuid>, sqlx::Error>;
+    fn uuids(row: &Self::Row<'_>, col: &str) -> Result<Vec<Uuid>, sqlx::Error>;
     /// A point in time.
-    fn time(row: &Self::Row, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
+    fn time(row: &Self::Row<'_>, col: &str) -> Result<DateTime<Utc>, sqlx::Error>;
     /// A point in time, or NULL.
-    fn opt_time(row: &Self::Row, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
+    fn opt_time(row: &Self::Row<'_>, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
     /// Text.
-    fn text(row: &Self::Row, col: &str) -> Result<String, sqlx::Error>;
+    fn text(row: &Self::Row<'_>, col: &str) -> Result<String, sqlx::Error>;
     /// Text, or NULL.
-    fn opt_text(row: &Self::Row, col: &str) -> Result<Option<String>, sqlx::Error>;
+    fn opt_text(row: &Self::Row<'_>, col: &str) -> Result<Option<String>, sqlx::Error>;
     /// A 64-bit integer.
-    fn int(row: &Self::Row, col: &str) -> Result<i64, sqlx::Error>;
+    fn int(row: &Self::Row<'_>, col: &str) -> Result<i64, sqlx::Error>;
     /// A small non-negative integer (pixel sizes, wrong-code counts), or NULL.
-    fn opt_u32(row: &Self::Row, col: &str) -> Result<Option<u32>, sqlx::Error>;
+    fn opt_u32(row: &Self::Row<'_>, col: &str) -> Result<Option<u32>, sqlx::Error>;
     /// A boolean.
-    fn flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error>;
+    fn flag(row: &Self::Row<'_>, col: &str) -> Result<bool, sqlx::Error>;
     /// A message's link preview, stored as JSON, or NULL.
-    fn preview(row: &Self::Row, col: &str) -> Result<Option<LinkPreview>, sqlx::Error>;
+    fn preview(row: &Self::Row<'_>, col: &str) -> Result<Option<LinkPreview>, sqlx::Error>;
     /// A message's attachments, stored as a JSON array.
-    fn attachments(row: &Self::Row, col: &str) -> Result<Vec<Attachment>, sqlx::Error>;
+    fn attachments(row: &Self::Row<'_>, col: &str) -> Result<Vec<Attachment>, sqlx::Error>;
 }
 
 fn decode_error(col: &str, e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
@@ -99,7 +99,7 @@ macro_rules! media_columns {
 }
 
 /// A message without its reactions (see [`attach_reactions`]).
-pub fn message<D: Dialect>(row: &D::Row) -> Result<Message, sqlx::Error> {
+pub fn message<D: Dialect>(row: &D::Row<'_>) -> Result<Message, sqlx::Error> {
     Ok(Message {
         id: MessageId(D::uuid(row, "message_id")?),
         conversation_id: ConversationId(D::uuid(row, "conversation_id")?),
@@ -119,7 +119,7 @@ pub fn message<D: Dialect>(row: &D::Row) -> Result<Message, sqlx::Error> {
 }
 
 /// A member with the profile fields joined in (`display_name`, `avatar_url`).
-pub fn member<D: Dialect>(row: &D::Row) -> Result<Member, sqlx::Error> {
+pub fn member<D: Dialect>(row: &D::Row<'_>) -> Result<Member, sqlx::Error> {
     Ok(Member {
         user_id: UserId(D::uuid(row, "user_id")?),
         display_name: D::text(row, "display_name")?,
@@ -132,7 +132,7 @@ pub fn member<D: Dialect>(row: &D::Row) -> Result<Member, sqlx::Error> {
 }
 
 /// A conversation without its members (see [`group_members`]).
-pub fn conversation<D: Dialect>(row: &D::Row) -> Result<Conversation, sqlx::Error> {
+pub fn conversation<D: Dialect>(row: &D::Row<'_>) -> Result<Conversation, sqlx::Error> {
     Ok(Conversation {
         id: ConversationId(D::uuid(row, "conversation_id")?),
         kind: ConversationKind::parse(&D::text(row, "kind")?)
@@ -148,7 +148,7 @@ pub fn conversation<D: Dialect>(row: &D::Row) -> Result<Conversation, sqlx::Erro
 }
 
 /// The chat service's copy of a profile (`chat_user`).
-pub fn profile<D: Dialect>(row: &D::Row) -> Result<Profile, sqlx::Error> {
+pub fn profile<D: Dialect>(row: &D::Row<'_>) -> Result<Profile, sqlx::Error> {
     Ok(Profile {
         id: UserId(D::uuid(row, "chat_user_id")?),
         display_name: D::text(row, "display_name")?,
@@ -158,7 +158,7 @@ pub fn profile<D: Dialect>(row: &D::Row) -> Result<Profile, sqlx::Error> {
 }
 
 /// An account (the user service's `account`).
-pub fn account<D: Dialect>(row: &D::Row) -> Result<Account, sqlx::Error> {
+pub fn account<D: Dialect>(row: &D::Row<'_>) -> Result<Account, sqlx::Error> {
     Ok(Account {
         id: UserId(D::uuid(row, "account_id")?),
         email: Email::from_trusted(D::text(row, "email")?),
@@ -172,7 +172,7 @@ pub fn account<D: Dialect>(row: &D::Row) -> Result<Account, sqlx::Error> {
 }
 
 /// A pending registration (the user service's `registration`).
-pub fn registration<D: Dialect>(row: &D::Row) -> Result<Registration, sqlx::Error> {
+pub fn registration<D: Dialect>(row: &D::Row<'_>) -> Result<Registration, sqlx::Error> {
     Ok(Registration {
         id: RegistrationId(D::uuid(row, "registration_id")?),
         account_id: UserId(D::uuid(row, "account_id")?),
@@ -188,7 +188,7 @@ pub fn registration<D: Dialect>(row: &D::Row) -> Result<Registration, sqlx::Erro
 }
 
 /// A media record.
-pub fn media<D: Dialect>(row: &D::Row) -> Result<MediaRecord, sqlx::Error> {
+pub fn media<D: Dialect>(row: &D::Row<'_>) -> Result<MediaRecord, sqlx::Error> {
     Ok(MediaRecord {
         id: D::uuid(row, "media_id")?.into(),
         uploader_id: UserId(D::uuid(row, "uploader_id")?),
@@ -205,7 +205,7 @@ pub fn media<D: Dialect>(row: &D::Row) -> Result<MediaRecord, sqlx::Error> {
 
 /// Groups member rows (with a `conversation_id` column) by conversation, in row order.
 pub fn group_members<D: Dialect>(
-    rows: &[D::Row],
+    rows: &[D::Row<'_>],
 ) -> Result<HashMap<ConversationId, Vec<Member>>, sqlx::Error> {
     let mut out: HashMap<ConversationId, Vec<Member>> = HashMap::new();
     for r in rows {
@@ -218,7 +218,7 @@ pub fn group_members<D: Dialect>(
 
 /// Groups `(conversation_id, user_id)` rows into member ids per conversation.
 pub fn group_member_ids<D: Dialect>(
-    rows: &[D::Row],
+    rows: &[D::Row<'_>],
 ) -> Result<HashMap<ConversationId, Vec<UserId>>, sqlx::Error> {
     let mut out: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
     for r in rows {
@@ -232,16 +232,32 @@ pub fn group_member_ids<D: Dialect>(
 /// Fills each message's reactions from `(message_id, user_id, emoji)` rows, which come in
 /// the order people reacted: emoji in order of their first reaction, people in order of theirs.
 pub fn attach_reactions<D: Dialect>(
-    rows: &[D::Row],
+    rows: &[D::Row<'_>],
     messages: &mut [Message],
 ) -> Result<(), sqlx::Error> {
+    let reactions = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                MessageId(D::uuid(r, "message_id")?),
+                UserId(D::uuid(r, "user_id")?),
+                D::text(r, "emoji")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    group_reactions(reactions, messages);
+    Ok(())
+}
+
+/// [`attach_reactions`] for a driver whose rows cannot be kept (rusqlite's borrow their
+/// statement): the rows already read as `(message, user, emoji)`, in the order people reacted.
+pub fn group_reactions(
+    reactions: impl IntoIterator<Item = (MessageId, UserId, String)>,
+    messages: &mut [Message],
+) {
     let mut by_message: HashMap<MessageId, Vec<Reaction>> = HashMap::new();
-    for r in rows {
-        let list = by_message
-            .entry(MessageId(D::uuid(r, "message_id")?))
-            .or_default();
-        let user = UserId(D::uuid(r, "user_id")?);
-        let emoji = D::text(r, "emoji")?;
+    for (message, user, emoji) in reactions {
+        let list = by_message.entry(message).or_default();
         match list.iter_mut().find(|x| x.emoji == emoji) {
             Some(x) => x.user_ids.push(user),
             None => list.push(Reaction {
@@ -253,5 +269,4 @@ pub fn attach_reactions<D: Dialect>(
     for m in messages {
         m.reactions = by_message.remove(&m.id).unwrap_or_default();
     }
-    Ok(())
 }

@@ -6,6 +6,7 @@
 //! Must not depend on any service crate.
 #![warn(missing_docs)]
 
+mod appender;
 mod chat;
 mod media;
 mod users;
@@ -23,6 +24,8 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Message appends, on a connection and thread of their own ([`appender`]).
+    appender: Arc<appender::Appender>,
     /// Stops the checkpoint task when the last clone goes: the task holds a pool handle and
     /// would otherwise keep the pool, and the file, open for the life of the runtime.
     _checkpoints: Arc<AbortOnDrop>,
@@ -80,24 +83,30 @@ impl SqliteStore {
             // thread stops and hands over to the runtime several times per query.
             .row_buffer_size(1024)
             .busy_timeout(Duration::from_secs(10));
-        let file = opts.get_filename();
-        if file != Path::new(":memory:") && !url.contains("mode=memory") {
-            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                chatsync_core::files::private_dir(dir)
-                    .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
-            }
-            chatsync_core::files::private_file(file)
-                .map_err(|e| StoreError::Other(format!("creating {}: {e}", file.display())))?;
+        let file = opts.get_filename().to_path_buf();
+        if file == Path::new(":memory:") || url.contains("mode=memory") {
+            // Every connection would open a database of its own.
+            return Err(StoreError::Other(
+                "an in-memory SQLite database is not supported: give a file (sqlite://path)".into(),
+            ));
         }
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            chatsync_core::files::private_dir(dir)
+                .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
+        }
+        chatsync_core::files::private_file(&file)
+            .map_err(|e| StoreError::Other(format!("creating {}: {e}", file.display())))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
             .map_err(map_err)?;
+        let appender = appender::Appender::open(&file)?;
         let checkpoints = tokio::spawn(checkpoints(pool.clone())).abort_handle();
         Ok(Self {
             pool,
+            appender: Arc::new(appender),
             _checkpoints: Arc::new(AbortOnDrop(checkpoints)),
         })
     }
@@ -116,6 +125,7 @@ impl SqliteStore {
 
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
+        self.appender.close();
         self.pool.close().await;
     }
 
@@ -177,11 +187,11 @@ fn id<T: From<uuid::Uuid>>(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<T
 pub(crate) struct Sqlite;
 
 impl chatsync_store_sql::rows::Dialect for Sqlite {
-    type Row = sqlx::sqlite::SqliteRow;
-    fn uuid(row: &Self::Row, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
+    type Row<'r> = sqlx::sqlite::SqliteRow;
+    fn uuid(row: &Self::Row<'_>, col: &str) -> Result<uuid::Uuid, sqlx::Error> {
         id(row, col)
     }
-    fn uuids(row: &Self::Row, col: &str) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    fn uuids(row: &Self::Row<'_>, col: &str) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
         use sqlx::Row;
         let s: &str = row.try_get(col)?;
         serde_json::from_str(s).map_err(|e| sqlx::Error::ColumnDecode {
@@ -189,7 +199,7 @@ impl chatsync_store_sql::rows::Dialect for Sqlite {
             source: Box::new(e),
         })
     }
-    fn opt_uuid(row: &Self::Row, col: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
+    fn opt_uuid(row: &Self::Row<'_>, col: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
         use sqlx::Row;
         let s: Option<&str> = row.try_get(col)?;
         s.map(uuid::Uuid::parse_str)
@@ -199,38 +209,38 @@ impl chatsync_store_sql::rows::Dialect for Sqlite {
                 source: Box::new(e),
             })
     }
-    fn time(row: &Self::Row, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+    fn time(row: &Self::Row<'_>, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
         use sqlx::Row;
         row.try_get(col).map(from_millis)
     }
-    fn opt_time(row: &Self::Row, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    fn opt_time(row: &Self::Row<'_>, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         use sqlx::Row;
         Ok(row.try_get::<Option<i64>, _>(col)?.map(from_millis))
     }
-    fn text(row: &Self::Row, col: &str) -> Result<String, sqlx::Error> {
+    fn text(row: &Self::Row<'_>, col: &str) -> Result<String, sqlx::Error> {
         use sqlx::Row;
         row.try_get(col)
     }
-    fn opt_text(row: &Self::Row, col: &str) -> Result<Option<String>, sqlx::Error> {
+    fn opt_text(row: &Self::Row<'_>, col: &str) -> Result<Option<String>, sqlx::Error> {
         use sqlx::Row;
         row.try_get(col)
     }
-    fn int(row: &Self::Row, col: &str) -> Result<i64, sqlx::Error> {
+    fn int(row: &Self::Row<'_>, col: &str) -> Result<i64, sqlx::Error> {
         use sqlx::Row;
         row.try_get(col)
     }
-    fn opt_u32(row: &Self::Row, col: &str) -> Result<Option<u32>, sqlx::Error> {
+    fn opt_u32(row: &Self::Row<'_>, col: &str) -> Result<Option<u32>, sqlx::Error> {
         use sqlx::Row;
         Ok(row
             .try_get::<Option<i64>, _>(col)?
             .and_then(|v| u32::try_from(v).ok()))
     }
-    fn flag(row: &Self::Row, col: &str) -> Result<bool, sqlx::Error> {
+    fn flag(row: &Self::Row<'_>, col: &str) -> Result<bool, sqlx::Error> {
         use sqlx::Row;
         row.try_get(col)
     }
     fn preview(
-        row: &Self::Row,
+        row: &Self::Row<'_>,
         col: &str,
     ) -> Result<Option<chatsync_core::ports::chat::LinkPreview>, sqlx::Error> {
         use sqlx::Row;
@@ -243,7 +253,7 @@ impl chatsync_store_sql::rows::Dialect for Sqlite {
             })
     }
     fn attachments(
-        row: &Self::Row,
+        row: &Self::Row<'_>,
         col: &str,
     ) -> Result<Vec<chatsync_core::ports::chat::Attachment>, sqlx::Error> {
         use sqlx::Row;
@@ -276,6 +286,42 @@ fn like_prefix(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A closed store refuses appends with an error a caller can show, instead of leaving
+    /// the sender waiting for a thread that has gone.
+    #[tokio::test]
+    async fn a_closed_store_refuses_appends() {
+        use chatsync_core::ids::{ConversationId, UserId};
+        use chatsync_core::ports::ChatStore;
+        use chatsync_core::ports::chat::NewMessage;
+        let dir = std::env::temp_dir().join(format!("chatsync-closed-{}", uuid::Uuid::new_v4()));
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .expect("open");
+        store.migrate_chat().await.expect("migrate");
+        let msg = NewMessage {
+            conversation_id: ConversationId(uuid::Uuid::new_v4()),
+            sender_id: UserId(uuid::Uuid::new_v4()),
+            client_id: "c1".into(),
+            body: "hi".into(),
+            attachments: Vec::new(),
+            reply_to: None,
+            mentions: Vec::new(),
+        };
+        let open = store
+            .append(std::slice::from_ref(&msg))
+            .await
+            .expect("append");
+        assert_eq!(open.outcomes.len(), 1, "a stranger's send has an outcome");
+        store.close().await;
+        let closed = store.append(&[msg]).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            matches!(closed, Err(StoreError::Unavailable(_))),
+            "{:?}",
+            closed.map(|b| b.outcomes.len())
+        );
+    }
 
     /// With SQLite's own checkpoints off, only the background task moves the log into the
     /// database file: if it stopped, the file would stay empty and the log would grow forever.

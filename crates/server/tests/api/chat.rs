@@ -1241,3 +1241,63 @@ async fn a_socket_past_the_accounts_cap_is_refused_at_connect(#[case] b: Backend
     })
     .await;
 }
+
+/// Group commit at ordinary load (issue 10): when commits follow each other closely, a send
+/// waits the commit window for company, and what arrives meanwhile commits with it; a lone
+/// message on a quiet node commits at once. The window is made long here (3 s) so that the
+/// bounds hold on a slow machine: only a wait of that order is asserted, never a speed.
+#[tokio::test]
+async fn sends_that_follow_a_commit_closely_share_one_and_a_lone_send_does_not_wait() {
+    const WINDOW: Duration = Duration::from_secs(3);
+    let app = TestApp::spawn_with(Backends::EMBEDDED, |c| {
+        c.chat.commit_window_us = u64::try_from(WINDOW.as_micros()).unwrap();
+    })
+    .await;
+    let ann = app.signup("Ann").await;
+    let bob = app.signup("Bob").await;
+    let conv = app.direct(&ann, &bob).await;
+    let (ann_sock, bob_sock) = (app.socket(&ann).await, app.socket(&bob).await);
+    let msg = |client_id: &str| json!({"conversation_id": conv, "client_id": client_id, "body": client_id});
+
+    // The node's first commit: nothing committed recently, so no waiting.
+    let started = std::time::Instant::now();
+    let first = ann_sock.emit("message:send", msg("first")).await;
+    let lone = started.elapsed();
+    assert_eq!(first["ok"], true, "{first}");
+    assert!(
+        lone < WINDOW * 3 / 4,
+        "a lone send waited {lone:?}, as if for company"
+    );
+
+    // Right after that commit: the next send waits for company, and one sent 200 ms later
+    // joins its commit instead of waiting a window of its own.
+    let started = std::time::Instant::now();
+    let (second, third) = tokio::join!(
+        async {
+            let ack = ann_sock.emit("message:send", msg("second")).await;
+            (ack, started.elapsed())
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let ack = bob_sock.emit("message:send", msg("third")).await;
+            (ack, started.elapsed())
+        }
+    );
+    assert_eq!(second.0["ok"], true, "{}", second.0);
+    assert_eq!(third.0["ok"], true, "{}", third.0);
+    assert!(
+        second.1 >= WINDOW * 3 / 4,
+        "a send right after a commit did not wait for company ({:?})",
+        second.1
+    );
+    let apart = second.1.abs_diff(third.1);
+    assert!(
+        apart < WINDOW / 2,
+        "the send that arrived during the window was committed apart ({apart:?} later)"
+    );
+    let seqs: Vec<i64> = [&first, &second.0, &third.0]
+        .iter()
+        .map(|a| a["message"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3], "in arrival order, without gaps");
+}

@@ -1,0 +1,377 @@
+//! The message append path on a connection of its own, on a thread of its own (issue 10).
+//!
+//! Through sqlx every statement is a round trip: the driver runs it on the connection's worker
+//! thread and wakes the runtime for the answer, so a one-message batch (begin, earlier sends,
+//! members, seq reservation, insert, commit) cost about ten thread hand-offs and their futex
+//! calls, more CPU than the SQL itself. Here a whole batch is one blocking call: the chat
+//! service's group-commit task hands the batch over, this thread runs every statement
+//! (prepared once, cached) and the commit, and wakes the task once with the answer.
+//!
+//! SQLite has one writer at a time; the other writes (edits, receipts, sign-ups) still go
+//! through the sqlx pool and wait for this connection's transaction like any other, with the
+//! same busy timeout.
+
+use chatsync_core::ids::{ConversationId, MessageId, UserId};
+use chatsync_core::ports::StoreError;
+use chatsync_core::ports::chat::{
+    AppendBatch, Attachment, LinkPreview, Message, NewMessage, now_millis,
+};
+use chatsync_store_sql::append;
+use chatsync_store_sql::message_columns;
+use chatsync_store_sql::rows::{self as read, Dialect};
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// Hands batches to the appending thread. The thread ends when this is closed or dropped.
+pub(crate) struct Appender {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+struct Job {
+    batch: Vec<NewMessage>,
+    reply: oneshot::Sender<Result<AppendBatch, StoreError>>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the SQLite appender has stopped".into())
+}
+
+impl Appender {
+    /// Opens a connection to the database file at `path` (already created and migrated by the
+    /// pool) with the pool's durability settings, and starts the thread that owns it.
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = connect(path).map_err(map_err)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-appender".into())
+            .spawn(move || run(conn, &rx))
+            .map_err(|e| StoreError::Other(format!("starting the SQLite appender: {e}")))?;
+        Ok(Self {
+            jobs: Mutex::new(Some(tx)),
+        })
+    }
+
+    /// Appends `batch` in one transaction on the appending thread.
+    pub(crate) async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            batch: batch.to_vec(),
+            reply,
+        };
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Stops taking batches; the thread finishes the one in hand and closes its connection.
+    pub(crate) fn close(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // The same settings as the pool's connections (see `SqliteStore::connect` for why):
+    // FULL, so an acknowledged message survives power loss; checkpoints only in the
+    // background task; statement journals in memory.
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
+}
+
+fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(job) = jobs.recv() {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            append_batch(&mut conn, &job.batch)
+        }))
+        .unwrap_or_else(|_| Err(StoreError::Other("the append panicked".into())));
+        // The sender may have gone; what was committed stays committed.
+        let _ = job.reply.send(result);
+    }
+}
+
+/// One batch, one transaction: the decisions are [`append::plan`]'s, the SQL is SQLite's.
+fn append_batch(conn: &mut Connection, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let now = now_millis();
+    let existing = earlier_sends(&tx, batch).map_err(map_err)?;
+    let members = members(&tx, &append::conversations(batch)).map_err(map_err)?;
+    let plan = append::plan(batch, existing, members);
+    if plan.reservations().is_empty() {
+        tx.commit().map_err(map_err)?;
+        return Ok(plan.finish(Vec::new()));
+    }
+    let mut last_seq = HashMap::new();
+    {
+        let mut reserve = tx
+            .prepare_cached(
+                "UPDATE conversation SET last_seq = last_seq + ?1, last_activity_at = ?2
+                 WHERE conversation_id = ?3 RETURNING last_seq",
+            )
+            .map_err(map_err)?;
+        for (cid, n) in plan.reservations() {
+            let seq: Option<i64> = reserve
+                .query_row(params![n, millis(now), cid.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(map_err)?;
+            if let Some(seq) = seq {
+                last_seq.insert(*cid, seq);
+            }
+        }
+    }
+    let stored = plan.assign(&last_seq, now)?;
+    insert(&tx, &stored, now).map_err(map_err)?;
+    tx.commit().map_err(map_err)?;
+    Ok(plan.finish(stored))
+}
+
+/// Messages already stored under the batch's (sender, `client_id`) keys, with reactions.
+fn earlier_sends(db: &Connection, batch: &[NewMessage]) -> rusqlite::Result<Vec<Message>> {
+    let mut find = db.prepare_cached(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM message msg WHERE msg.sender_id = ?1 AND msg.client_id = ?2"
+    ))?;
+    let mut found: Vec<Message> = Vec::new();
+    for (sender, client_id) in append::keys(batch) {
+        if found
+            .iter()
+            .any(|m| m.sender_id == sender && m.client_id == client_id)
+        {
+            continue;
+        }
+        if let Some(m) = find
+            .query_row(params![sender.to_string(), client_id], |r| {
+                read::message::<Rusqlite>(r).map_err(decode_failed)
+            })
+            .optional()?
+        {
+            found.push(m);
+        }
+    }
+    if !found.is_empty() {
+        let mut reactions = db.prepare_cached(
+            "SELECT message_id, user_id, emoji FROM reaction WHERE message_id = ?1 ORDER BY rowid",
+        )?;
+        let mut all = Vec::new();
+        for m in &found {
+            let rows = reactions.query_map([m.id.to_string()], |r| {
+                Ok((
+                    MessageId(Rusqlite::uuid(r, "message_id").map_err(decode_failed)?),
+                    UserId(Rusqlite::uuid(r, "user_id").map_err(decode_failed)?),
+                    r.get::<_, String>("emoji")?,
+                ))
+            })?;
+            for row in rows {
+                all.push(row?);
+            }
+        }
+        read::group_reactions(all, &mut found);
+    }
+    Ok(found)
+}
+
+/// The members of each conversation.
+fn members(
+    db: &Connection,
+    ids: &[ConversationId],
+) -> rusqlite::Result<HashMap<ConversationId, Vec<UserId>>> {
+    let mut stmt = db.prepare_cached("SELECT user_id FROM member WHERE conversation_id = ?1")?;
+    let mut out = HashMap::with_capacity(ids.len());
+    for cid in ids {
+        let users = stmt
+            .query_map([cid.to_string()], |r| {
+                Rusqlite::uuid(r, "user_id")
+                    .map(UserId)
+                    .map_err(decode_failed)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.insert(*cid, users);
+    }
+    Ok(out)
+}
+
+/// The new messages, their mentions and their attachments.
+fn insert(db: &Connection, stored: &[Message], now: DateTime<Utc>) -> rusqlite::Result<()> {
+    let mut message = db.prepare_cached(
+        "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
+                              body, attachments, reply_to, mentions, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for m in stored {
+        message.execute(params![
+            m.id.to_string(),
+            m.conversation_id.to_string(),
+            m.seq,
+            m.sender_id.to_string(),
+            m.client_id,
+            m.body,
+            serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()),
+            m.reply_to.map(|r| r.to_string()),
+            serde_json::to_string(&m.mentions).unwrap_or_else(|_| "[]".into()),
+            millis(now),
+        ])?;
+    }
+    if stored.iter().any(|m| !m.mentions.is_empty()) {
+        let mut mention = db.prepare_cached(
+            "INSERT INTO mention (user_id, conversation_id, seq, message_id)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for m in stored {
+            for u in &m.mentions {
+                mention.execute(params![
+                    u.to_string(),
+                    m.conversation_id.to_string(),
+                    m.seq,
+                    m.id.to_string()
+                ])?;
+            }
+        }
+    }
+    if stored.iter().any(|m| !m.attachments.is_empty()) {
+        let mut attach = db.prepare_cached(
+            "INSERT INTO media_attachment (media_id, conversation_id, message_id)
+             VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )?;
+        let mut attached = db.prepare_cached(
+            "UPDATE media SET attached_at = COALESCE(attached_at, ?2) WHERE media_id = ?1",
+        )?;
+        for m in stored {
+            for a in &m.attachments {
+                let media = a.media_id.to_string();
+                attach.execute(params![
+                    media,
+                    m.conversation_id.to_string(),
+                    m.id.to_string()
+                ])?;
+                attached.execute(params![media, millis(now)])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A row mapper's error, as rusqlite's (the mapper closures must return one).
+fn decode_failed(e: sqlx::Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+}
+
+/// Maps driver errors to port errors, as the pool's `map_err` does.
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(format!("database busy: {e}"))
+        }
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// The same spelling as [`crate::Sqlite`] (ids as TEXT, times as integer milliseconds, JSON as
+/// TEXT), read through rusqlite.
+pub(crate) struct Rusqlite;
+
+fn column<'r>(row: &'r rusqlite::Row<'_>, col: &str) -> Result<ValueRef<'r>, sqlx::Error> {
+    row.get_ref(col).map_err(|e| decode(col, e))
+}
+
+fn decode(col: &str, e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: col.to_owned(),
+        source: Box::new(e),
+    }
+}
+
+fn opt_str<'r>(row: &'r rusqlite::Row<'_>, col: &str) -> Result<Option<&'r str>, sqlx::Error> {
+    match column(row, col)? {
+        ValueRef::Null => Ok(None),
+        v => v.as_str().map(Some).map_err(|e| decode(col, e)),
+    }
+}
+
+fn str<'r>(row: &'r rusqlite::Row<'_>, col: &str) -> Result<&'r str, sqlx::Error> {
+    column(row, col)?.as_str().map_err(|e| decode(col, e))
+}
+
+fn opt_int(row: &rusqlite::Row<'_>, col: &str) -> Result<Option<i64>, sqlx::Error> {
+    match column(row, col)? {
+        ValueRef::Null => Ok(None),
+        v => v.as_i64().map(Some).map_err(|e| decode(col, e)),
+    }
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+impl Dialect for Rusqlite {
+    type Row<'r> = rusqlite::Row<'r>;
+    fn uuid(row: &Self::Row<'_>, col: &str) -> Result<Uuid, sqlx::Error> {
+        Uuid::parse_str(str(row, col)?).map_err(|e| decode(col, e))
+    }
+    fn opt_uuid(row: &Self::Row<'_>, col: &str) -> Result<Option<Uuid>, sqlx::Error> {
+        opt_str(row, col)?
+            .map(Uuid::parse_str)
+            .transpose()
+            .map_err(|e| decode(col, e))
+    }
+    fn uuids(row: &Self::Row<'_>, col: &str) -> Result<Vec<Uuid>, sqlx::Error> {
+        serde_json::from_str(str(row, col)?).map_err(|e| decode(col, e))
+    }
+    fn time(row: &Self::Row<'_>, col: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        Self::int(row, col).map(from_millis)
+    }
+    fn opt_time(row: &Self::Row<'_>, col: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        Ok(opt_int(row, col)?.map(from_millis))
+    }
+    fn text(row: &Self::Row<'_>, col: &str) -> Result<String, sqlx::Error> {
+        str(row, col).map(str::to_owned)
+    }
+    fn opt_text(row: &Self::Row<'_>, col: &str) -> Result<Option<String>, sqlx::Error> {
+        Ok(opt_str(row, col)?.map(str::to_owned))
+    }
+    fn int(row: &Self::Row<'_>, col: &str) -> Result<i64, sqlx::Error> {
+        column(row, col)?.as_i64().map_err(|e| decode(col, e))
+    }
+    fn opt_u32(row: &Self::Row<'_>, col: &str) -> Result<Option<u32>, sqlx::Error> {
+        Ok(opt_int(row, col)?.and_then(|v| u32::try_from(v).ok()))
+    }
+    fn flag(row: &Self::Row<'_>, col: &str) -> Result<bool, sqlx::Error> {
+        Ok(Self::int(row, col)? != 0)
+    }
+    fn preview(row: &Self::Row<'_>, col: &str) -> Result<Option<LinkPreview>, sqlx::Error> {
+        opt_str(row, col)?
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| decode(col, e))
+    }
+    fn attachments(row: &Self::Row<'_>, col: &str) -> Result<Vec<Attachment>, sqlx::Error> {
+        // As the pool's mapper: an unreadable list reads as none.
+        Ok(serde_json::from_str(str(row, col)?).unwrap_or_default())
+    }
+}
