@@ -11,7 +11,7 @@
 //! (`otp_expired`, `otp_exhausted`).
 
 use crate::secrets::Secrets;
-use crate::sessions::{TokenPair, start_session};
+use crate::sessions::{LoggedIn, start_session};
 use crate::{AppState, Inner};
 use axum::Router;
 use axum::extract::State;
@@ -20,9 +20,9 @@ use axum::routing::post;
 use chatsync_core::RegistrationId;
 use chatsync_core::events::{MailTemplate, SendMail, UserUpserted};
 use chatsync_core::http::{ApiError, ApiResult, ClientIp, Json, RequestId};
-use chatsync_core::outbox::OutboxMessage;
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::Profile;
+use chatsync_core::ports::outbox::OutboxMessage;
 use chatsync_core::ports::throttle::Decision;
 use chatsync_core::ports::users::{Account, NewCode, NewRegistration, Registration};
 use chatsync_core::validate::{DisplayName, Email, Invalid, Password};
@@ -170,16 +170,6 @@ pub struct VerifyRequest {
     /// their own password.
     #[serde(default)]
     pub password: Option<String>,
-}
-
-/// Tokens and the account, after verify or login.
-#[derive(Serialize)]
-pub struct LoggedIn {
-    /// Access and refresh tokens.
-    #[serde(flatten)]
-    pub tokens: TokenPair,
-    /// The account.
-    pub user: chatsync_core::ports::users::Me,
 }
 
 /// The one answer to a code that activates nothing, whether the address is unknown, verified

@@ -26,7 +26,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use chatsync_core::config::{AuthConfig, RateLimit};
 use chatsync_core::http::{ApiError, Authenticator};
-use chatsync_core::outbox::OutboxStore;
+use chatsync_core::ports::outbox::OutboxStore;
 use chatsync_core::ports::throttle::Decision;
 use chatsync_core::ports::{EventBus, HealthCheck, SessionStore, Throttle, UserStore};
 use chatsync_core::tokens::AccessTokens;

@@ -1,7 +1,6 @@
 //! Login, token refresh with rotation and reuse detection, logout, and the session list
 //! (SPEC §2.4–2.6).
 
-use crate::accounts::LoggedIn;
 use crate::{AppState, Inner};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -26,6 +25,16 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/auth/logout", post(logout))
         .route("/api/sessions", get(list_sessions))
         .route("/api/sessions/{id}", delete(revoke_session))
+}
+
+/// Tokens and the account, after verify or login.
+#[derive(Serialize)]
+pub struct LoggedIn {
+    /// Access and refresh tokens.
+    #[serde(flatten)]
+    pub tokens: TokenPair,
+    /// The account.
+    pub user: chatsync_core::ports::users::Me,
 }
 
 /// An access token and a refresh token.

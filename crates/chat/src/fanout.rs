@@ -46,7 +46,7 @@ pub trait Fanout: Send + Sync + 'static {
     async fn to_users(
         &self,
         users: &[UserId],
-        except: Option<&str>,
+        except: Option<Sid>,
         event: &'static str,
         data: Payload<'_>,
     );
@@ -63,7 +63,7 @@ pub(crate) async fn emit_message(
     fanout: &dyn Fanout,
     attachments: Option<&dyn Attachments>,
     users: &[UserId],
-    except: Option<&str>,
+    except: Option<Sid>,
     event: &'static str,
     m: &Message,
 ) {
@@ -96,7 +96,7 @@ impl<A: Adapter> Fanout for IoFanout<A> {
     async fn to_users(
         &self,
         users: &[UserId],
-        except: Option<&str>,
+        except: Option<Sid>,
         event: &'static str,
         data: Payload<'_>,
     ) {
@@ -105,7 +105,7 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         }
         let rooms: Vec<String> = users.iter().map(|u| user_room(*u)).collect();
         let op = self.0.to(rooms);
-        let op = match except.and_then(|s| s.parse::<Sid>().ok()) {
+        let op = match except {
             // Each socket is in a room named by its id (see `socket::on_connect`).
             Some(sid) => op.except(sid),
             None => op,

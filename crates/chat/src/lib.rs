@@ -86,8 +86,9 @@ const PRESENCE_RENEW: Duration = Duration::from_secs(20);
 const SESSION_RECHECK: Duration = Duration::from_secs(60);
 
 impl ChatService {
-    /// Builds the service; starts its message writer.
-    pub fn new(cfg: ChatConfig, deps: ChatDeps) -> Self {
+    /// Builds the service on the fan-out of its Socket.IO server (see [`ChatService::fanout`]);
+    /// starts its message writer. Register the socket handlers next ([`ChatService::register`]).
+    pub fn new(cfg: ChatConfig, deps: ChatDeps, fanout: Arc<dyn Fanout>) -> Self {
         let core = Arc::new(ChatCore::new(
             cfg,
             deps.store,
@@ -97,6 +98,7 @@ impl ChatService {
             deps.directory,
             deps.attachments,
             deps.throttle,
+            fanout,
         ));
         Self {
             core,
@@ -115,11 +117,14 @@ impl ChatService {
         self.health.clone()
     }
 
-    /// Applies the chat service's Socket.IO settings and state to `builder`.
-    pub fn configure<A: Adapter>(&self, builder: SocketIoBuilder<A>) -> SocketIoBuilder<A> {
-        let cfg = &self.core.cfg;
+    /// Applies the chat service's Socket.IO settings to `builder`. The server is built before
+    /// the service, which is given its fan-out ([`ChatService::fanout`]); the handlers that
+    /// need the service are registered afterwards ([`ChatService::register`]).
+    pub fn configure<A: Adapter>(
+        cfg: &ChatConfig,
+        builder: SocketIoBuilder<A>,
+    ) -> SocketIoBuilder<A> {
         builder
-            .with_state(self.core.clone())
             .req_path("/socket.io")
             // Small read buffers keep idle sockets cheap (SPEC §7); a packet above
             // `max_payload` closes the socket instead of being buffered.
@@ -162,12 +167,16 @@ impl ChatService {
         axum::extract::Request::from_parts(parts, body)
     }
 
-    /// Wires the built Socket.IO server to the service. The returned value initialises the
-    /// adapter (a future to await for Redis, `()` in process).
-    pub fn attach<A: Adapter + DefinedAdapter>(&self, io: &SocketIo<A>) -> A::InitRes {
-        let fanout: Arc<dyn Fanout> = Arc::new(IoFanout(io.clone()));
-        let _ = self.core.fanout.set(fanout);
-        socket::register(io)
+    /// Delivery of events through `io`, on this node and (with the Redis adapter) every node.
+    pub fn fanout<A: Adapter>(io: &SocketIo<A>) -> Arc<dyn Fanout> {
+        Arc::new(IoFanout(io.clone()))
+    }
+
+    /// Registers the service's socket handlers on `io` (the server its fan-out was built
+    /// from). The returned value initialises the adapter (a future to await for Redis, `()`
+    /// in process).
+    pub fn register<A: Adapter + DefinedAdapter>(&self, io: &SocketIo<A>) -> A::InitRes {
+        socket::register(io, self.core.clone())
     }
 
     /// Runs the service's background work until `shutdown`: the profile-event consumer, the
@@ -227,11 +236,9 @@ impl ChatService {
                 _ = shutdown.cancelled() => return,
                 d = sub.next() => match d { Some(d) => d, None => return },
             };
-            if let Ok(ev) = events::decode::<SessionRevoked>(&d.payload)
-                && let Some(f) = self.core.fanout.get()
-            {
+            if let Ok(ev) = events::decode::<SessionRevoked>(&d.payload) {
                 tracing::debug!(session = %ev.session_id, "closing the sockets of a revoked session");
-                f.disconnect_session(ev.session_id);
+                self.core.fanout.disconnect_session(ev.session_id);
             }
         }
     }
@@ -245,14 +252,13 @@ impl ChatService {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = renew.tick() => {
-                    let Some(f) = self.core.fanout.get() else { continue };
-                    let conns: Vec<_> = f.local_sockets().into_iter().map(|(sid, u)| (u.user_id, sid)).collect();
+                    let conns: Vec<_> = self.core.fanout.local_sockets().into_iter().map(|(sid, u)| (u.user_id, sid)).collect();
                     if let Err(e) = self.core.presence.renew(&conns).await {
                         tracing::warn!(error = %e, "presence leases not renewed");
                     }
                 }
                 _ = recheck.tick() => {
-                    let Some(f) = self.core.fanout.get() else { continue };
+                    let f = &self.core.fanout;
                     let mut seen = std::collections::HashSet::new();
                     for (_, u) in f.local_sockets() {
                         if seen.insert(u.session_id)

@@ -10,7 +10,7 @@ use crate::protocol;
 use chatsync_core::ports::chat::{LinkPreview, Message};
 use chatsync_core::ports::{Attachments, ChatStore};
 use chatsync_link_preview::{Fetcher, first_url};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -30,7 +30,7 @@ struct Worker {
     fetcher: Fetcher,
     store: Arc<dyn ChatStore>,
     attachments: Option<Arc<dyn Attachments>>,
-    fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+    fanout: Arc<dyn Fanout>,
     cache: moka::future::Cache<String, LinkPreview>,
 }
 
@@ -40,7 +40,7 @@ impl Previewer {
         fetcher: Fetcher,
         store: Arc<dyn ChatStore>,
         attachments: Option<Arc<dyn Attachments>>,
-        fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+        fanout: Arc<dyn Fanout>,
     ) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let worker = Arc::new(Worker {
@@ -138,13 +138,10 @@ impl Worker {
     }
 
     async fn announce(&self, m: &Message) {
-        let Some(f) = self.fanout.get() else {
-            return;
-        };
         match self.store.member_ids(m.conversation_id).await {
             Ok(members) => {
                 emit_message(
-                    f.as_ref(),
+                    self.fanout.as_ref(),
                     self.attachments.as_deref(),
                     &members,
                     None,

@@ -22,8 +22,9 @@ use chatsync_core::ports::{Attachments, ChatStore, Presence, SessionStore, Store
 use chatsync_core::validate::{ConversationName, Invalid, MessageBody};
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use socketioxide::socket::Sid;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The answer of `sync`.
@@ -65,8 +66,8 @@ pub struct ChatCore {
     pub(crate) auth: Authenticator,
     pub(crate) directory: Arc<dyn UserDirectory>,
     pub(crate) attachments: Option<Arc<dyn Attachments>>,
-    /// Set once the Socket.IO server exists (it needs this core as its state first).
-    pub(crate) fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+    /// Delivers events to sockets; built from the Socket.IO server before this core.
+    pub(crate) fanout: Arc<dyn Fanout>,
     pub(crate) writer: Writer,
     /// The per-account send limit, for REST and Socket.IO alike.
     send_limit: SendLimit,
@@ -148,8 +149,8 @@ impl ChatCore {
         directory: Arc<dyn UserDirectory>,
         attachments: Option<Arc<dyn Attachments>>,
         throttle: Arc<dyn Throttle>,
+        fanout: Arc<dyn Fanout>,
     ) -> Self {
-        let fanout = Arc::new(OnceLock::new());
         let send_limit = SendLimit::new(throttle.clone(), cfg.send_per_account);
         let writer = Writer::start(
             store.clone(),
@@ -213,13 +214,11 @@ impl ChatCore {
     pub(crate) async fn emit(
         &self,
         users: &[UserId],
-        except: Option<&str>,
+        except: Option<Sid>,
         event: &'static str,
         data: Payload<'_>,
     ) {
-        if let Some(f) = self.fanout.get() {
-            f.to_users(users, except, event, data).await;
-        }
+        self.fanout.to_users(users, except, event, data).await;
     }
 
     async fn emit_conversation(&self, event: &'static str, users: &[UserId], c: &Conversation) {
@@ -623,7 +622,7 @@ impl ChatCore {
     pub(crate) async fn send(
         &self,
         me: UserId,
-        origin: Option<String>,
+        origin: Option<Sid>,
         p: SendPayload,
     ) -> ChatResult<Sent> {
         let (client_id, body) = check_send(&p)?;
@@ -694,7 +693,7 @@ impl ChatCore {
     pub(crate) async fn remove_preview(
         &self,
         me: UserId,
-        origin: Option<&str>,
+        origin: Option<Sid>,
         mid: MessageId,
     ) -> ChatResult<Message> {
         match self.store.remove_preview(mid, me).await {
@@ -873,12 +872,10 @@ impl ChatCore {
         Ok((hits, next))
     }
 
-    async fn updated(&self, me: UserId, mut m: Message, origin: Option<&str>) -> Message {
-        if let Some(f) = self.fanout.get()
-            && let Ok(members) = self.cached_members(m.conversation_id).await
-        {
+    async fn updated(&self, me: UserId, mut m: Message, origin: Option<Sid>) -> Message {
+        if let Ok(members) = self.cached_members(m.conversation_id).await {
             emit_message(
-                f.as_ref(),
+                self.fanout.as_ref(),
                 self.attachments.as_deref(),
                 &members,
                 origin,
@@ -894,7 +891,7 @@ impl ChatCore {
     pub(crate) async fn edit(
         &self,
         me: UserId,
-        origin: Option<&str>,
+        origin: Option<Sid>,
         mid: MessageId,
         body: &str,
     ) -> ChatResult<Message> {
@@ -909,7 +906,7 @@ impl ChatCore {
     pub(crate) async fn delete(
         &self,
         me: UserId,
-        origin: Option<&str>,
+        origin: Option<Sid>,
         mid: MessageId,
     ) -> ChatResult<Message> {
         let m = match self.store.delete_message(mid, me).await {
@@ -934,7 +931,7 @@ impl ChatCore {
     pub(crate) async fn react(
         &self,
         me: UserId,
-        origin: Option<&str>,
+        origin: Option<Sid>,
         mid: MessageId,
         emoji: &str,
         on: bool,
@@ -961,7 +958,7 @@ impl ChatCore {
     pub(crate) async fn receipt(
         &self,
         me: UserId,
-        origin: Option<&str>,
+        origin: Option<Sid>,
         cid: ConversationId,
         kind: ReceiptKind,
         seq: i64,

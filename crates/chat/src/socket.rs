@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide_core::adapter::DefinedAdapter;
 use std::collections::HashMap;
@@ -25,8 +25,18 @@ use std::time::{Duration, Instant};
 /// All set-up happens in the connect middleware, which socketioxide awaits before it tells the
 /// client it is connected: the connect handler runs on a spawned task, so event handlers
 /// registered there could miss a client's first events.
-pub(crate) fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> A::InitRes {
-    io.ns("/", connected::<A>.with(authenticate::<A>))
+/// The handlers reach the service through the socket's extensions (set up by
+/// [`authenticate`]): the Socket.IO server is built before the service, so it cannot carry
+/// the service as its state.
+pub(crate) fn register<A: Adapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    core: Arc<ChatCore>,
+) -> A::InitRes {
+    let authenticate = move |s: SocketRef<A>, auth: TryData<Handshake>| {
+        let core = core.clone();
+        async move { authenticate(s, core, auth).await }
+    };
+    io.ns("/", connected::<A>.with(authenticate))
 }
 
 async fn connected<A: Adapter>(s: SocketRef<A>) {
@@ -53,7 +63,7 @@ impl std::fmt::Display for Refused {
 /// session. Then the socket is set up: rooms, context, handlers, presence.
 async fn authenticate<A: Adapter>(
     s: SocketRef<A>,
-    State(core): State<Arc<ChatCore>>,
+    core: Arc<ChatCore>,
     TryData(auth): TryData<Handshake>,
 ) -> Result<(), Refused> {
     let Ok(Handshake { token }) = auth else {
@@ -169,12 +179,13 @@ impl SocketCtx {
     }
 }
 
-fn set_up<A: Adapter>(s: &SocketRef<A>, core: &ChatCore, user: Arc<SocketUser>) {
+fn set_up<A: Adapter>(s: &SocketRef<A>, core: &Arc<ChatCore>, user: Arc<SocketUser>) {
     // The user's room receives their events on every device; the socket's own room lets a
     // broadcast skip the sender (`except(sid)`).
     s.join(user_room(user.user_id));
     s.join(s.id.to_string());
     s.extensions.insert(user.clone());
+    s.extensions.insert(core.clone());
     s.extensions.insert(Arc::new(SocketCtx {
         user,
         limits: Mutex::new(Limits {
@@ -205,7 +216,7 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, core: &ChatCore, user: Arc<SocketUser>) 
     s.on_disconnect(on_disconnect::<A>);
 }
 
-async fn on_disconnect<A: Adapter>(s: SocketRef<A>, State(core): State<Arc<ChatCore>>) {
+async fn on_disconnect<A: Adapter>(s: SocketRef<A>, Extension(core): Extension<Arc<ChatCore>>) {
     metrics::gauge!("chat_sockets").decrement(1.0);
     let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() else {
         return;
@@ -281,13 +292,13 @@ struct SendAck {
 
 async fn on_send<A: Adapter>(
     s: SocketRef<A>,
-    State(core): State<Arc<ChatCore>>,
+    Extension(core): Extension<Arc<ChatCore>>,
     TryData(p): TryData<SendPayload>,
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::SEND).increment(1);
     let started = std::time::Instant::now();
-    let sid = s.id.to_string();
+    let sid = s.id;
     handle(&s, ack, Kind::Send, p, |ctx, p| async move {
         let sent = core.send(ctx.user.user_id, Some(sid), p).await?;
         Ok(SendAck {
@@ -303,7 +314,7 @@ async fn on_send<A: Adapter>(
 
 async fn on_typing<A: Adapter>(
     s: SocketRef<A>,
-    State(core): State<Arc<ChatCore>>,
+    Extension(core): Extension<Arc<ChatCore>>,
     TryData(p): TryData<TypingPayload>,
     ack: AckSender<A>,
 ) {
@@ -356,12 +367,12 @@ async fn on_typing<A: Adapter>(
 
 async fn on_receipt<A: Adapter>(
     s: SocketRef<A>,
-    State(core): State<Arc<ChatCore>>,
+    Extension(core): Extension<Arc<ChatCore>>,
     TryData(p): TryData<ReceiptPayload>,
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::RECEIPT).increment(1);
-    let sid = s.id.to_string();
+    let sid = s.id;
     handle(
         &s,
         ack,
@@ -371,7 +382,7 @@ async fn on_receipt<A: Adapter>(
             let moved = core
                 .receipt(
                     ctx.user.user_id,
-                    Some(&sid),
+                    Some(sid),
                     p.conversation_id,
                     p.kind,
                     p.seq,
@@ -385,7 +396,7 @@ async fn on_receipt<A: Adapter>(
 
 async fn on_sync<A: Adapter>(
     s: SocketRef<A>,
-    State(core): State<Arc<ChatCore>>,
+    Extension(core): Extension<Arc<ChatCore>>,
     TryData(p): TryData<SyncPayload>,
     ack: AckSender<A>,
 ) {
@@ -407,15 +418,15 @@ async fn on_sync<A: Adapter>(
 
 async fn on_edit<A: Adapter>(
     s: SocketRef<A>,
-    State(core): State<Arc<ChatCore>>,
+    Extension(core): Extension<Arc<ChatCore>>,
     TryData(p): TryData<EditPayload>,
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::EDIT).increment(1);
-    let sid = s.id.to_string();
+    let sid = s.id;
     handle(&s, ack, Kind::Other, p, |ctx, p: EditPayload| async move {
         let m = core
-            .edit(ctx.user.user_id, Some(&sid), p.message_id, &p.body)
+            .edit(ctx.user.user_id, Some(sid), p.message_id, &p.body)
             .await?;
         Ok(json!({"ok": true, "message": m}))
     })
@@ -424,12 +435,12 @@ async fn on_edit<A: Adapter>(
 
 async fn on_delete<A: Adapter>(
     s: SocketRef<A>,
-    State(core): State<Arc<ChatCore>>,
+    Extension(core): Extension<Arc<ChatCore>>,
     TryData(p): TryData<DeletePayload>,
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::DELETE).increment(1);
-    let sid = s.id.to_string();
+    let sid = s.id;
     handle(
         &s,
         ack,
@@ -437,7 +448,7 @@ async fn on_delete<A: Adapter>(
         p,
         |ctx, p: DeletePayload| async move {
             let m = core
-                .delete(ctx.user.user_id, Some(&sid), p.message_id)
+                .delete(ctx.user.user_id, Some(sid), p.message_id)
                 .await?;
             Ok(json!({"ok": true, "message": m}))
         },
@@ -447,15 +458,15 @@ async fn on_delete<A: Adapter>(
 
 async fn on_react<A: Adapter>(
     s: SocketRef<A>,
-    State(core): State<Arc<ChatCore>>,
+    Extension(core): Extension<Arc<ChatCore>>,
     TryData(p): TryData<ReactPayload>,
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::REACT).increment(1);
-    let sid = s.id.to_string();
+    let sid = s.id;
     handle(&s, ack, Kind::Other, p, |ctx, p: ReactPayload| async move {
         let m = core
-            .react(ctx.user.user_id, Some(&sid), p.message_id, &p.emoji, p.on)
+            .react(ctx.user.user_id, Some(sid), p.message_id, &p.emoji, p.on)
             .await?;
         Ok(json!({"ok": true, "message": m}))
     })

@@ -22,9 +22,10 @@ use crate::protocol;
 use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::chat::{Appended, Message, NewMessage};
 use chatsync_core::ports::{Attachments, ChatStore};
+use socketioxide::socket::Sid;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -39,7 +40,7 @@ pub(crate) struct Writer {
 struct Job {
     msg: NewMessage,
     /// The sending socket, which gets the ack instead of `message:new`.
-    origin: Option<String>,
+    origin: Option<Sid>,
     reply: oneshot::Sender<ChatResult<Sent>>,
 }
 
@@ -55,7 +56,7 @@ pub(crate) struct Sent {
 struct Delivery {
     message: Message,
     recipients: Arc<Vec<UserId>>,
-    origin: Option<String>,
+    origin: Option<Sid>,
 }
 
 /// What a shard's tasks share.
@@ -72,7 +73,7 @@ impl Writer {
     /// Starts the batching and fan-out tasks; they end when every `Writer` clone is dropped.
     pub(crate) fn start(
         store: Arc<dyn ChatStore>,
-        fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+        fanout: Arc<dyn Fanout>,
         attachments: Option<Arc<dyn Attachments>>,
         max_batch: usize,
         commit_window: Duration,
@@ -111,7 +112,7 @@ impl Writer {
     }
 
     /// Appends `msg` durably; returns once it is committed.
-    pub(crate) async fn send(&self, msg: NewMessage, origin: Option<String>) -> ChatResult<Sent> {
+    pub(crate) async fn send(&self, msg: NewMessage, origin: Option<Sid>) -> ChatResult<Sent> {
         let (reply, rx) = oneshot::channel();
         self.shard(msg.conversation_id)
             .send(Job { msg, origin, reply })
@@ -221,18 +222,17 @@ async fn commit_loop(
 }
 
 async fn fanout_loop(
-    fanout: Arc<OnceLock<Arc<dyn Fanout>>>,
+    fanout: Arc<dyn Fanout>,
     attachments: Option<Arc<dyn Attachments>>,
     mut rx: mpsc::UnboundedReceiver<Vec<Delivery>>,
 ) {
     while let Some(batch) = rx.recv().await {
-        let Some(f) = fanout.get() else { continue };
         for d in batch {
             emit_message(
-                f.as_ref(),
+                fanout.as_ref(),
                 attachments.as_deref(),
                 &d.recipients,
-                d.origin.as_deref(),
+                d.origin,
                 protocol::MESSAGE_NEW,
                 &d.message,
             )

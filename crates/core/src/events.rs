@@ -113,7 +113,7 @@ mod tests {
         };
         let shown = format!(
             "{cmd:?} {cmd:#?} {:?}",
-            crate::outbox::OutboxMessage::of(&cmd)
+            crate::ports::outbox::OutboxMessage::of(&cmd)
         );
         assert!(!shown.contains("482913"), "{shown}");
         assert!(shown.contains("ann@example.com") && shown.contains("expires_in_minutes"));

@@ -3,64 +3,13 @@
 //! published if and only if its change committed, even when the broker is down at the time
 //! (the relay keeps retrying) or the process dies in between (the rows are still there).
 
-use crate::events::Event;
-use crate::ports::StoreError;
 use crate::ports::bus::EventBus;
-use async_trait::async_trait;
+use crate::ports::outbox::OutboxStore;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-
-/// An event waiting to be published.
-#[derive(Clone, PartialEq)]
-pub struct OutboxMessage {
-    /// Bus topic.
-    pub topic: String,
-    /// JSON payload.
-    pub payload: String,
-}
-
-/// Shows the topic and the payload's size only: a `mail.send` payload carries a one-time
-/// code, and codes never go to logs (SPEC §8).
-impl std::fmt::Debug for OutboxMessage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxMessage")
-            .field("topic", &self.topic)
-            .field("payload_bytes", &self.payload.len())
-            .finish()
-    }
-}
-
-impl OutboxMessage {
-    /// The outbox row for `event`.
-    pub fn of<E: Event>(event: &E) -> Self {
-        Self {
-            topic: E::TOPIC.to_owned(),
-            // Serialising our own plain structs cannot fail: no maps with non-string keys.
-            payload: serde_json::to_string(event).unwrap_or_default(),
-        }
-    }
-}
-
-/// A stored outbox row.
-#[derive(Clone, Debug)]
-pub struct OutboxRow {
-    /// Row id, increasing in write order.
-    pub id: i64,
-    /// The message.
-    pub message: OutboxMessage,
-}
-
-/// Reading and clearing the outbox.
-#[async_trait]
-pub trait OutboxStore: Send + Sync + 'static {
-    /// Oldest pending rows. Concurrent relays on PostgreSQL take disjoint rows.
-    async fn pending(&self, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
-    /// Deletes published rows.
-    async fn remove(&self, ids: &[i64]) -> Result<(), StoreError>;
-}
 
 /// Publishes pending outbox rows until `shutdown`. `wake` is notified after each write so
 /// that events leave at once; the timer only catches up after failures and restarts.

@@ -11,7 +11,6 @@ pub mod wiring;
 use anyhow::Context;
 use axum::Router;
 use chatsync_auth::AuthService;
-use chatsync_chat::ChatService;
 use chatsync_core::config::Config;
 use chatsync_core::ports::HealthCheck;
 use chatsync_gateway::{Gateway, Remote, Upstream};
@@ -163,16 +162,14 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
             health.push(shared_media.clone());
             tracker.spawn(shared_media.run(stop_work.clone()));
         }
-        let chat = ChatService::new(cfg.chat.clone(), deps);
-        api = api.merge(chat.router()).merge(media.router()).merge(
-            shared
-                .socket_io(&cfg, &chat)
-                .await?
-                .layer(axum::middleware::from_fn_with_state(
-                    shutdown.clone(),
-                    refuse_new_sessions_while_draining,
-                )),
-        );
+        let (chat, sockets) = shared.chat_with_sockets(&cfg, deps).await?;
+        api = api
+            .merge(chat.router())
+            .merge(media.router())
+            .merge(sockets.layer(axum::middleware::from_fn_with_state(
+                shutdown.clone(),
+                refuse_new_sessions_while_draining,
+            )));
         health.extend(chat.health_checks());
         let stop = stop_work.clone();
         tracker.spawn(async move { chat.run_background(stop).await });

@@ -11,8 +11,8 @@ use chatsync_core::UserId;
 use chatsync_core::config::{Config, DatabaseKind};
 use chatsync_core::http::Authenticator;
 use chatsync_core::memory::{MemoryBus, MemoryPresence, MemorySessions, MemoryThrottle};
-use chatsync_core::outbox::OutboxStore;
 use chatsync_core::ports::chat::Profile;
+use chatsync_core::ports::outbox::OutboxStore;
 use chatsync_core::ports::{
     Agreement, ChatStore, EventBus, HealthCheck, MediaRepo, Presence, SessionStore, Throttle,
     UserStore,
@@ -172,26 +172,34 @@ impl Shared {
         Ok((deps, media))
     }
 
-    /// The Socket.IO endpoint of `chat`: in-process fan-out, or through Redis when
-    /// `REDIS_URL` is set, so several chat nodes share rooms.
-    pub async fn socket_io(&self, cfg: &Config, chat: &ChatService) -> anyhow::Result<Router> {
-        let (router, closer): (Router, Closer) = match &cfg.redis.url {
-            Some(url) => redis_socket_io(url.expose(), &cfg.redis.prefix, chat).await?,
+    /// The chat service and its Socket.IO endpoint: in-process fan-out, or through Redis when
+    /// `REDIS_URL` is set, so several chat nodes share rooms. The Socket.IO server is built
+    /// first, the service on its fan-out, then the service's handlers on the server.
+    pub async fn chat_with_sockets(
+        &self,
+        cfg: &Config,
+        deps: ChatDeps,
+    ) -> anyhow::Result<(ChatService, Router)> {
+        let (chat, router, closer): (ChatService, Router, Closer) = match &cfg.redis.url {
+            Some(url) => redis_socket_io(url.expose(), &cfg.redis.prefix, cfg, deps).await?,
             None => {
-                let (svc, io) = chat
-                    .configure(socketioxide::SocketIo::builder())
-                    .build_svc();
-                chat.attach(&io);
+                let (svc, io) =
+                    ChatService::configure(&cfg.chat, socketioxide::SocketIo::builder())
+                        .build_svc();
+                let chat = ChatService::new(cfg.chat.clone(), deps, ChatService::fanout(&io));
+                chat.register(&io);
                 (
+                    chat,
                     Router::new().route_service("/socket.io/", svc),
                     Box::new(move || Box::pin(async move { io.close().await })),
                 )
             }
         };
         *self.socket_closer.lock().unwrap_or_else(|p| p.into_inner()) = Some(closer);
-        Ok(router.layer(axum::middleware::map_request(
+        let router = router.layer(axum::middleware::map_request(
             ChatService::detach_request_head,
-        )))
+        ));
+        Ok((chat, router))
     }
 
     /// Disconnects every socket (shutdown).
@@ -340,8 +348,9 @@ impl UserDirectory for NoDirectory {
 async fn redis_socket_io(
     url: &str,
     prefix: &str,
-    chat: &ChatService,
-) -> anyhow::Result<(Router, Closer)> {
+    cfg: &Config,
+    deps: ChatDeps,
+) -> anyhow::Result<(ChatService, Router, Closer)> {
     use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
     // The adapter speaks RESP3.
     let url = if url.contains("protocol=") {
@@ -359,23 +368,30 @@ async fn redis_socket_io(
         driver,
         RedisAdapterConfig::new().with_prefix(format!("{prefix}socket.io")),
     );
-    let (svc, io) = chat
-        .configure(
-            socketioxide::SocketIo::builder()
-                .with_adapter::<CustomRedisAdapter<_, crate::socket_redis::ManagedDriver>>(ctr),
-        )
-        .build_svc();
-    chat.attach(&io)
+    let (svc, io) = ChatService::configure(
+        &cfg.chat,
+        socketioxide::SocketIo::builder()
+            .with_adapter::<CustomRedisAdapter<_, crate::socket_redis::ManagedDriver>>(ctr),
+    )
+    .build_svc();
+    let chat = ChatService::new(cfg.chat.clone(), deps, ChatService::fanout(&io));
+    chat.register(&io)
         .await
         .context("initialising the Socket.IO Redis adapter")?;
     Ok((
+        chat,
         Router::new().route_service("/socket.io/", svc),
         Box::new(move || Box::pin(async move { io.close().await })),
     ))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis_socket_io(_: &str, _: &str, _: &ChatService) -> anyhow::Result<(Router, Closer)> {
+async fn redis_socket_io(
+    _: &str,
+    _: &str,
+    _: &Config,
+    _: ChatDeps,
+) -> anyhow::Result<(ChatService, Router, Closer)> {
     anyhow::bail!("this build has no Redis support; rebuild with the `redis` feature")
 }
 

@@ -2,8 +2,8 @@
 
 use crate::{Pg, PgStore, like_prefix, map_err};
 use async_trait::async_trait;
-use chatsync_core::outbox::{OutboxMessage, OutboxRow, OutboxStore};
 use chatsync_core::ports::StoreError;
+use chatsync_core::ports::outbox::{OutboxMessage, OutboxRow, OutboxStore};
 use chatsync_core::ports::users::{
     Account, NewCode, NewRegistration, ProfilePatch, Registration, UserStore,
 };

@@ -46,13 +46,14 @@ pub async fn store(db: Db) -> (std::sync::Arc<dyn AnyStore>, Guard) {
 /// A store implementing every SQL port, for contract tests.
 pub trait AnyStore:
     chatsync_core::ports::UserStore
-    + chatsync_core::outbox::OutboxStore
+    + chatsync_core::ports::outbox::OutboxStore
     + chatsync_core::ports::ChatStore
     + chatsync_core::ports::MediaRepo
 {
     fn users(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::UserStore>;
-    fn outbox(self: std::sync::Arc<Self>)
-    -> std::sync::Arc<dyn chatsync_core::outbox::OutboxStore>;
+    fn outbox(
+        self: std::sync::Arc<Self>,
+    ) -> std::sync::Arc<dyn chatsync_core::ports::outbox::OutboxStore>;
     fn chat(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::ChatStore>;
     fn media(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::MediaRepo>;
 }
@@ -60,7 +61,7 @@ pub trait AnyStore:
 impl<T> AnyStore for T
 where
     T: chatsync_core::ports::UserStore
-        + chatsync_core::outbox::OutboxStore
+        + chatsync_core::ports::outbox::OutboxStore
         + chatsync_core::ports::ChatStore
         + chatsync_core::ports::MediaRepo,
 {
@@ -69,7 +70,7 @@ where
     }
     fn outbox(
         self: std::sync::Arc<Self>,
-    ) -> std::sync::Arc<dyn chatsync_core::outbox::OutboxStore> {
+    ) -> std::sync::Arc<dyn chatsync_core::ports::outbox::OutboxStore> {
         self
     }
     fn chat(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn chatsync_core::ports::ChatStore> {

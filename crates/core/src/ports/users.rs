@@ -1,8 +1,8 @@
 //! The user service's store: accounts, pending registrations with their codes, and its outbox.
 
 use crate::ids::{RegistrationId, UserId};
-use crate::outbox::OutboxMessage;
 use crate::ports::StoreError;
+use crate::ports::outbox::OutboxMessage;
 use crate::validate::Email;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -1,8 +1,8 @@
 //! The user service's store.
 
 use chatsync_core::RegistrationId;
-use chatsync_core::outbox::{OutboxMessage, OutboxStore};
 use chatsync_core::ports::StoreError;
+use chatsync_core::ports::outbox::{OutboxMessage, OutboxStore};
 use chatsync_core::ports::users::{NewCode, NewRegistration, ProfilePatch, UserStore};
 use chatsync_core::validate::Email;
 use chrono::{Duration, Utc};
