@@ -32,7 +32,7 @@ mod socket;
 mod writer;
 
 pub use error::{ChatError, ChatResult};
-pub use service::ChatCore;
+pub use service::Chat;
 
 use axum::Router;
 use chatsync_core::config::ChatConfig;
@@ -75,7 +75,7 @@ pub struct ChatDeps {
 /// The chat service.
 #[derive(Clone)]
 pub struct ChatService {
-    core: Arc<ChatCore>,
+    chat: Arc<Chat>,
     bus: Arc<dyn EventBus>,
     health: Vec<Arc<dyn HealthCheck>>,
 }
@@ -89,7 +89,7 @@ impl ChatService {
     /// Builds the service on the fan-out of its Socket.IO server (see [`ChatService::fanout`]);
     /// starts its message writer. Register the socket handlers next ([`ChatService::register`]).
     pub fn new(cfg: ChatConfig, deps: ChatDeps, fanout: Arc<dyn Fanout>) -> Self {
-        let core = Arc::new(ChatCore::new(
+        let chat = Arc::new(Chat::new(
             cfg,
             deps.store,
             deps.presence,
@@ -101,7 +101,7 @@ impl ChatService {
             fanout,
         ));
         Self {
-            core,
+            chat,
             bus: deps.bus,
             health: deps.health,
         }
@@ -109,7 +109,7 @@ impl ChatService {
 
     /// The REST routes.
     pub fn router(&self) -> Router {
-        rest::router(self.core.clone())
+        rest::router(self.chat.clone())
     }
 
     /// What `/readyz` checks for this service.
@@ -176,7 +176,7 @@ impl ChatService {
     /// from). The returned value initialises the adapter (a future to await for Redis, `()`
     /// in process).
     pub fn register<A: Adapter + DefinedAdapter>(&self, io: &SocketIo<A>) -> A::InitRes {
-        socket::register(io, self.core.clone())
+        socket::register(io, self.chat.clone())
     }
 
     /// Runs the service's background work until `shutdown`: the profile-event consumer, the
@@ -203,7 +203,7 @@ impl ChatService {
                 d = sub.next() => match d { Some(d) => d, None => return },
             };
             match events::decode::<UserUpserted>(&d.payload) {
-                Ok(UserUpserted(p)) => match self.core.store.upsert_profile(&p).await {
+                Ok(UserUpserted(p)) => match self.chat.store.upsert_profile(&p).await {
                     Ok(()) => {
                         let _ = d.ack().await;
                     }
@@ -238,7 +238,7 @@ impl ChatService {
             };
             if let Ok(ev) = events::decode::<SessionRevoked>(&d.payload) {
                 tracing::debug!(session = %ev.session_id, "closing the sockets of a revoked session");
-                self.core.fanout.disconnect_session(ev.session_id);
+                self.chat.fanout.disconnect_session(ev.session_id);
             }
         }
     }
@@ -252,17 +252,17 @@ impl ChatService {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = renew.tick() => {
-                    let conns: Vec<_> = self.core.fanout.local_sockets().into_iter().map(|(sid, u)| (u.user_id, sid)).collect();
-                    if let Err(e) = self.core.presence.renew(&conns).await {
+                    let conns: Vec<_> = self.chat.fanout.local_sockets().into_iter().map(|(sid, u)| (u.user_id, sid)).collect();
+                    if let Err(e) = self.chat.presence.renew(&conns).await {
                         tracing::warn!(error = %e, "presence leases not renewed");
                     }
                 }
                 _ = recheck.tick() => {
-                    let f = &self.core.fanout;
+                    let f = &self.chat.fanout;
                     let mut seen = std::collections::HashSet::new();
                     for (_, u) in f.local_sockets() {
                         if seen.insert(u.session_id)
-                            && matches!(self.core.sessions.get(u.session_id).await, Ok(None))
+                            && matches!(self.chat.sessions.get(u.session_id).await, Ok(None))
                         {
                             f.disconnect_session(u.session_id);
                         }

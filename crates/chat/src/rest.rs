@@ -3,7 +3,7 @@
 
 use crate::error::ChatError;
 use crate::protocol::SendPayload;
-use crate::service::ChatCore;
+use crate::service::Chat;
 use axum::Router;
 use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 #[derive(Clone)]
-pub(crate) struct RestState(pub(crate) Arc<ChatCore>);
+pub(crate) struct RestState(pub(crate) Arc<Chat>);
 
 impl FromRef<RestState> for Authenticator {
     fn from_ref(s: &RestState) -> Self {
@@ -52,7 +52,7 @@ impl FromRequestParts<RestState> for Caller {
     }
 }
 
-pub(crate) fn router(core: Arc<ChatCore>) -> Router {
+pub(crate) fn router(chat: Arc<Chat>) -> Router {
     Router::new()
         .route("/api/conversations", post(create).get(list))
         .route("/api/conversations/{id}", get(show).patch(rename))
@@ -84,7 +84,7 @@ pub(crate) fn router(core: Arc<ChatCore>) -> Router {
             "/api/chat-settings",
             get(chat_settings).put(set_chat_settings),
         )
-        .with_state(RestState(core))
+        .with_state(RestState(chat))
 }
 
 fn id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {

@@ -58,7 +58,7 @@ const RECEIPT_SETTING_TTL: Duration = Duration::from_secs(10);
 const MEMBER_CACHE_CAPACITY: u64 = 100_000;
 
 /// The chat service's state and operations.
-pub struct ChatCore {
+pub struct Chat {
     pub(crate) cfg: ChatConfig,
     pub(crate) store: Arc<dyn ChatStore>,
     pub(crate) presence: Arc<dyn Presence>,
@@ -66,7 +66,7 @@ pub struct ChatCore {
     pub(crate) auth: Authenticator,
     pub(crate) directory: Arc<dyn UserDirectory>,
     pub(crate) attachments: Option<Arc<dyn Attachments>>,
-    /// Delivers events to sockets; built from the Socket.IO server before this core.
+    /// Delivers events to sockets; built from the Socket.IO server before this.
     pub(crate) fanout: Arc<dyn Fanout>,
     pub(crate) writer: Writer,
     /// The per-account send limit, for REST and Socket.IO alike.
@@ -138,7 +138,7 @@ pub(crate) fn check_seq(seq: i64) -> ChatResult<()> {
     Ok(())
 }
 
-impl ChatCore {
+impl Chat {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         cfg: ChatConfig,

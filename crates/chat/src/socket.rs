@@ -1,11 +1,11 @@
 //! Socket.IO (SPEC §4): handshake authentication, the per-socket context, and one handler per
 //! client event. Generic over socketioxide's adapter (in-process or Redis); everything else is
-//! in [`ChatCore`].
+//! in [`Chat`].
 
 use crate::error::{ChatError, ChatResult};
 use crate::fanout::{SocketUser, user_room};
 use crate::protocol::{self, *};
-use crate::service::ChatCore;
+use crate::service::Chat;
 use chatsync_core::ids::ConversationId;
 use chatsync_core::ports::chat::Message;
 use chatsync_core::ports::presence::Connected;
@@ -30,11 +30,11 @@ use std::time::{Duration, Instant};
 /// the service as its state.
 pub(crate) fn register<A: Adapter + DefinedAdapter>(
     io: &SocketIo<A>,
-    core: Arc<ChatCore>,
+    chat: Arc<Chat>,
 ) -> A::InitRes {
     let authenticate = move |s: SocketRef<A>, auth: TryData<Handshake>| {
-        let core = core.clone();
-        async move { authenticate(s, core, auth).await }
+        let chat = chat.clone();
+        async move { authenticate(s, chat, auth).await }
     };
     io.ns("/", connected::<A>.with(authenticate))
 }
@@ -63,7 +63,7 @@ impl std::fmt::Display for Refused {
 /// session. Then the socket is set up: rooms, context, handlers, presence.
 async fn authenticate<A: Adapter>(
     s: SocketRef<A>,
-    core: Arc<ChatCore>,
+    chat: Arc<Chat>,
     TryData(auth): TryData<Handshake>,
 ) -> Result<(), Refused> {
     let Ok(Handshake { token }) = auth else {
@@ -71,7 +71,7 @@ async fn authenticate<A: Adapter>(
             "unauthorized: send {token: <access token>} as auth".into(),
         ));
     };
-    let u = core
+    let u = chat
         .auth
         .authenticate(&token)
         .await
@@ -82,8 +82,8 @@ async fn authenticate<A: Adapter>(
     });
     // Before the client hears it is connected, so a disconnect cannot overtake it. Presence
     // counts the user's sockets on every node, and refuses one past the cap in the same step.
-    let max = core.cfg.max_sockets_per_account;
-    let came_online = match core
+    let max = chat.cfg.max_sockets_per_account;
+    let came_online = match chat
         .presence
         .connect(user.user_id, &s.id.to_string(), max)
         .await
@@ -99,9 +99,9 @@ async fn authenticate<A: Adapter>(
             false
         }
     };
-    set_up(&s, &core, user.clone());
+    set_up(&s, &chat, user.clone());
     if came_online {
-        tokio::spawn(async move { core.announce(user.user_id, true, None).await });
+        tokio::spawn(async move { chat.announce(user.user_id, true, None).await });
     }
     Ok(())
 }
@@ -179,20 +179,20 @@ impl SocketCtx {
     }
 }
 
-fn set_up<A: Adapter>(s: &SocketRef<A>, core: &Arc<ChatCore>, user: Arc<SocketUser>) {
+fn set_up<A: Adapter>(s: &SocketRef<A>, chat: &Arc<Chat>, user: Arc<SocketUser>) {
     // The user's room receives their events on every device; the socket's own room lets a
     // broadcast skip the sender (`except(sid)`).
     s.join(user_room(user.user_id));
     s.join(s.id.to_string());
     s.extensions.insert(user.clone());
-    s.extensions.insert(core.clone());
+    s.extensions.insert(chat.clone());
     s.extensions.insert(Arc::new(SocketCtx {
         user,
         limits: Mutex::new(Limits {
-            sends: Bucket::new(core.cfg.send_per_sec, core.cfg.send_burst),
+            sends: Bucket::new(chat.cfg.send_per_sec, chat.cfg.send_burst),
             events: Bucket::new(
-                core.cfg.events_per_sec,
-                core.cfg.events_per_sec.saturating_mul(2),
+                chat.cfg.events_per_sec,
+                chat.cfg.events_per_sec.saturating_mul(2),
             ),
             strikes: 0,
         }),
@@ -216,7 +216,7 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, core: &Arc<ChatCore>, user: Arc<SocketUs
     s.on_disconnect(on_disconnect::<A>);
 }
 
-async fn on_disconnect<A: Adapter>(s: SocketRef<A>, Extension(core): Extension<Arc<ChatCore>>) {
+async fn on_disconnect<A: Adapter>(s: SocketRef<A>, Extension(chat): Extension<Arc<Chat>>) {
     metrics::gauge!("chat_sockets").decrement(1.0);
     let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() else {
         return;
@@ -229,9 +229,9 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, Extension(core): Extension<A
         .map(|(c, _)| c)
         .collect();
     for cid in typing {
-        let _ = core.typing(ctx.user.user_id, cid, false).await;
+        let _ = chat.typing(ctx.user.user_id, cid, false).await;
     }
-    if let Err(e) = core.disconnected(ctx.user.user_id, &s.id.to_string()).await {
+    if let Err(e) = chat.disconnected(ctx.user.user_id, &s.id.to_string()).await {
         tracing::warn!(error = %e, "presence not updated on disconnect");
     }
 }
@@ -292,7 +292,7 @@ struct SendAck {
 
 async fn on_send<A: Adapter>(
     s: SocketRef<A>,
-    Extension(core): Extension<Arc<ChatCore>>,
+    Extension(chat): Extension<Arc<Chat>>,
     TryData(p): TryData<SendPayload>,
     ack: AckSender<A>,
 ) {
@@ -300,7 +300,7 @@ async fn on_send<A: Adapter>(
     let started = std::time::Instant::now();
     let sid = s.id;
     handle(&s, ack, Kind::Send, p, |ctx, p| async move {
-        let sent = core.send(ctx.user.user_id, Some(sid), p).await?;
+        let sent = chat.send(ctx.user.user_id, Some(sid), p).await?;
         Ok(SendAck {
             ok: true,
             message: sent.message,
@@ -314,7 +314,7 @@ async fn on_send<A: Adapter>(
 
 async fn on_typing<A: Adapter>(
     s: SocketRef<A>,
-    Extension(core): Extension<Arc<ChatCore>>,
+    Extension(chat): Extension<Arc<Chat>>,
     TryData(p): TryData<TypingPayload>,
     ack: AckSender<A>,
 ) {
@@ -332,10 +332,10 @@ async fn on_typing<A: Adapter>(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&cid);
-                core.typing(me, cid, false).await?;
+                chat.typing(me, cid, false).await?;
                 return Ok(json!({"ok": true}));
             }
-            core.typing(me, cid, true).await?;
+            chat.typing(me, cid, true).await?;
             let generation = {
                 let mut t = ctx.typing.lock().unwrap_or_else(|e| e.into_inner());
                 let g = t.get(&cid).map_or(1, |g| g + 1);
@@ -343,7 +343,7 @@ async fn on_typing<A: Adapter>(
                 g
             };
             // Expire by itself unless refreshed or stopped.
-            let timeout = Duration::from_secs(core.cfg.typing_timeout_secs.max(1));
+            let timeout = Duration::from_secs(chat.cfg.typing_timeout_secs.max(1));
             tokio::spawn(async move {
                 tokio::time::sleep(timeout).await;
                 let still = {
@@ -356,7 +356,7 @@ async fn on_typing<A: Adapter>(
                     }
                 };
                 if still {
-                    let _ = core.typing(me, cid, false).await;
+                    let _ = chat.typing(me, cid, false).await;
                 }
             });
             Ok(json!({"ok": true}))
@@ -367,7 +367,7 @@ async fn on_typing<A: Adapter>(
 
 async fn on_receipt<A: Adapter>(
     s: SocketRef<A>,
-    Extension(core): Extension<Arc<ChatCore>>,
+    Extension(chat): Extension<Arc<Chat>>,
     TryData(p): TryData<ReceiptPayload>,
     ack: AckSender<A>,
 ) {
@@ -379,7 +379,7 @@ async fn on_receipt<A: Adapter>(
         Kind::Other,
         p,
         |ctx, p: ReceiptPayload| async move {
-            let moved = core
+            let moved = chat
                 .receipt(
                     ctx.user.user_id,
                     Some(sid),
@@ -396,13 +396,13 @@ async fn on_receipt<A: Adapter>(
 
 async fn on_sync<A: Adapter>(
     s: SocketRef<A>,
-    Extension(core): Extension<Arc<ChatCore>>,
+    Extension(chat): Extension<Arc<Chat>>,
     TryData(p): TryData<SyncPayload>,
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::SYNC).increment(1);
     handle(&s, ack, Kind::Other, p, |ctx, p: SyncPayload| async move {
-        let s = core
+        let s = chat
             .sync(ctx.user.user_id, &p.after, &p.versions, p.limit)
             .await?;
         Ok(json!({
@@ -418,14 +418,14 @@ async fn on_sync<A: Adapter>(
 
 async fn on_edit<A: Adapter>(
     s: SocketRef<A>,
-    Extension(core): Extension<Arc<ChatCore>>,
+    Extension(chat): Extension<Arc<Chat>>,
     TryData(p): TryData<EditPayload>,
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::EDIT).increment(1);
     let sid = s.id;
     handle(&s, ack, Kind::Other, p, |ctx, p: EditPayload| async move {
-        let m = core
+        let m = chat
             .edit(ctx.user.user_id, Some(sid), p.message_id, &p.body)
             .await?;
         Ok(json!({"ok": true, "message": m}))
@@ -435,7 +435,7 @@ async fn on_edit<A: Adapter>(
 
 async fn on_delete<A: Adapter>(
     s: SocketRef<A>,
-    Extension(core): Extension<Arc<ChatCore>>,
+    Extension(chat): Extension<Arc<Chat>>,
     TryData(p): TryData<DeletePayload>,
     ack: AckSender<A>,
 ) {
@@ -447,7 +447,7 @@ async fn on_delete<A: Adapter>(
         Kind::Other,
         p,
         |ctx, p: DeletePayload| async move {
-            let m = core
+            let m = chat
                 .delete(ctx.user.user_id, Some(sid), p.message_id)
                 .await?;
             Ok(json!({"ok": true, "message": m}))
@@ -458,14 +458,14 @@ async fn on_delete<A: Adapter>(
 
 async fn on_react<A: Adapter>(
     s: SocketRef<A>,
-    Extension(core): Extension<Arc<ChatCore>>,
+    Extension(chat): Extension<Arc<Chat>>,
     TryData(p): TryData<ReactPayload>,
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::REACT).increment(1);
     let sid = s.id;
     handle(&s, ack, Kind::Other, p, |ctx, p: ReactPayload| async move {
-        let m = core
+        let m = chat
             .react(ctx.user.user_id, Some(sid), p.message_id, &p.emoji, p.on)
             .await?;
         Ok(json!({"ok": true, "message": m}))
