@@ -94,6 +94,8 @@ describe("who has read it", { timeout: 300_000 }, () => {
       const s = await get<{ read_receipts: boolean }>(server, carol, "/api/chat-settings");
       assert.equal(s.read_receipts, false);
     });
+    // The box keeps the focus while the change is saved, so Escape still reaches the dialog.
+    assert.ok(await settings.evaluate((d) => d.contains(document.activeElement)), "focus stays in the Settings dialog");
     await cat.keyboard.press("Escape");
     await settings.waitFor({ state: "detached" });
 

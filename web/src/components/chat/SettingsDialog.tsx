@@ -186,7 +186,9 @@ function Notifications() {
 
 function Privacy() {
   const readReceipts = useChat((s) => s.readReceipts);
-  // Shown at once while the server is asked; back to the stored value if it refuses.
+  // Shown at once while the server is asked; back to the stored value if it refuses. The box
+  // stays enabled meanwhile (busy, ignoring clicks): disabling it would drop the keyboard
+  // focus out of the dialog, and Escape would then no longer close it.
   const [asked, setAsked] = useState<boolean | null>(null);
   const descId = useId();
   return (
@@ -203,8 +205,9 @@ function Privacy() {
           type="checkbox"
           aria-describedby={descId}
           checked={asked ?? readReceipts}
-          disabled={asked !== null}
+          aria-busy={asked !== null}
           onChange={(e) => {
+            if (asked !== null) return; // one change at a time
             setAsked(e.target.checked);
             void changeReadReceipts(e.target.checked).finally(() => setAsked(null));
           }}
