@@ -237,6 +237,7 @@ async fn user_store(cfg: &Config) -> anyhow::Result<UserStores> {
                 .with_context(|| format!("opening {}", url.redacted()))?;
             s.migrate_user().await?;
             let s = Arc::new(s);
+            sample_pool("user", &s, chatsync_store_sqlite::SqliteStore::pool_use);
             Ok((s.clone(), s.clone(), s))
         }
         DatabaseKind::Postgres(url) => postgres_user_store(cfg, url.expose()).await,
@@ -251,6 +252,7 @@ async fn postgres_user_store(cfg: &Config, url: &str) -> anyhow::Result<UserStor
             .context("connecting to PostgreSQL")?;
     s.migrate_user().await?;
     let s = Arc::new(s);
+    sample_pool("user", &s, chatsync_store_postgres::PgStore::pool_use);
     Ok((s.clone(), s.clone(), s))
 }
 
@@ -269,6 +271,7 @@ async fn chat_store(cfg: &Config) -> anyhow::Result<ChatStores> {
                 .with_context(|| format!("opening {}", url.redacted()))?;
             s.migrate_chat().await?;
             let s = Arc::new(s);
+            sample_pool("chat", &s, chatsync_store_sqlite::SqliteStore::pool_use);
             Ok((s.clone(), s.clone(), s))
         }
         DatabaseKind::Postgres(url) => postgres_chat_store(cfg, url.expose()).await,
@@ -283,12 +286,38 @@ async fn postgres_chat_store(cfg: &Config, url: &str) -> anyhow::Result<ChatStor
             .context("connecting to PostgreSQL")?;
     s.migrate_chat().await?;
     let s = Arc::new(s);
+    sample_pool("chat", &s, chatsync_store_postgres::PgStore::pool_use);
     Ok((s.clone(), s.clone(), s))
 }
 
 #[cfg(not(feature = "postgres"))]
 async fn postgres_chat_store(_: &Config, _: &str) -> anyhow::Result<ChatStores> {
     anyhow::bail!("this build has no PostgreSQL support; rebuild with the `postgres` feature")
+}
+
+/// Records how `service`'s database pool is used (`db_pool_connections{service, state}` and
+/// `db_pool_max_connections{service}`) now and every 5 s, for as long as the store lives.
+fn sample_pool<S: Send + Sync + 'static>(
+    service: &'static str,
+    store: &Arc<S>,
+    read: fn(&S) -> chatsync_core::ports::PoolUse,
+) {
+    let store = Arc::downgrade(store);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let Some(s) = store.upgrade() else { return };
+            let u = read(&s);
+            drop(s);
+            let busy = u.open.saturating_sub(u.idle);
+            metrics::gauge!("db_pool_connections", "service" => service, "state" => "busy")
+                .set(f64::from(busy));
+            metrics::gauge!("db_pool_connections", "service" => service, "state" => "idle")
+                .set(f64::from(u.idle));
+            metrics::gauge!("db_pool_max_connections", "service" => service).set(f64::from(u.max));
+        }
+    });
 }
 
 /// Runs every service's migrations (`chatsync migrate`).

@@ -59,6 +59,15 @@ impl PgStore {
             .await
     }
 
+    /// How the pool's connections are used.
+    pub fn pool_use(&self) -> chatsync_core::ports::PoolUse {
+        chatsync_core::ports::PoolUse {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -123,6 +123,15 @@ impl SqliteStore {
             .await
     }
 
+    /// How the pool's connections are used (the appender's own connection not counted).
+    pub fn pool_use(&self) -> chatsync_core::ports::PoolUse {
+        chatsync_core::ports::PoolUse {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
         self.appender.close();

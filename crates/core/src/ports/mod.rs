@@ -21,6 +21,17 @@ pub use sessions::SessionStore;
 pub use throttle::Throttle;
 pub use users::UserStore;
 
+/// How a store's connection pool is used, for `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open now.
+    pub open: u32,
+    /// Of those, the ones waiting for work.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// Errors of a SQL store, in terms services can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

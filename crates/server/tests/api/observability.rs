@@ -32,7 +32,7 @@ fn dashboard_metrics() -> BTreeSet<String> {
         for t in p["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap();
             for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-                let ours = ["chat_", "chatsync_", "http_", "bus_", "mail_"]
+                let ours = ["chat_", "chatsync_", "http_", "bus_", "mail_", "db_"]
                     .iter()
                     .any(|p| word.starts_with(p));
                 if ours {
