@@ -358,6 +358,28 @@ impl EventBus for RabbitBus {
         let _ = ch.close(200, "peeked".into()).await;
         Ok(out)
     }
+
+    async fn queue_depth(&self, queue: &str) -> Result<u64, BusError> {
+        if !topology::QUEUES.iter().any(|q| q.name == queue) {
+            return Err(BusError::UnknownQueue(queue.to_owned()));
+        }
+        // A passive declare answers with the queue's count of ready messages.
+        let link = self.inner.link().await?;
+        let ch = link.conn.create_channel().await.map_err(unavailable)?;
+        let q = ch
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable);
+        let _ = ch.close(200, "counted".into()).await;
+        Ok(u64::from(q?.message_count()))
+    }
 }
 
 #[async_trait]

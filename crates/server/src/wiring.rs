@@ -65,6 +65,9 @@ impl Shared {
                 _ => (Arc::new(MemoryBus::new(cfg.bus.max_attempts)), None),
             };
         let bus: Arc<dyn EventBus> = Arc::new(chatsync_core::ports::bus::MeteredBus(bus));
+        if needs_bus {
+            sample_queues(&bus);
+        }
 
         let state = match &cfg.redis.url {
             Some(url) => redis(url.expose(), &cfg.redis.prefix)?,
@@ -316,6 +319,30 @@ fn sample_pool<S: Send + Sync + 'static>(
             metrics::gauge!("db_pool_connections", "service" => service, "state" => "idle")
                 .set(f64::from(u.idle));
             metrics::gauge!("db_pool_max_connections", "service" => service).set(f64::from(u.max));
+        }
+    });
+}
+
+/// Records how many events wait in each durable queue (`bus_queue_depth{queue}`) now and
+/// every 5 s, for as long as the bus lives. With RabbitMQ every node reports the broker's
+/// count; a failed count (broker down) leaves the last value.
+fn sample_queues(bus: &Arc<dyn EventBus>) {
+    let bus = Arc::downgrade(bus);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let Some(b) = bus.upgrade() else { return };
+            for q in chatsync_core::ports::bus::topology::QUEUES {
+                match b.queue_depth(q.name).await {
+                    Ok(n) => {
+                        // Precision is lost only beyond 2^53 waiting events.
+                        #[allow(clippy::cast_precision_loss)]
+                        metrics::gauge!("bus_queue_depth", "queue" => q.name).set(n as f64);
+                    }
+                    Err(e) => tracing::debug!(error = %e, queue = q.name, "queue depth not read"),
+                }
+            }
         }
     });
 }

@@ -22,6 +22,8 @@ struct Inner {
 }
 
 struct Queue {
+    /// Items sent and not yet received by a consumer.
+    waiting: std::sync::atomic::AtomicU64,
     tx: mpsc::UnboundedSender<Item>,
     /// Shared by every consumer of the queue; whoever holds the lock takes the next item.
     rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Item>>>,
@@ -45,6 +47,7 @@ impl MemoryBus {
                 (
                     q.name,
                     Queue {
+                        waiting: std::sync::atomic::AtomicU64::new(0),
                         tx,
                         rx: Arc::new(tokio::sync::Mutex::new(rx)),
                     },
@@ -66,6 +69,7 @@ impl MemoryBus {
 impl Inner {
     fn enqueue(&self, queue: &str, item: Item) {
         if let Some(q) = self.queues.get(queue) {
+            q.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // The receiver lives as long as `self`, so sending cannot fail.
             let _ = q.tx.send(item);
         }
@@ -132,6 +136,15 @@ impl EventBus for MemoryBus {
             .map(|q| q.iter().take(max).cloned().collect())
             .unwrap_or_default())
     }
+
+    async fn queue_depth(&self, queue: &str) -> Result<u64, BusError> {
+        let q = self
+            .inner
+            .queues
+            .get(queue)
+            .ok_or_else(|| BusError::UnknownQueue(queue.to_owned()))?;
+        Ok(q.waiting.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 struct QueueSubscription {
@@ -144,6 +157,9 @@ struct QueueSubscription {
 impl Subscription for QueueSubscription {
     async fn next(&mut self) -> Option<Delivery> {
         let item = self.rx.lock().await.recv().await?;
+        if let Some(q) = self.inner.queues.get(self.queue.as_str()) {
+            q.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Some(Delivery {
             topic: item.topic.clone(),
             payload: item.payload.clone(),

@@ -149,6 +149,10 @@ pub trait EventBus: Send + Sync + 'static {
     /// Events dead-lettered from `queue` after their last attempt, oldest first (for
     /// operators and tests; adapters may cap how many they return).
     async fn dead_letters(&self, queue: &str, max: usize) -> Result<Vec<Bytes>, BusError>;
+
+    /// Events waiting in the durable queue `queue` for a consumer (not counting those
+    /// delivered and not yet settled), for `/metrics`.
+    async fn queue_depth(&self, queue: &str) -> Result<u64, BusError>;
 }
 
 /// An [`EventBus`] that counts what goes through it, for `/metrics`: `bus_published_total`
@@ -224,6 +228,10 @@ impl EventBus for MeteredBus {
 
     async fn dead_letters(&self, queue: &str, max: usize) -> Result<Vec<Bytes>, BusError> {
         self.0.dead_letters(queue, max).await
+    }
+
+    async fn queue_depth(&self, queue: &str) -> Result<u64, BusError> {
+        self.0.queue_depth(queue).await
     }
 }
 

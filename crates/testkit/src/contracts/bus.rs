@@ -27,6 +27,9 @@ pub async fn bus_contract(bus: Arc<dyn EventBus>) {
         .unwrap();
     let mut broadcast = bus.subscribe("session.#").await.unwrap();
     let mut other_broadcast = bus.subscribe("session.#").await.unwrap();
+    assert_eq!(bus.queue_depth(topology::MAIL).await.unwrap(), 1, "waiting");
+    assert_eq!(bus.queue_depth(topology::CHAT_USERS).await.unwrap(), 0);
+    assert!(bus.queue_depth("nope").await.is_err());
     let mut mail = bus.consume(topology::MAIL).await.unwrap();
     let d = next(&mut mail).await;
     assert_eq!(
@@ -34,6 +37,10 @@ pub async fn bus_contract(bus: Arc<dyn EventBus>) {
         ("mail.send", &b"first"[..], 1)
     );
     d.ack().await.unwrap();
+    crate::eventually(Duration::from_secs(10), || async {
+        (bus.queue_depth(topology::MAIL).await.unwrap() == 0).then_some(())
+    })
+    .await;
 
     // Only matching queues receive; broadcasts reach every subscriber.
     tokio::time::sleep(Duration::from_millis(300)).await; // broadcast queues bind asynchronously
