@@ -43,6 +43,9 @@ pub const CONVERSATION_REMOVED: &str = "conversation:removed";
 /// Server → client: the user's notification settings of a conversation changed on one of
 /// their devices (extension).
 pub const NOTIFICATIONS_CHANGED: &str = "conversation:notifications";
+/// Server → client: the user's chat settings (`/api/chat-settings`) changed on one of their
+/// devices (extension).
+pub const SETTINGS_CHANGED: &str = "chat:settings";
 
 /// `message:send`.
 #[derive(Debug, Deserialize)]

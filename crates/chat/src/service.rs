@@ -329,6 +329,14 @@ impl Chat {
     pub(crate) async fn set_read_receipts(&self, me: UserId, on: bool) -> ChatResult<()> {
         self.store.set_read_receipts(me, on).await?;
         self.receipts_on.insert(me, on).await;
+        // Every device of mine shows (or hides) read positions from now on.
+        self.emit(
+            &[me],
+            None,
+            protocol::SETTINGS_CHANGED,
+            Payload::Json(&json!({"read_receipts": on})),
+        )
+        .await;
         Ok(())
     }
 

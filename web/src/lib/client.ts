@@ -2,7 +2,7 @@
 // after every connect, receipts, typing, presence). Components call the exported functions
 // and read state through the store.
 
-import { api, errorMessage } from "./api";
+import { api, errorMessage, type ChatSettings } from "./api";
 import {
   closeNotifications,
   levelOf,
@@ -86,6 +86,7 @@ export function startChat(me: string): void {
   s.on(P.CONVERSATION_UPDATED, (c: Conversation) => void onConversation(e, c));
   s.on(P.CONVERSATION_REMOVED, (r: { conversation_id: string }) => forgetConversation(r.conversation_id));
   s.on(P.CONVERSATION_NOTIFICATIONS, (n: P.NotificationsEvent) => setNotifications(n.conversation_id, n.notifications));
+  s.on(P.CHAT_SETTINGS, (c: ChatSettings) => setReadReceipts(c.read_receipts));
 
   // Persist the outbox as soon as it changes: the page may be closed the next moment.
   let saved = getState().outbox;

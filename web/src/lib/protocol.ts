@@ -19,6 +19,8 @@ export const CONVERSATION_NEW = "conversation:new";
 export const CONVERSATION_UPDATED = "conversation:updated";
 export const CONVERSATION_REMOVED = "conversation:removed";
 export const CONVERSATION_NOTIFICATIONS = "conversation:notifications";
+/** My chat settings (`/api/chat-settings`) changed on one of my devices. */
+export const CHAT_SETTINGS = "chat:settings";
 
 export type ReceiptKind = "delivered" | "read";
 export type Role = "owner" | "member";

@@ -101,9 +101,14 @@ async fn read_receipts_can_be_kept_private_both_ways(#[case] b: Backends) {
         [row("Ann", 0, 0), row("Bob", 2, 2), row("Cat", 0, 0)]
     );
 
-    // Cat turns them off and reads: delivered shows, read does not; her own devices know.
+    // Cat turns them off and reads: delivered shows, read does not; her own devices know,
+    // the setting itself at once.
     assert_eq!(
         set_receipts(&app, &cat, false).await,
+        json!({"read_receipts": false})
+    );
+    assert_eq!(
+        cat_laptop.event("chat:settings").await,
         json!({"read_receipts": false})
     );
     assert_eq!(
