@@ -11,6 +11,7 @@
 //! through the sqlx pool and wait for this connection's transaction like any other, with the
 //! same busy timeout.
 
+use crate::{from_millis, millis};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
@@ -19,7 +20,7 @@ use chatsync_core::ports::chat::{
 use chatsync_store_sql::append;
 use chatsync_store_sql::message_columns;
 use chatsync_store_sql::rows::{self as read, Dialect};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
@@ -269,10 +270,6 @@ fn insert(db: &Connection, stored: &[Message], now: DateTime<Utc>) -> rusqlite::
     Ok(())
 }
 
-fn millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
 /// A row mapper's error, as rusqlite's (the mapper closures must return one).
 fn decode_failed(e: sqlx::Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
@@ -323,10 +320,6 @@ fn opt_int(row: &rusqlite::Row<'_>, col: &str) -> Result<Option<i64>, sqlx::Erro
         ValueRef::Null => Ok(None),
         v => v.as_i64().map(Some).map_err(|e| decode(col, e)),
     }
-}
-
-fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 impl Dialect for Rusqlite {
