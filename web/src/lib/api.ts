@@ -170,6 +170,9 @@ export interface MessageSearchPage {
   next_before?: string | number;
 }
 
+/** Where a page of history is read: one of these, or none for the newest page. */
+export type HistoryAt = { before_seq?: number } | { after_seq?: number } | { around_seq?: number };
+
 /** A page of `GET /api/mentions`: messages that mention me, newest first. */
 export interface MentionsPage {
   messages: Message[];
@@ -236,11 +239,19 @@ export const api = {
   removeMember: (id: string, user_id: string) =>
     request<void>("DELETE", `/api/conversations/${q(id)}/members/${q(user_id)}`),
   leave: (id: string) => request<void>("POST", `/api/conversations/${q(id)}/leave`),
-  messages: (id: string, beforeSeq?: number, limit = 50) =>
-    request<{ messages: Message[]; has_more: boolean }>(
+  /**
+   * A page of history, ascending: the newest without a position; `has_more` says whether
+   * there is more in the paging direction (older, or newer with `after_seq`). Around a seq
+   * (`around_seq`, not with the others) `has_more` is about older ones and `has_newer` newer.
+   */
+  messages: (id: string, at: HistoryAt = {}, limit = 50) => {
+    const params = new URLSearchParams({ limit: String(limit) });
+    for (const [k, v] of Object.entries(at)) if (v !== undefined) params.set(k, String(v));
+    return request<{ messages: Message[]; has_more: boolean; has_newer?: boolean }>(
       "GET",
-      `/api/conversations/${q(id)}/messages?limit=${limit}${beforeSeq ? `&before_seq=${beforeSeq}` : ""}`,
-    ),
+      `/api/conversations/${q(id)}/messages?${params}`,
+    );
+  },
   /** One message (a reply's original outside the loaded history); 404 unless I can see it. */
   message: (id: string) => request<Message>("GET", `/api/messages/${q(id)}`),
   /** Removes the link preview of my own message (403 for another member's); answers the message. */

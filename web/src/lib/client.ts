@@ -44,7 +44,10 @@ import {
   updateThread,
   upsertConversation,
   emptyThread,
+  mergePage,
+  setReveal,
 } from "./store";
+import type { HistoryPage } from "./history";
 
 const PAGE = 50;
 const TYPING_REFRESH_MS = 3000;
@@ -203,9 +206,10 @@ async function syncMissed(e: Engine): Promise<void> {
   const st = getState();
   const after: Record<string, number> = {};
   for (const c of Object.values(st.conversations)) {
-    const items = st.threads[c.id]?.items;
-    // Threads never opened only need their list entry, which the list already refreshed.
-    after[c.id] = items?.length ? contiguousEnd(items) : c.last_seq;
+    const t = st.threads[c.id];
+    // Threads never opened only need their list entry, which the list already refreshed; so
+    // does a window far back, which pages down to the live end by itself.
+    after[c.id] = t?.items.length && !t.hasNewer ? contiguousEnd(t.items) : c.last_seq;
   }
   for (;;) {
     const versions = getState().versions;
@@ -271,9 +275,10 @@ async function onMessages(e: Engine, msgs: Message[], live = false): Promise<voi
         continue; // removed meanwhile
       }
     }
-    const before = getState().threads[cid]?.items;
+    const before = getState().threads[cid];
     const fresh = mergeMessages(cid, list, e.me).filter((m) => m.sender_id !== e.me);
-    if (before?.length && Math.min(...list.map((m) => m.seq)) > contiguousEnd(before) + 1) scheduleSync(e);
+    const gap = before?.items.length && Math.min(...list.map((m) => m.seq)) > contiguousEnd(before.items) + 1;
+    if (gap && !before.hasNewer) scheduleSync(e);
     fresh.forEach((m) => setTyping(cid, m.sender_id, false));
     const newest = Math.max(0, ...list.filter((m) => m.sender_id !== e.me).map((m) => m.seq));
     if (newest > 0) receipt(e, cid, "delivered", newest);
@@ -338,30 +343,105 @@ export function markRead(conversationId: string): void {
 
 // ---- history ------------------------------------------------------------------------------
 
+/**
+ * Per conversation, bumped whenever its window is replaced (opened around a message, or at
+ * the newest page): a page asked for before that extends a window that is gone, so it is dropped.
+ */
+const windowEpoch = new Map<string, number>();
+
 export async function openThread(conversationId: string): Promise<void> {
   const t = getState().threads[conversationId];
   if (t?.loaded || t?.loading) return;
   updateThread(conversationId, { ...emptyThread, loading: true });
-  await loadPage(conversationId);
+  await loadWindow(conversationId, {});
 }
 
-/** The page before the oldest loaded message (or the first page again after a failure). */
+/** The page before the oldest loaded message (or the first window again after a failure). */
 export async function loadOlder(conversationId: string): Promise<void> {
   const t = getState().threads[conversationId];
   if (!t || t.loading || (t.loaded && !t.hasMore)) return;
   updateThread(conversationId, { loading: true });
-  await loadPage(conversationId, t.loaded ? t.items[0]?.seq : undefined);
+  const first = t.items[0]?.seq;
+  if (!t.loaded || first === undefined)
+    await loadWindow(conversationId, t.around === null ? {} : { around_seq: t.around });
+  else await loadPage(conversationId, { before_seq: first });
 }
 
-async function loadPage(conversationId: string, beforeSeq?: number): Promise<void> {
+/** The page after the newest loaded message of a window opened far back. */
+export async function loadNewer(conversationId: string): Promise<void> {
+  const t = getState().threads[conversationId];
+  const last = t?.items[t.items.length - 1]?.seq;
+  if (!t || t.loading || !t.loaded || !t.hasNewer || last === undefined) return;
+  updateThread(conversationId, { loading: true });
+  await loadPage(conversationId, { after_seq: last });
+}
+
+/**
+ * Shows the message at `seq`: the message list scrolls to it and highlights it once the
+ * thread holds it. One `around_seq` read when it does not, however far back it is.
+ */
+export function showMessage(conversationId: string, seq: number): void {
+  const t = getState().threads[conversationId];
+  const held = t?.items.some((m) => m.seq === seq);
+  // Loading first: the list gives up on a reveal it cannot find in a thread that is not loading.
+  if (!held && !t?.loading) void openAround(conversationId, seq);
+  setReveal({ conversation_id: conversationId, seq });
+}
+
+/** Replaces the thread's window with the page around `seq`. */
+export async function openAround(conversationId: string, seq: number): Promise<void> {
+  updateThread(conversationId, { loading: true, error: null });
+  await loadWindow(conversationId, { around_seq: seq });
+}
+
+/** Back to the newest page (the "jump to latest" button, or sending from a window far back). */
+export async function jumpToLatest(conversationId: string): Promise<void> {
+  const t = getState().threads[conversationId];
+  if (!t?.hasNewer) return;
+  updateThread(conversationId, { loading: true, error: null });
+  await loadWindow(conversationId, {});
+}
+
+/** Reads a window that replaces the held one unless it touches it (newest page, or around a seq). */
+async function loadWindow(conversationId: string, at: { around_seq?: number }): Promise<void> {
+  const epoch = (windowEpoch.get(conversationId) ?? 0) + 1;
+  windowEpoch.set(conversationId, epoch);
+  await loadPage(conversationId, at, epoch);
+}
+
+async function loadPage(
+  conversationId: string,
+  at: { before_seq?: number; after_seq?: number; around_seq?: number },
+  epoch = windowEpoch.get(conversationId) ?? 0,
+): Promise<void> {
   const e = current();
+  const stale = () => engine !== e || (windowEpoch.get(conversationId) ?? 0) !== epoch;
   try {
-    const { messages, has_more } = await api.messages(conversationId, beforeSeq, PAGE);
-    if (engine !== e) return;
-    mergeMessages(conversationId, messages, e.me);
-    updateThread(conversationId, { loaded: true, loading: false, hasMore: has_more, error: null });
+    const r = await api.messages(conversationId, at, PAGE);
+    if (stale()) return;
+    const page: HistoryPage =
+      at.around_seq !== undefined
+        ? { messages: r.messages, hasMore: r.has_more, hasNewer: r.has_newer ?? false }
+        : at.after_seq !== undefined
+          ? { messages: r.messages, hasNewer: r.has_more }
+          : at.before_seq !== undefined
+            ? { messages: r.messages, hasMore: r.has_more }
+            : { messages: r.messages, hasMore: r.has_more, hasNewer: false };
+    const around = at.around_seq ?? (at.before_seq === undefined && at.after_seq === undefined ? null : undefined);
+    mergePage(conversationId, page, e.me, {
+      loaded: true,
+      loading: false,
+      error: null,
+      ...(around === undefined ? {} : { around }),
+    });
+    // Live messages were left out while the window was far back; any that came in after this
+    // page was read are fetched now that it reaches the live end.
+    const t = getState().threads[conversationId];
+    const c = getState().conversations[conversationId];
+    const end = t?.items[t.items.length - 1]?.seq ?? 0;
+    if (t && !t.hasNewer && c && c.last_seq > end) scheduleSync(e);
   } catch (err) {
-    updateThread(conversationId, { loading: false, error: errorMessage(err) });
+    if (!stale()) updateThread(conversationId, { loading: false, error: errorMessage(err) });
   }
 }
 
@@ -376,6 +456,8 @@ export function sendMessage(
 ): void {
   const e = current();
   stopTyping(conversationId);
+  // The message goes after the newest ones, so the list goes there to show it.
+  void jumpToLatest(conversationId);
   e.outbox.send(conversationId, body, attachments, replyTo, mentions);
   noteSent();
 }
@@ -475,6 +557,9 @@ export function selectConversation(id: string | null, push = true): void {
   if (push) showInUrl(id);
   if (id) {
     void openThread(id);
+    // Opened from the list (not at a message): at its newest messages, even if it was left
+    // far back in its history.
+    if (getState().reveal?.conversation_id !== id) void jumpToLatest(id);
     markRead(id);
   }
 }

@@ -20,6 +20,7 @@ import {
   updateThread,
   upsertConversation,
   emptyThread,
+  mergePage,
 } from "./store";
 import { BOB, CAROL, CID, ME, OTHER_CID, conversation, member, message, outboxEntry, summary } from "../test/fixtures";
 
@@ -209,6 +210,63 @@ describe("merging messages", () => {
     const before = getState();
     mergeMessages(CID, [m], ME);
     expect(getState()).toBe(before);
+  });
+});
+
+describe("a history window opened far back", () => {
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => message(from + i));
+  const farBack = () => {
+    setConversationList([summary({ last_seq: 5000, last_message: message(5000) })]);
+    updateThread(CID, { ...emptyThread, loading: true });
+    mergePage(CID, { messages: range(26, 75), hasMore: true, hasNewer: true }, ME, { loaded: true, loading: false });
+  };
+
+  test("a live message is not spliced in after the gap, but is the conversation's last message", () => {
+    farBack();
+    const fresh = mergeMessages(CID, [message(5001)], ME);
+    expect(fresh.map((m) => m.seq)).toEqual([5001]);
+    expect(seqs()).toHaveLength(50);
+    expect(seqs()?.at(-1)).toBe(75);
+    expect(conv().last_message?.seq).toBe(5001);
+    expect(conv().last_seq).toBe(5001);
+  });
+
+  test("my sent message settles its outbox entry even while the window is far back", () => {
+    farBack();
+    const entry = outboxEntry();
+    setOutbox(() => [entry]);
+    mergeMessages(CID, [message(5001, { sender_id: ME, client_id: entry.client_id })], ME);
+    expect(getState().outbox).toEqual([]);
+    expect(seqs()?.at(-1)).toBe(75);
+  });
+
+  test("an edit of a message in the window shows; one of a message beyond it is left for its page", () => {
+    farBack();
+    const inside = thread()!.items[10]!;
+    mergeUpdated([{ ...inside, body: "edited", edited_at: "2024-05-02T10:00:00.000Z" }], ME);
+    expect(thread()!.items[10]!.body).toBe("edited");
+    mergeUpdated([message(3, { body: "old, edited", edited_at: "2024-05-02T10:00:00.000Z" })], ME);
+    mergeUpdated([message(4000, { body: "later, edited", edited_at: "2024-05-02T10:00:00.000Z" })], ME);
+    expect(seqs()?.[0]).toBe(26);
+    expect(seqs()).toHaveLength(50);
+  });
+
+  test("paging down to the live end makes it live again: then new messages are appended", () => {
+    farBack();
+    mergePage(CID, { messages: range(76, 125), hasNewer: true }, ME);
+    mergePage(CID, { messages: range(126, 5000), hasNewer: false }, ME);
+    expect(thread()!.hasNewer).toBe(false);
+    mergeMessages(CID, [message(5001)], ME);
+    expect(seqs()?.at(-1)).toBe(5001);
+    expect(seqs()).toHaveLength(5001 - 26 + 1);
+  });
+
+  test("the newest page replaces it (jump to latest)", () => {
+    farBack();
+    mergePage(CID, { messages: range(4951, 5000), hasMore: true, hasNewer: false }, ME, { around: null });
+    expect(seqs()?.[0]).toBe(4951);
+    expect(thread()!.hasNewer).toBe(false);
+    expect(thread()!.around).toBeNull();
   });
 });
 

@@ -3,6 +3,7 @@
 
 import { useSyncExternalStore } from "react";
 import type { PresenceState } from "./api";
+import { fitsWindow, joinPage, type HistoryPage } from "./history";
 import { countedUnread, mentionsMe } from "./notify";
 import type {
   Attachment,
@@ -14,13 +15,21 @@ import type {
   ReceiptEvent,
 } from "./protocol";
 
+/** The window of a conversation's history held here (`history.ts`). */
 export interface Thread {
-  /** Stored messages, ascending by seq, without duplicates. */
+  /** Stored messages, ascending by seq, without duplicates or gaps. */
   items: Message[];
   loaded: boolean;
   loading: boolean;
   /** Older messages exist on the server. */
   hasMore: boolean;
+  /**
+   * Newer messages exist on the server: the window was opened around an older message and
+   * does not reach the live end yet, so live messages wait on the server until it does.
+   */
+  hasNewer: boolean;
+  /** The seq the window was last opened around (`around_seq`), null for the newest page. */
+  around: number | null;
   error: string | null;
 }
 
@@ -128,7 +137,15 @@ export function useChat<T>(selector: (s: ChatState) => T): T {
 
 // ---- conversations ------------------------------------------------------------------------
 
-export const emptyThread: Thread = { items: [], loaded: false, loading: false, hasMore: true, error: null };
+export const emptyThread: Thread = {
+  items: [],
+  loaded: false,
+  loading: false,
+  hasMore: true,
+  hasNewer: false,
+  around: null,
+  error: null,
+};
 
 export function setConversationList(list: ConversationSummary[]): void {
   setState((s) => {
@@ -325,8 +342,10 @@ export function updateThread(id: string, patch: Partial<Thread>): void {
 
 /**
  * Adds or replaces messages (by id; a stored message also settles the outbox entry with its
- * client_id). Returns the messages that were not known before, so callers can count them as
- * unread exactly once.
+ * client_id). A message the thread's window cannot take without a gap (newer than a window
+ * opened far back, older than its first page) only moves the conversation's last message.
+ * Returns the messages that were not known before, so callers can count them as unread
+ * exactly once.
  */
 export function mergeMessages(conversationId: string, msgs: Message[], me: string): Message[] {
   const fresh: Message[] = [];
@@ -335,46 +354,70 @@ export function mergeMessages(conversationId: string, msgs: Message[], me: strin
     const thread = s.threads[conversationId];
     const byId = new Map((thread?.items ?? []).map((m) => [m.id, m]));
     let changed = false;
+    let news = false;
     for (const m of msgs) {
       const old = byId.get(m.id);
+      if (!old && (!conv || m.seq > conv.last_seq)) fresh.push(m);
       if (old && sameMessage(old, m)) continue;
       // A late `message:new` for an older version must not undo an edit or delete.
       if (old && (old.deleted || Date.parse(old.edited_at ?? "0") > Date.parse(m.edited_at ?? "0"))) continue;
-      if (!old && (!conv || m.seq > conv.last_seq)) fresh.push(m);
+      news = true;
+      if (!old && thread && !fitsWindow(thread, m.seq)) continue;
       byId.set(m.id, m);
       changed = true;
     }
-    const settled = new Set(msgs.filter((m) => m.sender_id === me).map((m) => m.client_id));
-    const outbox = settled.size ? s.outbox.filter((o) => !settled.has(o.client_id)) : s.outbox;
-    if (!changed && outbox === s.outbox) return s;
-
+    const settles = msgs.some((m) => m.sender_id === me && s.outbox.some((o) => o.client_id === m.client_id));
+    if (!news && !settles) return s;
     let threads = s.threads;
     // Kept once the thread was opened, even mid-load: the first page may have been read just
     // before this message was committed.
-    if (thread) {
+    if (thread && changed) {
       const items = [...byId.values()].sort((a, b) => a.seq - b.seq);
       threads = { ...threads, [conversationId]: { ...thread, items } };
     }
-    let conversations = s.conversations;
-    if (conv) {
-      const last = msgs.reduce<Message | null>((acc, m) => newer(acc, m), conv.last_message);
-      const lastSeq = Math.max(conv.last_seq, last?.seq ?? 0);
-      conversations = {
-        ...conversations,
-        [conversationId]: {
-          ...conv,
-          last_message: last,
-          last_seq: lastSeq,
-          last_activity_at:
-            last && Date.parse(last.created_at) > Date.parse(conv.last_activity_at)
-              ? last.created_at
-              : conv.last_activity_at,
-        },
-      };
-    }
-    return { ...s, threads, conversations, outbox };
+    return withMessages(s, conversationId, msgs, me, threads);
   });
   return fresh;
+}
+
+/**
+ * Joins a page of history to the thread's window (`joinPage`: extended when it touches,
+ * replaced when it does not) and applies `patch` to the thread.
+ */
+export function mergePage(conversationId: string, page: HistoryPage, me: string, patch: Partial<Thread> = {}): void {
+  setState((s) => {
+    const thread = s.threads[conversationId] ?? emptyThread;
+    const threads = { ...s.threads, [conversationId]: { ...thread, ...joinPage(thread, page), ...patch } };
+    return withMessages(s, conversationId, page.messages, me, threads);
+  });
+}
+
+/** The rest of taking in stored messages: the outbox entries they settle, the last message. */
+function withMessages(
+  s: ChatState,
+  conversationId: string,
+  msgs: Message[],
+  me: string,
+  threads: ChatState["threads"],
+): ChatState {
+  const conv = s.conversations[conversationId];
+  const settled = new Set(msgs.filter((m) => m.sender_id === me).map((m) => m.client_id));
+  const outbox = settled.size ? s.outbox.filter((o) => !settled.has(o.client_id)) : s.outbox;
+  let conversations = s.conversations;
+  if (conv) {
+    const last = msgs.reduce<Message | null>((acc, m) => newer(acc, m), conv.last_message);
+    const lastSeq = Math.max(conv.last_seq, last?.seq ?? 0);
+    const activity =
+      last && Date.parse(last.created_at) > Date.parse(conv.last_activity_at) ? last.created_at : conv.last_activity_at;
+    if (last !== conv.last_message || lastSeq !== conv.last_seq || activity !== conv.last_activity_at) {
+      conversations = {
+        ...conversations,
+        [conversationId]: { ...conv, last_message: last, last_seq: lastSeq, last_activity_at: activity },
+      };
+    }
+  }
+  if (threads === s.threads && outbox === s.outbox && conversations === s.conversations) return s;
+  return { ...s, threads, conversations, outbox };
 }
 
 /**

@@ -1,12 +1,22 @@
 // The main search box finds people, chats and messages in one list, all from the real server
 // (`GET /api/users`, the conversation list, `GET /api/search/messages`): a new user finds a
 // person by name; message hits show a safe highlighted snippet, page, and open the
-// conversation scrolled to the message.
+// conversation scrolled to the message; a hit 2,100 messages back opens with one
+// `around_seq` read, and "Jump to the latest messages" goes back to the live end.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { launchBrowser, loginViaUi, newPage, person, registerViaUi, startServer, type Server } from "./harness.js";
+import {
+  eventually,
+  launchBrowser,
+  loginViaUi,
+  newPage,
+  person,
+  registerViaUi,
+  startServer,
+  type Server,
+} from "./harness.js";
 import { direct, say, signUp, type Account } from "./seed.js";
 
 const searchBox = (page: Page) => page.getByRole("searchbox", { name: "Search people, chats and messages" });
@@ -118,6 +128,67 @@ describe("the main search box", { timeout: 300_000 }, () => {
       return r.top >= log.top && r.bottom <= log.bottom;
     });
     assert.ok(inView, "the message is scrolled into view");
+    await page.close();
+  });
+
+  test("a hit 2,100 messages back opens with one around_seq read; Jump to the latest goes back to live", async () => {
+    const dan = await signUp(server, person("Dan Park"));
+    const c = await direct(server, dan, ben);
+    const hit = await say(server, dan, c, "Where did we park the zeppelin?");
+    // More than the 40 pages of 50 the app used to page back; sent a few at a time.
+    let newest = hit;
+    for (let i = 1; i <= 2100; i += 10) {
+      const batch = await Promise.all(
+        Array.from({ length: 10 }, (_, k) => say(server, (i + k) % 2 ? ben : dan, c, `Chatter ${i + k}`)),
+      );
+      for (const m of batch) if (m.seq > newest.seq) newest = m;
+    }
+    assert.equal(newest.seq, 2101);
+
+    const { page } = await newPage(browser);
+    const history: URL[] = [];
+    page.on("request", (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === `/api/conversations/${c.id}/messages` && r.method() === "GET") history.push(url);
+    });
+    await loginViaUi(page, server.url, ben.person);
+    await searchBox(page).fill("zeppelin");
+    await results(page)
+      .getByRole("region", { name: "Messages" })
+      .getByRole("button", { name: /zeppelin/ })
+      .click();
+
+    const log = page.getByRole("log", { name: "Messages" });
+    const target = log.locator(`[data-seq="${hit.seq}"]`);
+    await target.and(page.locator('[data-highlighted="true"]')).waitFor();
+    assert.ok(await target.isVisible());
+    const around = history.filter((u) => u.searchParams.has("around_seq"));
+    assert.equal(around.length, 1, `one around_seq read: ${history.join(" ")}`);
+    assert.equal(around[0]!.searchParams.get("around_seq"), String(hit.seq));
+    assert.equal(history[0], around[0], "the conversation opened straight at the hit");
+    assert.equal(history.filter((u) => u.searchParams.has("before_seq")).length, 0, "no paging back");
+    // A message that comes in meanwhile waits: it is not put after the gap (the list, back
+    // once the search box is cleared, shows it).
+    await searchBox(page).fill("");
+    await say(server, dan, c, "Are you still there?");
+    await page
+      .getByRole("list", { name: "Conversation list" })
+      .getByRole("button", { name: /^Dan Park/ })
+      .getByText("Are you still there?")
+      .waitFor();
+    assert.equal(await log.getByText("Are you still there?").count(), 0);
+
+    await page.getByRole("button", { name: "Jump to the latest messages" }).click();
+    await log.getByText("Are you still there?").waitFor();
+    await log.locator(`[data-seq="${newest.seq}"]`).waitFor();
+    assert.equal(await target.count(), 0, "the window far back was replaced");
+    await eventually("the list to be at the bottom", async () => {
+      assert.ok(await log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 80));
+    });
+    // Live again: a new message shows as it comes.
+    await say(server, dan, c, "Found it!");
+    await log.getByText("Found it!").waitFor();
+    assert.equal(await log.getByText("Are you still there?").count(), 1, "shown once");
     await page.close();
   });
 });

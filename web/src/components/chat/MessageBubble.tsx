@@ -1,12 +1,12 @@
 import { memo, useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
 import { api } from "../../lib/api";
-import { deleteMessage, discardMessage, react, retryMessage } from "../../lib/client";
+import { deleteMessage, discardMessage, react, retryMessage, showMessage } from "../../lib/client";
 import { memberName, type Delivery } from "../../lib/conversation";
 import { formatTime } from "../../lib/format";
 import { mentionSegments } from "../../lib/mention-text";
 import type { Conversation, Message } from "../../lib/protocol";
 import { fetchedOriginal, loadOriginal, quoteOf, subscribeOriginals, type Quote } from "../../lib/reply";
-import { setReplyTo, setReveal, type OutboxEntry } from "../../lib/store";
+import { setReplyTo, type OutboxEntry } from "../../lib/store";
 import { Avatar } from "../Avatar";
 import { InfoIcon, PencilIcon, ReplyIcon, SmileIcon, TrashIcon } from "../icons";
 import { AttachmentView } from "./AttachmentView";
@@ -93,9 +93,7 @@ export const MessageBubble = memo(function MessageBubble({
               <p className="text-sm">This message was deleted</p>
             ) : (
               <>
-                {quote && (
-                  <ReplyQuote quote={quote} mine={mine} onOpen={(seq) => setReveal({ conversation_id: c.id, seq })} />
-                )}
+                {quote && <ReplyQuote quote={quote} mine={mine} onOpen={(seq) => showMessage(c.id, seq)} />}
                 {m.attachments.length > 0 && (
                   <div className={`flex flex-col gap-1 ${m.body ? "-mx-2 mt-0.5 mb-2" : ""}`}>
                     {m.attachments.map((a) => (

@@ -1,30 +1,28 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
-import { loadOlder, myId } from "../../lib/client";
+import { jumpToLatest, loadNewer, loadOlder, myId, openAround } from "../../lib/client";
 import { buildRows } from "../../lib/rows";
-import { emptyThread, setReveal, toast, useChat, type ConversationEntry } from "../../lib/store";
+import { emptyThread, setReveal, toast, useChat, type ConversationEntry, type OutboxEntry } from "../../lib/store";
 import { BackIcon } from "../icons";
 import { Spinner } from "../ui";
 import { MessageBubble } from "./MessageBubble";
 
-/** Start fetching older messages this far from the top, so scrolling rarely waits. */
+/** Start fetching older (or newer) messages this far from the top (bottom), so scrolling rarely waits. */
 const PREFETCH_PX = 400;
-/**
- * Pages of history fetched at most to reach a search hit. History pages only go backwards
- * from the newest message; a hit further back waits for the server's `around_seq`.
- */
-const REVEAL_MAX_PAGES = 40;
 const HIGHLIGHT_MS = 4000;
+
+const noOutbox: OutboxEntry[] = [];
 
 export function MessageList({ c }: { c: ConversationEntry }) {
   const me = myId();
   const thread = useChat((s) => s.threads[c.id] ?? emptyThread);
   const outbox = useChat((s) => s.outbox);
-  const rows = useMemo(() => buildRows(c, thread.items, outbox, me), [c, thread.items, outbox, me]);
+  // Messages being sent go after the newest ones: not shown below a window far back.
+  const shownOutbox = thread.hasNewer ? noOutbox : outbox;
+  const rows = useMemo(() => buildRows(c, thread.items, shownOutbox, me), [c, thread.items, shownOutbox, me]);
   const byId = useMemo(() => new Map(thread.items.map((m) => [m.id, m])), [thread.items]);
   const readReceipts = useChat((s) => s.readReceipts);
   const reveal = useChat((s) => (s.reveal?.conversation_id === c.id ? s.reveal.seq : null));
   const [highlight, setHighlight] = useState<number | null>(null);
-  const revealPages = useRef(0);
 
   const ref = useRef<HTMLDivElement>(null);
   const pinned = useRef(true); // at the bottom: follow new messages
@@ -45,7 +43,8 @@ export function MessageList({ c }: { c: ConversationEntry }) {
     if (prepended) {
       // Older history went in above: keep what the reader is looking at in place.
       el.scrollTop = el.scrollHeight - fromBottom.current;
-    } else if (pinned.current || mineAdded) {
+    } else if ((pinned.current || mineAdded) && !thread.hasNewer) {
+      // Only at the live end: below a window far back, newer pages go in under the reader.
       el.scrollTop = el.scrollHeight;
       pinned.current = true;
     }
@@ -53,23 +52,17 @@ export function MessageList({ c }: { c: ConversationEntry }) {
     lastKey.current = last;
     fromBottom.current = el.scrollHeight - el.scrollTop;
     // A short first page may not fill the screen, leaving nothing to scroll.
-    if (
-      thread.loaded &&
-      thread.hasMore &&
-      !thread.loading &&
-      !thread.error &&
-      el.scrollHeight <= el.clientHeight + PREFETCH_PX
-    ) {
-      void loadOlder(c.id);
+    if (thread.loaded && !thread.loading && !thread.error && el.scrollHeight <= el.clientHeight + PREFETCH_PX) {
+      if (thread.hasMore) void loadOlder(c.id);
+      else if (thread.hasNewer) void loadNewer(c.id);
     }
   });
 
-  // A search hit: load older pages until the message is there, then bring it into view.
+  // A search hit or a reply's original: once the window holds it, bring it into view. A window
+  // that does not is replaced by the one around it (one `around_seq` read, however far back);
+  // if that one does not hold it either, the message is gone.
   useEffect(() => {
-    if (reveal === null) {
-      revealPages.current = 0;
-      return;
-    }
+    if (reveal === null) return;
     const el = ref.current?.querySelector(`[data-seq="${reveal}"]`);
     if (el) {
       pinned.current = false;
@@ -78,16 +71,15 @@ export function MessageList({ c }: { c: ConversationEntry }) {
       setReveal(null);
       return;
     }
-    if (!thread.loaded || thread.loading) return;
-    const oldest = thread.items[0]?.seq ?? 0;
-    const reachable = thread.hasMore && !thread.error && oldest > reveal;
-    if (reachable && revealPages.current < REVEAL_MAX_PAGES) {
-      revealPages.current++;
-      void loadOlder(c.id);
+    if (thread.loading) return;
+    if (thread.loaded && !thread.error && thread.around !== reveal) {
+      void openAround(c.id, reveal);
       return;
     }
-    if (reachable) toast("That message is too far back to jump to. Scroll up to find it.", "info");
-    setReveal(null);
+    if (thread.loaded || thread.error) {
+      toast(thread.error ? `Couldn't open that message: ${thread.error}` : "That message is no longer there.", "info");
+      setReveal(null);
+    }
   }, [reveal, rows, thread, c.id]);
 
   useEffect(() => {
@@ -99,13 +91,21 @@ export function MessageList({ c }: { c: ConversationEntry }) {
   const onScroll = () => {
     const el = ref.current!;
     const gap = el.scrollHeight - el.scrollTop - el.clientHeight;
-    pinned.current = gap < 80;
+    pinned.current = gap < 80 && !thread.hasNewer;
     setAway(gap > el.clientHeight);
     fromBottom.current = el.scrollHeight - el.scrollTop;
-    if (el.scrollTop < PREFETCH_PX && !thread.error) void loadOlder(c.id);
+    if (thread.error) return;
+    if (el.scrollTop < PREFETCH_PX) void loadOlder(c.id);
+    if (gap < PREFETCH_PX) void loadNewer(c.id);
   };
 
   const toLatest = () => {
+    if (thread.hasNewer) {
+      // The newest page replaces the window; the list follows it to the bottom once it is in.
+      pinned.current = true;
+      void jumpToLatest(c.id);
+      return;
+    }
     ref.current?.scrollTo({ top: ref.current.scrollHeight, behavior: "smooth" });
   };
 
@@ -162,9 +162,20 @@ export function MessageList({ c }: { c: ConversationEntry }) {
               />
             ),
           )}
+          {thread.hasNewer && (
+            <div className="flex h-10 items-center justify-center text-zinc-400">
+              {thread.error ? (
+                <button type="button" className="text-sm text-red-600 underline" onClick={() => void loadNewer(c.id)}>
+                  Couldn't load messages. Retry
+                </button>
+              ) : (
+                <Spinner />
+              )}
+            </div>
+          )}
         </div>
       </div>
-      {away && (
+      {(away || thread.hasNewer) && (
         <button
           type="button"
           onClick={toLatest}

@@ -1,10 +1,10 @@
 import { useMemo, useState, type KeyboardEvent, type ReactNode } from "react";
 import { api, errorMessage, type MessageHit, type PublicUser } from "../../lib/api";
-import { myId, selectConversation, showConversation } from "../../lib/client";
+import { myId, selectConversation, showConversation, showMessage } from "../../lib/client";
 import { conversationTitle, memberName } from "../../lib/conversation";
 import { formatListTime } from "../../lib/format";
 import { matchConversations, nameMatches, parseSnippet, peopleToShow } from "../../lib/search";
-import { getState, setReveal, toast, upsertConversation, useChat } from "../../lib/store";
+import { getState, toast, upsertConversation, useChat } from "../../lib/store";
 import { Avatar } from "../Avatar";
 import { Spinner } from "../ui";
 import { ConversationListItem } from "./ConversationListItem";
@@ -172,7 +172,7 @@ export async function openMessageAt(conversationId: string, seq: number): Promis
       return;
     }
   }
-  if (Number.isSafeInteger(seq)) setReveal({ conversation_id: conversationId, seq });
+  if (Number.isSafeInteger(seq)) showMessage(conversationId, seq);
   selectConversation(conversationId);
 }
 
