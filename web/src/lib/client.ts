@@ -48,6 +48,7 @@ import {
   setReveal,
 } from "./store";
 import type { HistoryPage } from "./history";
+import type { MessageChange } from "./mention-list";
 
 const PAGE = 50;
 const TYPING_REFRESH_MS = 3000;
@@ -81,6 +82,7 @@ export function startChat(me: string): void {
   s.on(P.MESSAGE_UPDATED, (m: Message) => {
     mergeUpdated([m], me);
     refreshOriginal(m);
+    tellChanged([m], "updated");
   });
   s.on(P.TYPING_EVENT, (t: P.TypingEvent) => setTyping(t.conversation_id, t.user_id, t.typing));
   s.on(P.RECEIPT_EVENT, (r: P.ReceiptEvent) => onReceipt(e, r));
@@ -219,6 +221,7 @@ async function syncMissed(e: Engine): Promise<void> {
     await onMessages(e, ack.messages);
     mergeUpdated(ack.updated ?? [], e.me);
     ack.updated?.forEach(refreshOriginal);
+    tellChanged(ack.updated ?? [], "updated");
     if (ack.versions) setVersions(ack.versions);
     for (const m of ack.messages) after[m.conversation_id] = Math.max(after[m.conversation_id] ?? 0, m.seq);
     if (!ack.has_more) return;
@@ -263,8 +266,24 @@ async function loadPresence(e: Engine, conversations: Conversation[]): Promise<v
 
 // ---- incoming -----------------------------------------------------------------------------
 
+const changeListeners = new Set<(m: Message, change: MessageChange) => void>();
+
+/**
+ * Calls `l` with every message that comes in (`new`: live or caught up by `sync`) or changes
+ * (`updated`) while it is subscribed, for views that keep their own lists (Mentions).
+ */
+export function onMessageChange(l: (m: Message, change: MessageChange) => void): () => void {
+  changeListeners.add(l);
+  return () => changeListeners.delete(l);
+}
+
+function tellChanged(msgs: Message[], change: MessageChange): void {
+  for (const m of msgs) changeListeners.forEach((l) => l(m, change));
+}
+
 /** `live`: pushed as they were sent (not caught up by sync), so they may notify. */
 async function onMessages(e: Engine, msgs: Message[], live = false): Promise<void> {
+  tellChanged(msgs, "new");
   const byConversation = new Map<string, Message[]>();
   for (const m of msgs) byConversation.set(m.conversation_id, [...(byConversation.get(m.conversation_id) ?? []), m]);
   for (const [cid, list] of byConversation) {

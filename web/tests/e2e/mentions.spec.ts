@@ -1,7 +1,8 @@
 // Mentions and notification levels against the real server: the list shows an "@" badge for
 // unread mentions; the Mentions view lists the messages that mention me (paged with More) and
-// opens one in its conversation, highlighted; the Notifications menu stores "Nothing" and a
-// mute on the server, which survive a reload and reach my other tabs.
+// opens one in its conversation, highlighted, and is live while open (a new mention appears on
+// top, an edit shows, a deleted one goes); the Notifications menu stores "Nothing" and a mute
+// on the server, which survive a reload and reach my other tabs.
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -138,6 +139,40 @@ describe("mentions and notification levels", { timeout: 300_000 }, () => {
     await eventually("the live mention to be counted", async () => {
       assert.equal(await listItem(page, "Trip").getByTestId("mention-badge").getAttribute("aria-label"), "1 mention");
     });
+    await page.close();
+  });
+
+  test("the open Mentions view shows a new mention on top, its edit, and drops it when deleted", async () => {
+    const { page } = await newPage(browser);
+    await loginViaUi(page, server.url, alice.person);
+    await page.getByRole("button", { name: "Mentions", exact: true }).click();
+    const view = page.getByRole("region", { name: "Mentions" });
+    await view.getByRole("listitem").first().waitFor();
+    const before = await view.getByRole("listitem").count();
+
+    const m = await mention(server, bob, trip, "@Alice Martin the campsite moved", [alice]);
+    const item = view.getByRole("button", { name: /Bob Chen: @Alice Martin the campsite moved/ });
+    await item.waitFor();
+    assert.match(await view.getByRole("listitem").first().innerText(), /the campsite moved/, "on top");
+    assert.equal(await view.getByRole("listitem").count(), before + 1);
+    // Another member's mention of someone else does not show.
+    await mention(server, alice, trip, "@Carol Diaz noted", [carol]);
+    await mention(server, bob, trip, "@Carol Diaz bring the stove", [carol]);
+
+    await call(server, bob, "PATCH", `/api/messages/${m.id}`, { body: "@Alice Martin the campsite moved north" });
+    await view.getByRole("button", { name: /the campsite moved north/ }).waitFor();
+    assert.equal(await view.getByRole("listitem").count(), before + 1);
+    assert.equal(await view.getByRole("button", { name: /bring the stove/ }).count(), 0);
+
+    await call(server, bob, "DELETE", `/api/messages/${m.id}`);
+    await view.getByRole("button", { name: /the campsite moved/ }).waitFor({ state: "detached" });
+    assert.equal(await view.getByRole("listitem").count(), before);
+
+    // A live item opens its message like any other.
+    const late = await mention(server, carol, trip, "@Alice Martin last call", [alice]);
+    await view.getByRole("button", { name: /last call/ }).click();
+    const target = page.getByRole("log", { name: "Messages" }).locator(`[data-seq="${late.seq}"]`);
+    await target.and(page.locator('[data-highlighted="true"]')).waitFor();
     await page.close();
   });
 

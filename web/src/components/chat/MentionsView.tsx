@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, errorMessage } from "../../lib/api";
-import { myId } from "../../lib/client";
+import { myId, onMessageChange } from "../../lib/client";
 import { conversationTitle, memberName, preview } from "../../lib/conversation";
 import { formatListTime } from "../../lib/format";
+import { applyToMentions } from "../../lib/mention-list";
 import type { Message } from "../../lib/protocol";
 import { useChat } from "../../lib/store";
 import { CloseIcon } from "../icons";
@@ -16,7 +17,10 @@ interface Page {
   error: string | null;
 }
 
-/** Messages that mention me (`GET /api/mentions`), newest first, paged with "More". */
+/**
+ * Messages that mention me (`GET /api/mentions`), newest first, paged with "More"; kept live
+ * while open: new mentions go on top, edits show, deleted ones leave.
+ */
 export function MentionsView({ onClose }: { onClose: () => void }) {
   const [page, setPage] = useState<Page>({ messages: [], next: null, busy: true, error: null });
   const alive = useRef(true);
@@ -29,7 +33,11 @@ export function MentionsView({ onClose }: { onClose: () => void }) {
       setPage((p) => {
         // A message mentioned again on a later page (new mentions came in meanwhile) shows once.
         const known = new Set(p.messages.map((m) => m.id));
-        const messages = [...(before ? p.messages : []), ...r.messages.filter((m) => !before || !known.has(m.id))];
+        // The first page keeps what came in live while it was on its way.
+        const live = before ? [] : p.messages.filter((m) => !r.messages.some((x) => x.id === m.id));
+        const messages = before
+          ? [...p.messages, ...r.messages.filter((m) => !known.has(m.id))]
+          : live.reduce((list, m) => applyToMentions(list, m, "new", myId()), r.messages);
         return { messages, next: r.next_before ?? null, busy: false, error: null };
       });
     } catch (e) {
@@ -39,8 +47,20 @@ export function MentionsView({ onClose }: { onClose: () => void }) {
 
   useEffect(() => {
     alive.current = true;
+    // Subscribed before the first page is asked for, so nothing sent meanwhile is missed (the
+    // page and the event may both bring a message; it shows once).
+    const me = myId();
+    const stop = onMessageChange((m, change) =>
+      setPage((p) => {
+        const messages = applyToMentions(p.messages, m, change, me);
+        return messages === p.messages ? p : { ...p, messages };
+      }),
+    );
     void load();
-    return () => void (alive.current = false);
+    return () => {
+      alive.current = false;
+      stop();
+    };
   }, [load]);
 
   return (
