@@ -1,7 +1,8 @@
 // Who has read it: in a group, Alice opens Info on her message and sees Bob under "Read by"
 // once he read it (live, from his receipt). Carol turns "Send read receipts" off in Settings
 // (stored with PUT /api/chat-settings) and reads the next message: Alice sees her under
-// "Delivered to", not "Read by".
+// "Delivered to", not "Read by". The setting reaches Carol's other device live (`chat:settings`):
+// its open Settings dialog follows each change.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -135,5 +136,30 @@ describe("who has read it", { timeout: 300_000 }, () => {
     await info.getByText("Read receipts are off in your settings", { exact: false }).waitFor();
     assert.equal(await info.getByRole("region", { name: "Read by" }).count(), 0);
     assert.notEqual(await mine.locator('[data-testid="ticks"]').getAttribute("data-status"), "read");
+  });
+
+  test("Carol's other device, its Settings open, follows each change of Send read receipts", async () => {
+    const phone = (await newPage(browser)).page;
+    const laptop = (await newPage(browser)).page;
+    await loginViaUi(phone, server.url, carol.person);
+    await loginViaUi(laptop, server.url, carol.person);
+    const boxes = [phone, laptop].map((page) =>
+      page.getByRole("dialog", { name: "Settings" }).getByRole("checkbox", { name: /^Send read receipts/ }),
+    );
+    for (const page of [phone, laptop]) await page.getByRole("button", { name: "Settings and profile" }).click();
+    // Off since the test before, on both.
+    for (const box of boxes) {
+      await eventually("the stored setting to show", async () => assert.equal(await box.isChecked(), false));
+    }
+
+    await boxes[0]!.check();
+    await eventually("the laptop to show receipts on", async () => assert.equal(await boxes[1]!.isChecked(), true));
+    assert.equal((await get<{ read_receipts: boolean }>(server, carol, "/api/chat-settings")).read_receipts, true);
+
+    await boxes[1]!.uncheck();
+    await eventually("the phone to show receipts off", async () => assert.equal(await boxes[0]!.isChecked(), false));
+    assert.equal((await get<{ read_receipts: boolean }>(server, carol, "/api/chat-settings")).read_receipts, false);
+    await phone.close();
+    await laptop.close();
   });
 });
