@@ -2,7 +2,8 @@
 // answer, a click on it brings the original into view and highlights it, the server stores
 // `reply_to`, and after Alice deletes the original the quote reads "Message deleted". An
 // original older than the loaded history is read from the server (`GET /api/messages/{id}`):
-// its quote names the sender and text, and a click pages back to it and highlights it.
+// its quote names the sender and text, and a click opens the list around it (one
+// `around_seq` read) and highlights it; scrolling down reads newer pages back to the live end.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -154,10 +155,10 @@ describe("replies", { timeout: 300_000 }, () => {
     assert.equal(gone.deleted, true);
   });
 
-  test("a reply to a message older than the loaded history quotes it and jumps back to it", async () => {
+  test("a reply to a message 300 back quotes it, opens around it, and scrolls down to live", async () => {
     const c = { id: conversationId };
     const first = await say(server, alice, c, "The very first plan");
-    for (let i = 1; i <= 60; i++) await say(server, bob, c, `More filler ${i}`);
+    for (let i = 1; i <= 300; i++) await say(server, bob, c, `More filler ${i}`);
     const res = await fetch(`${server.url}/api/conversations/${conversationId}/messages`, {
       method: "POST",
       headers: { Authorization: `Bearer ${bob.token}`, "Content-Type": "application/json" },
@@ -168,6 +169,11 @@ describe("replies", { timeout: 300_000 }, () => {
 
     // A fresh page loads only the newest page of history.
     const { page } = await newPage(browser);
+    const reads: URL[] = [];
+    page.on("request", (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === `/api/conversations/${conversationId}/messages` && r.method() === "GET") reads.push(url);
+    });
     await loginViaUi(page, server.url, alice.person);
     await open(page, bob.person.name);
     const quote = quoteButton(page, late.seq);
@@ -178,6 +184,36 @@ describe("replies", { timeout: 300_000 }, () => {
     const target = bubble(page, first.seq);
     await target.and(page.locator('[data-highlighted="true"]')).waitFor();
     assert.ok(await inView(target), "the original is scrolled into view");
+    const around = reads.filter((u) => u.searchParams.has("around_seq"));
+    assert.equal(around.length, 1, `one around_seq read: ${reads.join(" ")}`);
+    assert.equal(around[0]!.searchParams.get("around_seq"), String(first.seq));
+    assert.equal(reads.filter((u) => u.searchParams.has("before_seq")).length, 0, "no paging back");
+    assert.equal(await bubble(page, late.seq).count(), 0, "the window far back replaced the newest page");
+
+    // Bob writes while Alice reads far back: not put after the gap.
+    const meanwhile = await say(server, bob, c, "Still there?");
+    await page
+      .getByRole("list", { name: "Conversation list" })
+      .getByRole("button", { name: /^Bob Chen/ })
+      .getByText("Still there?")
+      .waitFor();
+    assert.equal(await bubble(page, meanwhile.seq).count(), 0);
+
+    // Scrolling down reads newer pages until the newest message, then the list is live.
+    await eventually("scrolling down to reach the newest message", async () => {
+      await messages(page).evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+      assert.equal(await bubble(page, meanwhile.seq).count(), 1);
+    });
+    assert.ok(
+      reads.some((u) => u.searchParams.has("after_seq")),
+      "newer pages were read",
+    );
+    assert.equal(await messages(page).getByText("Still there?", { exact: true }).count(), 1, "shown once");
+    await bubble(page, late.seq).waitFor();
+    await messages(page).evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+    const live = await say(server, bob, c, "Live again");
+    await bubble(page, live.seq).waitFor();
+    await eventually("the new message to be in view", async () => assert.ok(await inView(bubble(page, live.seq))));
     await page.close();
   });
 });
