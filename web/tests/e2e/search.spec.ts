@@ -189,6 +189,26 @@ describe("the main search box", { timeout: 300_000 }, () => {
     await say(server, dan, c, "Found it!");
     await log.getByText("Found it!").waitFor();
     assert.equal(await log.getByText("Are you still there?").count(), 1, "shown once");
+
+    // Sending from far back goes to the newest messages to show what was sent.
+    await searchBox(page).fill("zeppelin");
+    await results(page)
+      .getByRole("region", { name: "Messages" })
+      .getByRole("button", { name: /zeppelin/ })
+      .click();
+    await target.and(page.locator('[data-highlighted="true"]')).waitFor();
+    assert.equal(await log.getByText("Found it!").count(), 0);
+    await searchBox(page).fill("");
+    const box = page.getByLabel("Message", { exact: true });
+    await box.fill("On my way");
+    await box.press("Enter");
+    await log.getByText("Found it!").waitFor();
+    const sent = log.locator('[data-testid="message"][data-mine="true"]').filter({ hasText: "On my way" });
+    await eventually("the sent message to be stored and shown once", async () => {
+      assert.ok(Number(await sent.getAttribute("data-seq")) > newest.seq);
+      assert.equal(await sent.count(), 1);
+    });
+    assert.equal(await target.count(), 0);
     await page.close();
   });
 });
