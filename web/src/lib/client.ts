@@ -47,7 +47,7 @@ import {
   mergePage,
   setReveal,
 } from "./store";
-import type { HistoryPage } from "./history";
+import { holdsSeq, type HistoryPage } from "./history";
 import type { MessageChange } from "./mention-list";
 
 const PAGE = 50;
@@ -401,7 +401,7 @@ export async function loadNewer(conversationId: string): Promise<void> {
  */
 export function showMessage(conversationId: string, seq: number): void {
   const t = getState().threads[conversationId];
-  const held = t?.items.some((m) => m.seq === seq);
+  const held = t !== undefined && holdsSeq(t, seq);
   // Loading first: the list gives up on a reveal it cannot find in a thread that is not loading.
   if (!held && !t?.loading) void openAround(conversationId, seq);
   setReveal({ conversation_id: conversationId, seq });

@@ -6,7 +6,10 @@ import { BackIcon } from "../icons";
 import { Spinner } from "../ui";
 import { MessageBubble } from "./MessageBubble";
 
-/** Start fetching older (or newer) messages this far from the top (bottom), so scrolling rarely waits. */
+/**
+ * Start fetching older messages this far from the top (newer ones, in a window far back, this
+ * far from the bottom), so scrolling rarely waits.
+ */
 const PREFETCH_PX = 400;
 const HIGHLIGHT_MS = 4000;
 
