@@ -19,6 +19,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "rust tests"
 cargo test --workspace --locked
 
+step "generated files match the Rust types (docs/openapi.json, web/src/lib/generated/)"
+# `cargo test` above rewrote them from the Rust types (api_docs::tests); nothing may change.
+git diff --exit-code -- docs/openapi.json web/src/lib/generated
+untracked=$(git ls-files --others --exclude-standard -- docs/openapi.json web/src/lib/generated)
+[ -z "$untracked" ] || { echo "generated but not committed: $untracked" >&2; exit 1; }
+
+step "REST API against its OpenAPI document (scripts/schemathesis.sh)"
+CHATSYNC_BIN=target/debug/chatsync scripts/schemathesis.sh 25
+
 step "deployment: PM2 ecosystem, rolling reload under load (scripts/test-pm2.sh)"
 CHATSYNC_BIN=target/debug/chatsync scripts/test-pm2.sh
 

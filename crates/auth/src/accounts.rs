@@ -13,10 +13,8 @@
 use crate::secrets::Secrets;
 use crate::sessions::{LoggedIn, start_session};
 use crate::{AppState, Inner};
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use chatsync_core::RegistrationId;
 use chatsync_core::events::{MailTemplate, SendMail, UserUpserted};
 use chatsync_core::http::{ApiError, ApiResult, ClientIp, Json, RequestId};
@@ -29,27 +27,31 @@ use chatsync_core::validate::{DisplayName, Email, Invalid, Password};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/register", post(register))
-        .route("/api/auth/verify", post(verify))
-        .route("/api/auth/resend-otp", post(resend_otp))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(verify))
+        .routes(routes!(resend_otp))
 }
 
 /// `POST /api/auth/register`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct RegisterRequest {
     /// Address to verify.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     /// Shown name, 1–64 characters.
+    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub display_name: String,
 }
 
 /// Answer to register and resend: a code is on its way.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct CodeSent {
     /// The normalised address.
     pub email: String,
@@ -69,6 +71,9 @@ impl Inner {
     }
 }
 
+/// Creates an unverified account and mails a six-digit code.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", security(()), request_body = RegisterRequest,
+    responses((status = 202, description = "A code is on its way.", body = CodeSent)))]
 async fn register(
     State(s): State<AppState>,
     ip: ClientIp,
@@ -119,12 +124,16 @@ async fn register(
 }
 
 /// `POST /api/auth/resend-otp`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct ResendRequest {
     /// The address that registered.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
+/// Mails a fresh code to an address that registered and is not verified.
+#[utoipa::path(post, path = "/api/auth/resend-otp", tag = "auth", security(()), request_body = ResendRequest,
+    responses((status = 202, description = "A code is on its way (whether or not the address registered).", body = CodeSent)))]
 async fn resend_otp(
     State(s): State<AppState>,
     ip: ClientIp,
@@ -158,17 +167,20 @@ async fn resend_otp(
 }
 
 /// `POST /api/auth/verify`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct VerifyRequest {
     /// The registered address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// The six digits from the email.
+    #[schema(pattern = "^[0-9]{6}$")]
     pub otp: String,
     /// The password chosen at registration (optional). With it, the code proves the mailbox
     /// and the password picks the registration: a person who opens the newest mail, which
     /// may carry a code for someone else's registration of their address, still activates
     /// their own password.
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub password: Option<String>,
 }
 
@@ -181,6 +193,9 @@ fn wrong_code() -> ApiError {
     )
 }
 
+/// Activates the account with the emailed code and logs in.
+#[utoipa::path(post, path = "/api/auth/verify", tag = "auth", security(()), request_body = VerifyRequest,
+    responses((status = 200, body = LoggedIn)))]
 async fn verify(
     State(state): State<AppState>,
     ip: ClientIp,

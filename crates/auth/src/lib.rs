@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The adapters the user service runs on.
 #[derive(Clone)]
@@ -110,11 +111,29 @@ impl AuthService {
     /// The service's API routes (no operational endpoints, no outer layers): mounted by the
     /// gateway in a single process, and used by `run`.
     pub fn router(&self) -> Router {
-        Router::new()
-            .merge(accounts::router())
-            .merge(sessions::router())
-            .merge(profiles::router())
-            .with_state(self.state.clone())
+        routes().with_state(self.state.clone()).into()
+    }
+
+    /// The service's REST API as an OpenAPI document (paths and schemas), which the server
+    /// merges into `/api/openapi.json`.
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        routes().into_openapi()
+    }
+
+    /// Writes the TypeScript types of the service's REST bodies into `cfg`'s directory.
+    pub fn export_types(cfg: &ts_rs::Config) -> Result<(), ts_rs::ExportError> {
+        use ts_rs::TS;
+        accounts::RegisterRequest::export_all(cfg)?;
+        accounts::ResendRequest::export_all(cfg)?;
+        accounts::VerifyRequest::export_all(cfg)?;
+        accounts::CodeSent::export_all(cfg)?;
+        sessions::LoginRequest::export_all(cfg)?;
+        sessions::RefreshRequest::export_all(cfg)?;
+        sessions::LoggedIn::export_all(cfg)?;
+        sessions::SessionView::export_all(cfg)?;
+        profiles::UpdateMe::export_all(cfg)?;
+        profiles::UserSearchPage::export_all(cfg)?;
+        Ok(())
     }
 
     /// The public profile of a verified user, for the chat service in the same process (the
@@ -167,4 +186,12 @@ impl Inner {
             Decision::Limited { retry_after } => Err(ApiError::rate_limited(retry_after)),
         }
     }
+}
+
+/// Every route of the service with its OpenAPI description, before the state is supplied.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(accounts::routes())
+        .merge(sessions::routes())
+        .merge(profiles::routes())
 }

@@ -2,22 +2,23 @@
 
 use crate::AppState;
 use crate::accounts::profile_event;
-use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
 use chatsync_core::UserId;
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, Json};
 use chatsync_core::ports::users::{Me, ProfilePatch, PublicProfile};
 use chatsync_core::validate::{DisplayName, Invalid};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/users/me", get(me).patch(update_me))
-        .route("/api/users", get(search))
-        .route("/api/users/{id}", get(user))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me, update_me))
+        .routes(routes!(search))
+        .routes(routes!(user))
 }
 
+/// My account.
+#[utoipa::path(get, path = "/api/users/me", tag = "users", responses((status = 200, body = Me)))]
 async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Me>> {
     let account = state
         .inner
@@ -30,13 +31,16 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Me>
 
 /// `PATCH /api/users/me`: fields left out stay as they are; `"avatar_url": null` removes the
 /// avatar.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
     /// New shown name.
+    #[ts(optional = nullable)]
     pub display_name: Option<String>,
     /// New avatar URL, or `null` to remove it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    #[ts(optional, type = "string | null")]
     pub avatar_url: Option<Option<String>>,
 }
 
@@ -67,6 +71,8 @@ pub(crate) fn check_avatar(url: &str) -> Result<String, Invalid> {
     Ok(url.to_owned())
 }
 
+#[utoipa::path(patch, path = "/api/users/me", tag = "users", request_body = UpdateMe,
+    responses((status = 200, body = Me)))]
 async fn update_me(
     State(state): State<AppState>,
     user: AuthUser,
@@ -101,7 +107,8 @@ async fn update_me(
 }
 
 /// `GET /api/users?q=&limit=&offset=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Prefix of a name (or of any word of it), or a whole address.
     #[serde(default)]
@@ -113,20 +120,24 @@ pub struct SearchQuery {
 }
 
 /// A page of search results.
-#[derive(Serialize)]
-pub struct SearchPage {
+#[derive(Serialize, utoipa::ToSchema, ts_rs::TS)]
+pub struct UserSearchPage {
     /// Matching users, by name.
     pub users: Vec<PublicProfile>,
     /// Pass as `offset` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub next_offset: Option<u32>,
 }
 
+/// Finds people by name or address.
+#[utoipa::path(get, path = "/api/users", tag = "users", params(SearchQuery),
+    responses((status = 200, body = UserSearchPage)))]
 async fn search(
     State(state): State<AppState>,
     user: AuthUser,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<SearchPage>> {
+) -> ApiResult<Json<UserSearchPage>> {
     let s = &state.inner;
     // Per account, through the shared throttle so every instance counts together: even by
     // whole address and name only, many searches would map who is registered.
@@ -149,12 +160,16 @@ async fn search(
     let mut rows = s.store.search(term, limit + 1, offset).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    Ok(Json(SearchPage {
+    Ok(Json(UserSearchPage {
         users: rows.iter().map(PublicProfile::from).collect(),
         next_offset: more.then_some(offset + limit),
     }))
 }
 
+/// One person's public profile.
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users",
+    params(("id" = UserId, Path, description = "The user.")),
+    responses((status = 200, body = PublicProfile)))]
 async fn user(
     State(state): State<AppState>,
     _user: AuthUser,

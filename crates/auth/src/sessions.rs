@@ -2,10 +2,8 @@
 //! (SPEC §2.4–2.6).
 
 use crate::{AppState, Inner};
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{delete, get, post};
 use bytes::Bytes;
 use chatsync_core::SessionId;
 use chatsync_core::events::{Event, SessionRevoked};
@@ -17,18 +15,19 @@ use chatsync_core::tokens::{TokenSubject, new_refresh_token, parse_refresh_token
 use chatsync_core::validate::Email;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/sessions", get(list_sessions))
-        .route("/api/sessions/{id}", delete(revoke_session))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
 }
 
 /// Tokens and the account, after verify or login.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct LoggedIn {
     /// Access and refresh tokens.
     #[serde(flatten)]
@@ -38,13 +37,14 @@ pub struct LoggedIn {
 }
 
 /// An access token and a refresh token.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct TokenPair {
     /// Short-lived JWT for `Authorization: Bearer`.
     pub access_token: String,
     /// Opaque; exchange at `/api/auth/refresh`. Each use returns a new one.
     pub refresh_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -102,7 +102,7 @@ pub(crate) async fn start_session(
 }
 
 /// `POST /api/auth/login`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct LoginRequest {
     /// Address.
     pub email: String,
@@ -110,6 +110,8 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", security(()), request_body = LoginRequest,
+    responses((status = 200, body = LoggedIn)))]
 async fn login(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -153,12 +155,15 @@ async fn login(
 }
 
 /// `POST /api/auth/refresh`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct RefreshRequest {
     /// The latest refresh token.
     pub refresh_token: String,
 }
 
+/// Exchanges a refresh token for new tokens (the old refresh token stops working).
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", security(()), request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair)))]
 async fn refresh(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -191,6 +196,8 @@ async fn refresh(
     }
 }
 
+/// Ends the session of the access token.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204, description = "Ended.")))]
 async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
     let s = &state.inner;
     if let Some(session) = s.sessions.revoke(user.session_id).await? {
@@ -200,7 +207,7 @@ async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<Stat
 }
 
 /// A session as listed to its owner.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct SessionView {
     /// Id.
     pub id: SessionId,
@@ -218,6 +225,8 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// My sessions (one per device that logged in).
+#[utoipa::path(get, path = "/api/sessions", tag = "auth", responses((status = 200, body = Vec<SessionView>)))]
 async fn list_sessions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -239,6 +248,10 @@ async fn list_sessions(
     ))
 }
 
+/// Ends one of my sessions.
+#[utoipa::path(delete, path = "/api/sessions/{id}", tag = "auth",
+    params(("id" = SessionId, Path, description = "The session.")),
+    responses((status = 204, description = "Ended.")))]
 async fn revoke_session(
     State(state): State<AppState>,
     user: AuthUser,

@@ -1,11 +1,11 @@
 //! The chat service's errors, answered the same way over REST (`{error:{code,message}}` with a
 //! status) and over Socket.IO acks (`{ok:false, error:{code,message}}`).
 
+use crate::protocol::{AckError, ErrorAck};
 use axum::http::StatusCode;
 use chatsync_core::http::ApiError;
 use chatsync_core::ports::{StateError, StoreError};
 use chatsync_core::validate::Invalid;
-use serde_json::{Value, json};
 use std::time::Duration;
 
 /// What went wrong with a chat operation.
@@ -58,15 +58,22 @@ impl ChatError {
     }
 
     /// The Socket.IO ack body.
-    pub fn ack(&self) -> Value {
+    pub fn ack(&self) -> ErrorAck {
         if matches!(self, Self::Internal(_) | Self::Unavailable(_)) {
             tracing::error!(error = %self, "chat event failed");
         }
-        let mut error = json!({"code": self.code(), "message": self.message()});
-        if let Self::RateLimited(d) = self {
-            error["retry_after_ms"] = json!(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let retry_after_ms = match self {
+            Self::RateLimited(d) => Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            _ => None,
+        };
+        ErrorAck {
+            ok: false,
+            error: AckError {
+                code: self.code(),
+                message: self.message(),
+                retry_after_ms,
+            },
         }
-        json!({"ok": false, "error": error})
     }
 }
 

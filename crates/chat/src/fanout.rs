@@ -2,11 +2,11 @@
 //! The rest of the service talks to this trait, so only the Socket.IO wiring is generic over
 //! socketioxide's adapter type.
 
+use crate::protocol;
 use async_trait::async_trait;
 use chatsync_core::ids::{SessionId, UserId};
 use chatsync_core::ports::Attachments;
 use chatsync_core::ports::chat::Message;
-use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::socket::Sid;
@@ -35,8 +35,18 @@ pub enum Payload<'a> {
     Message(&'a chatsync_core::ports::chat::Message),
     /// A conversation.
     Conversation(&'a chatsync_core::ports::chat::Conversation),
-    /// Anything else.
-    Json(&'a Value),
+    /// `typing`.
+    Typing(&'a protocol::TypingEvent),
+    /// `receipt`.
+    Receipt(&'a protocol::ReceiptEvent),
+    /// `presence`.
+    Presence(&'a chatsync_core::ports::presence::PresenceState),
+    /// `conversation:removed`.
+    Removed(&'a protocol::ConversationRemoved),
+    /// `conversation:notifications`.
+    Notifications(&'a protocol::NotificationsChanged),
+    /// `chat:settings`.
+    Settings(&'a protocol::ChatSettings),
 }
 
 /// Sends events to sockets.

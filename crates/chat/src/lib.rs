@@ -112,6 +112,40 @@ impl ChatService {
         rest::router(self.chat.clone())
     }
 
+    /// The REST API as an OpenAPI document (paths and schemas), which the server merges into
+    /// `/api/openapi.json`.
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        rest::routes().into_openapi()
+    }
+
+    /// Writes the TypeScript types of the Socket.IO protocol and the REST bodies into
+    /// `cfg`'s directory (each type with the types it uses).
+    pub fn export_types(cfg: &ts_rs::Config) -> Result<(), ts_rs::ExportError> {
+        use protocol::*;
+        use ts_rs::TS;
+        SendPayload::export_all(cfg)?;
+        TypingPayload::export_all(cfg)?;
+        ReceiptPayload::export_all(cfg)?;
+        SyncPayload::export_all(cfg)?;
+        EditPayload::export_all(cfg)?;
+        DeletePayload::export_all(cfg)?;
+        ReactPayload::export_all(cfg)?;
+        SendAck::export_all(cfg)?;
+        MessageAck::export_all(cfg)?;
+        OkAck::export_all(cfg)?;
+        ReceiptEventAck::export_all(cfg)?;
+        SyncAck::export_all(cfg)?;
+        ErrorAck::export_all(cfg)?;
+        TypingEvent::export_all(cfg)?;
+        ReceiptEvent::export_all(cfg)?;
+        ConversationRemoved::export_all(cfg)?;
+        NotificationsChanged::export_all(cfg)?;
+        ChatSettings::export_all(cfg)?;
+        chatsync_core::ports::presence::PresenceState::export_all(cfg)?;
+        chatsync_core::ports::chat::Conversation::export_all(cfg)?;
+        rest::export_types(cfg)
+    }
+
     /// What `/readyz` checks for this service.
     pub fn health_checks(&self) -> Vec<Arc<dyn HealthCheck>> {
         self.health.clone()

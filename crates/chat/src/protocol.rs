@@ -1,12 +1,16 @@
-//! Socket.IO event names and payloads (SPEC §4), in one place. The web client mirrors this
-//! module in `web/src/lib/protocol.ts`; change both together.
+//! Socket.IO event names and payloads (SPEC §4), in one place. The web client imports the
+//! names from `web/src/lib/protocol.ts` and the types generated from this module.
 //!
 //! Every client event is answered through its ack with `{ok: true, ...}` or
 //! `{ok: false, error: {code, message}}`.
+//!
+//! Every payload and ack is a type here (or in `chatsync_core::ports`); the web app's
+//! TypeScript types are generated from them (`web/src/lib/generated/`, written by
+//! `cargo test -p chatsync-server --lib generated`).
 
 use chatsync_core::ids::{ConversationId, MediaId, MessageId, UserId};
-use chatsync_core::ports::chat::ReceiptKind;
-use serde::Deserialize;
+use chatsync_core::ports::chat::{Message, Notifications, ReceiptKind};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Client → server: send a message. Ack: `{ok, message}`.
@@ -48,7 +52,7 @@ pub const NOTIFICATIONS_CHANGED: &str = "conversation:notifications";
 pub const SETTINGS_CHANGED: &str = "chat:settings";
 
 /// `message:send`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct SendPayload {
     /// Target conversation.
@@ -57,20 +61,24 @@ pub struct SendPayload {
     pub client_id: String,
     /// Text, up to 4,000 characters; may be empty with attachments.
     #[serde(default)]
+    #[ts(as = "Option<String>", optional)]
     pub body: String,
     /// Uploaded media to attach.
     #[serde(default)]
+    #[ts(as = "Option<Vec<MediaId>>", optional)]
     pub attachments: Vec<MediaId>,
     /// A message of the same conversation this one answers.
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub reply_to: Option<MessageId>,
     /// Members the message mentions.
     #[serde(default)]
+    #[ts(as = "Option<Vec<UserId>>", optional)]
     pub mentions: Vec<UserId>,
 }
 
 /// `typing`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct TypingPayload {
     /// Conversation.
@@ -80,7 +88,7 @@ pub struct TypingPayload {
 }
 
 /// `receipt`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptPayload {
     /// Conversation.
@@ -92,23 +100,26 @@ pub struct ReceiptPayload {
 }
 
 /// `sync`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct SyncPayload {
     /// Last seq the client has, per conversation. Conversations left out are read from the
     /// start.
     #[serde(default)]
+    #[ts(as = "Option<HashMap<ConversationId, i64>>", optional)]
     pub after: HashMap<ConversationId, i64>,
     /// The conversation version the client's copy reflects, per conversation: messages it has
     /// that changed since come back as `updated`. Conversations left out get no changes.
     #[serde(default)]
+    #[ts(as = "Option<HashMap<ConversationId, i64>>", optional)]
     pub versions: HashMap<ConversationId, i64>,
     /// Page size per conversation (default and maximum: the server's `chat.max_page`).
+    #[ts(optional = nullable)]
     pub limit: Option<u32>,
 }
 
 /// `message:edit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct EditPayload {
     /// Message.
@@ -118,7 +129,7 @@ pub struct EditPayload {
 }
 
 /// `message:delete`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct DeletePayload {
     /// Message.
@@ -126,7 +137,7 @@ pub struct DeletePayload {
 }
 
 /// `message:react`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ReactPayload {
     /// Message.
@@ -135,9 +146,164 @@ pub struct ReactPayload {
     pub emoji: String,
     /// Add (true, the default) or remove.
     #[serde(default = "yes")]
+    #[ts(as = "Option<bool>", optional)]
     pub on: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// The answer to a receipt (`receipt` ack, `POST /api/conversations/{id}/receipts`).
+#[derive(Debug, Serialize, utoipa::ToSchema, ts_rs::TS)]
+pub struct ReceiptAck {
+    /// Whether the position moved (a receipt behind the current position changes nothing).
+    pub moved: bool,
+    /// The new position, when it moved.
+    pub seq: Option<i64>,
+}
+
+impl From<Option<i64>> for ReceiptAck {
+    fn from(moved: Option<i64>) -> Self {
+        Self {
+            moved: moved.is_some(),
+            seq: moved,
+        }
+    }
+}
+
+// ---- Acks (server → client, answering a client event) ----
+
+/// The ack of `message:send`.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct SendAck {
+    /// Always `true`.
+    #[ts(type = "true")]
+    pub ok: bool,
+    /// The stored message.
+    pub message: Message,
+    /// The `client_id` had been used before: this is the message stored then.
+    pub duplicate: bool,
+}
+
+/// The ack of `message:edit`, `message:delete` and `message:react`: the message as it is now.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct MessageAck {
+    /// Always `true`.
+    #[ts(type = "true")]
+    pub ok: bool,
+    /// The changed message.
+    pub message: Message,
+}
+
+/// The ack of `typing`.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct OkAck {
+    /// Always `true`.
+    #[ts(type = "true")]
+    pub ok: bool,
+}
+
+/// The ack of `receipt`.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct ReceiptEventAck {
+    /// Always `true`.
+    #[ts(type = "true")]
+    pub ok: bool,
+    /// Where the position is now.
+    #[serde(flatten)]
+    pub receipt: ReceiptAck,
+}
+
+/// The ack of `sync`.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct SyncAck {
+    /// Always `true`.
+    #[ts(type = "true")]
+    pub ok: bool,
+    /// New messages, ascending by seq per conversation.
+    pub messages: Vec<Message>,
+    /// Messages the client has that changed since its `versions`, as they are now.
+    pub updated: Vec<Message>,
+    /// The version to send next time, per conversation of the user.
+    pub versions: HashMap<ConversationId, i64>,
+    /// A page was full: call again with the new positions.
+    pub has_more: bool,
+}
+
+/// The ack of a refused event.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct ErrorAck {
+    /// Always `false`.
+    #[ts(type = "false")]
+    pub ok: bool,
+    /// What went wrong.
+    pub error: AckError,
+}
+
+/// Why an event was refused.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct AckError {
+    /// Stable, machine-readable (`rate_limited`, `not_found`, `validation_failed`, ...).
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// With `rate_limited`: when to try again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub retry_after_ms: Option<u64>,
+}
+
+// ---- Events (server → client) ----
+// `message:new` and `message:updated` carry a `Message`; `conversation:new` and
+// `conversation:updated` a `Conversation`; `presence` a `PresenceState` (chatsync_core).
+
+/// `typing`: someone started or stopped typing.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct TypingEvent {
+    /// Where.
+    pub conversation_id: ConversationId,
+    /// Who.
+    pub user_id: UserId,
+    /// Started (true) or stopped (false).
+    pub typing: bool,
+}
+
+/// `receipt`: a member's delivered or read position moved.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct ReceiptEvent {
+    /// Where.
+    pub conversation_id: ConversationId,
+    /// Whose position.
+    pub user_id: UserId,
+    /// Delivered or read.
+    pub kind: ReceiptKind,
+    /// Everything up to here.
+    pub seq: i64,
+}
+
+/// `conversation:removed`: I was removed from a conversation or left it.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct ConversationRemoved {
+    /// Which.
+    pub conversation_id: ConversationId,
+}
+
+/// `conversation:notifications`: my notification settings of a conversation changed on one
+/// of my devices.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct NotificationsChanged {
+    /// Which conversation.
+    pub conversation_id: ConversationId,
+    /// The settings now.
+    pub notifications: Notifications,
+}
+
+/// My chat settings: `GET`/`PUT /api/chat-settings`, and the `chat:settings` event when they
+/// change on one of my devices.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Send (and see) read receipts.
+    pub read_receipts: bool,
 }

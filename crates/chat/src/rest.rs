@@ -2,13 +2,12 @@
 //! operations that also exist as Socket.IO events.
 
 use crate::error::ChatError;
-use crate::protocol::SendPayload;
+use crate::protocol::{ChatSettings, ReceiptAck, SendPayload};
 use crate::service::Chat;
 use axum::Router;
 use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post, put};
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, Authenticator, Json};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
@@ -18,8 +17,9 @@ use chatsync_core::ports::chat::{
 use chatsync_core::ports::presence::PresenceState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Clone)]
 pub(crate) struct RestState(pub(crate) Arc<Chat>);
@@ -52,39 +52,47 @@ impl FromRequestParts<RestState> for Caller {
     }
 }
 
+/// The REST routes with their OpenAPI description (utoipa-axum keeps the two together).
+pub(crate) fn routes() -> OpenApiRouter<RestState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, rename))
+        .routes(routes!(add_members))
+        .routes(routes!(remove_member))
+        .routes(routes!(leave))
+        .routes(routes!(history, send))
+        .routes(routes!(receipt))
+        .routes(routes!(set_notifications))
+        .routes(routes!(show_message, edit, remove_message))
+        .routes(routes!(remove_preview))
+        .routes(routes!(react_on, react_off))
+        .routes(routes!(presence))
+        .routes(routes!(search_messages))
+        .routes(routes!(mentions))
+        .routes(routes!(chat_settings, set_chat_settings))
+}
+
+/// The TypeScript types of the REST bodies (see [`crate::ChatService::export_types`]).
+pub(crate) fn export_types(cfg: &ts_rs::Config) -> Result<(), ts_rs::ExportError> {
+    use ts_rs::TS;
+    CreateConversation::export_all(cfg)?;
+    ConversationList::export_all(cfg)?;
+    Rename::export_all(cfg)?;
+    AddMembers::export_all(cfg)?;
+    MessagePage::export_all(cfg)?;
+    SendBody::export_all(cfg)?;
+    ReceiptBody::export_all(cfg)?;
+    ReceiptAck::export_all(cfg)?;
+    EditBody::export_all(cfg)?;
+    PresenceList::export_all(cfg)?;
+    MessageSearchPage::export_all(cfg)?;
+    MentionsPage::export_all(cfg)?;
+    NotificationsBody::export_all(cfg)?;
+    Ok(())
+}
+
 pub(crate) fn router(chat: Arc<Chat>) -> Router {
-    Router::new()
-        .route("/api/conversations", post(create).get(list))
-        .route("/api/conversations/{id}", get(show).patch(rename))
-        .route("/api/conversations/{id}/members", post(add_members))
-        .route(
-            "/api/conversations/{id}/members/{user_id}",
-            delete(remove_member),
-        )
-        .route("/api/conversations/{id}/leave", post(leave))
-        .route("/api/conversations/{id}/messages", get(history).post(send))
-        .route("/api/conversations/{id}/receipts", post(receipt))
-        .route(
-            "/api/conversations/{id}/notifications",
-            put(set_notifications),
-        )
-        .route(
-            "/api/messages/{id}",
-            get(show_message).patch(edit).delete(remove_message),
-        )
-        .route("/api/messages/{id}/preview", delete(remove_preview))
-        .route(
-            "/api/messages/{id}/reactions/{emoji}",
-            put(react_on).delete(react_off),
-        )
-        .route("/api/presence", get(presence))
-        .route("/api/search/messages", get(search_messages))
-        .route("/api/mentions", get(mentions))
-        .route(
-            "/api/chat-settings",
-            get(chat_settings).put(set_chat_settings),
-        )
-        .with_state(RestState(chat))
+    routes().with_state(RestState(chat)).into()
 }
 
 fn id<T: std::str::FromStr>(raw: &str, what: &'static str) -> Result<T, ApiError> {
@@ -97,7 +105,7 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
 }
 
 /// `POST /api/conversations`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub(crate) enum CreateConversation {
     /// `{kind: "direct", user_id}`: idempotent per pair.
@@ -111,10 +119,17 @@ pub(crate) enum CreateConversation {
         name: String,
         /// Members besides the creator.
         #[serde(default)]
+        #[ts(as = "Option<Vec<UserId>>", optional)]
         member_ids: Vec<UserId>,
     },
 }
 
+#[utoipa::path(post, path = "/api/conversations", tag = "conversations",
+    request_body = CreateConversation,
+    responses(
+        (status = 201, description = "Created.", body = Conversation),
+        (status = 200, description = "The direct conversation with that person already existed.", body = Conversation),
+    ))]
 async fn create(
     State(s): State<RestState>,
     c: Caller,
@@ -138,17 +153,21 @@ async fn create(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     before: Option<DateTime<Utc>>,
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema, ts_rs::TS)]
 struct ConversationList {
     conversations: Vec<ConversationSummary>,
 }
 
+/// My conversations, most recently active first.
+#[utoipa::path(get, path = "/api/conversations", tag = "conversations", params(ListQuery),
+    responses((status = 200, body = ConversationList)))]
 async fn list(
     State(s): State<RestState>,
     user: AuthUser,
@@ -161,6 +180,8 @@ async fn list(
     Ok(Json(ConversationList { conversations }))
 }
 
+#[utoipa::path(get, path = "/api/conversations/{id}", tag = "conversations", params(("id" = ConversationId, Path, description = "The conversation.")),
+    responses((status = 200, body = Conversation)))]
 async fn show(
     State(s): State<RestState>,
     user: AuthUser,
@@ -170,12 +191,14 @@ async fn show(
     Ok(Json(s.0.get(user.user_id, cid).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Rename {
     pub(crate) name: String,
 }
 
+#[utoipa::path(patch, path = "/api/conversations/{id}", tag = "conversations", params(("id" = ConversationId, Path, description = "The conversation.")),
+    request_body = Rename, responses((status = 200, body = Conversation)))]
 async fn rename(
     State(s): State<RestState>,
     user: AuthUser,
@@ -186,12 +209,14 @@ async fn rename(
     Ok(Json(s.0.rename(user.user_id, cid, &req.name).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddMembers {
     pub(crate) user_ids: Vec<UserId>,
 }
 
+#[utoipa::path(post, path = "/api/conversations/{id}/members", tag = "conversations",
+    params(("id" = ConversationId, Path, description = "The conversation.")), request_body = AddMembers, responses((status = 200, body = Conversation)))]
 async fn add_members(
     State(s): State<RestState>,
     c: Caller,
@@ -205,6 +230,9 @@ async fn add_members(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/conversations/{id}/members/{user_id}", tag = "conversations",
+    params(("id" = ConversationId, Path, description = "The conversation."), ("user_id" = UserId, Path, description = "The member to remove.")),
+    responses((status = 204, description = "Removed.")))]
 async fn remove_member(
     State(s): State<RestState>,
     user: AuthUser,
@@ -216,6 +244,8 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/conversations/{id}/leave", tag = "conversations", params(("id" = ConversationId, Path, description = "The conversation.")),
+    responses((status = 204, description = "Left.")))]
 async fn leave(
     State(s): State<RestState>,
     user: AuthUser,
@@ -226,7 +256,8 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
     before_seq: Option<i64>,
     after_seq: Option<i64>,
@@ -235,7 +266,7 @@ struct HistoryQuery {
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema, ts_rs::TS)]
 struct MessagePage {
     messages: Vec<Message>,
     /// More in the paging direction (older without `after_seq`, newer with it; older around
@@ -243,9 +274,12 @@ struct MessagePage {
     has_more: bool,
     /// Around a seq only: whether newer messages follow the page.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     has_newer: Option<bool>,
 }
 
+#[utoipa::path(get, path = "/api/conversations/{id}/messages", tag = "messages",
+    params(("id" = ConversationId, Path, description = "The conversation."), HistoryQuery), responses((status = 200, body = MessagePage)))]
 async fn history(
     State(s): State<RestState>,
     user: AuthUser,
@@ -283,20 +317,30 @@ async fn history(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SendBody {
     pub(crate) client_id: String,
     #[serde(default)]
+    #[ts(as = "Option<String>", optional)]
     pub(crate) body: String,
     #[serde(default)]
+    #[ts(as = "Option<Vec<chatsync_core::MediaId>>", optional)]
     pub(crate) attachments: Vec<chatsync_core::MediaId>,
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub(crate) reply_to: Option<MessageId>,
     #[serde(default)]
+    #[ts(as = "Option<Vec<UserId>>", optional)]
     pub(crate) mentions: Vec<UserId>,
 }
 
+#[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "messages",
+    params(("id" = ConversationId, Path, description = "The conversation.")), request_body = SendBody,
+    responses(
+        (status = 201, description = "Stored.", body = Message),
+        (status = 200, description = "Already stored under this `client_id`: the same message.", body = Message),
+    ))]
 async fn send(
     State(s): State<RestState>,
     user: AuthUser,
@@ -326,32 +370,36 @@ async fn send(
     Ok((status, Json(sent.message)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReceiptBody {
     pub(crate) kind: ReceiptKind,
     pub(crate) seq: i64,
 }
 
+#[utoipa::path(post, path = "/api/conversations/{id}/receipts", tag = "messages",
+    params(("id" = ConversationId, Path, description = "The conversation.")), request_body = ReceiptBody, responses((status = 200, body = ReceiptAck)))]
 async fn receipt(
     State(s): State<RestState>,
     user: AuthUser,
     Path(raw): Path<String>,
     Json(req): Json<ReceiptBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ReceiptAck>> {
     let cid: ConversationId = id(&raw, "conversation")?;
     let moved =
         s.0.receipt(user.user_id, None, cid, req.kind, req.seq)
             .await?;
-    Ok(Json(json!({"moved": moved.is_some(), "seq": moved})))
+    Ok(Json(ReceiptAck::from(moved)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EditBody {
     pub(crate) body: String,
 }
 
+#[utoipa::path(patch, path = "/api/messages/{id}", tag = "messages", params(("id" = MessageId, Path, description = "The message.")),
+    request_body = EditBody, responses((status = 200, body = Message)))]
 async fn edit(
     State(s): State<RestState>,
     user: AuthUser,
@@ -362,6 +410,8 @@ async fn edit(
     Ok(Json(s.0.edit(user.user_id, None, mid, &req.body).await?))
 }
 
+#[utoipa::path(delete, path = "/api/messages/{id}", tag = "messages", params(("id" = MessageId, Path, description = "The message.")),
+    responses((status = 200, description = "The message, now deleted.", body = Message)))]
 async fn remove_message(
     State(s): State<RestState>,
     user: AuthUser,
@@ -371,6 +421,8 @@ async fn remove_message(
     Ok(Json(s.0.delete(user.user_id, None, mid).await?))
 }
 
+#[utoipa::path(put, path = "/api/messages/{id}/reactions/{emoji}", tag = "messages",
+    params(("id" = MessageId, Path, description = "The message."), ("emoji" = String, Path, description = "One emoji (at most 16 characters).")), responses((status = 200, body = Message)))]
 async fn react_on(
     State(s): State<RestState>,
     user: AuthUser,
@@ -382,6 +434,8 @@ async fn react_on(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/messages/{id}/reactions/{emoji}", tag = "messages",
+    params(("id" = MessageId, Path, description = "The message."), ("emoji" = String, Path, description = "One emoji (at most 16 characters).")), responses((status = 200, body = Message)))]
 async fn react_off(
     State(s): State<RestState>,
     user: AuthUser,
@@ -393,17 +447,20 @@ async fn react_off(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PresenceQuery {
     /// Comma-separated user ids.
     user_ids: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema, ts_rs::TS)]
 struct PresenceList {
     presence: Vec<PresenceState>,
 }
 
+#[utoipa::path(get, path = "/api/presence", tag = "presence", params(PresenceQuery),
+    responses((status = 200, body = PresenceList)))]
 async fn presence(
     State(s): State<RestState>,
     user: AuthUser,
@@ -429,7 +486,8 @@ async fn presence(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchParams {
     q: String,
     conversation_id: Option<String>,
@@ -439,8 +497,8 @@ struct SearchParams {
 }
 
 /// One hit of `GET /api/search/messages`.
-#[derive(Serialize)]
-struct Hit {
+#[derive(Serialize, ToSchema, ts_rs::TS)]
+struct MessageHit {
     message: Message,
     conversation_id: ConversationId,
     seq: i64,
@@ -448,18 +506,21 @@ struct Hit {
     snippet: String,
 }
 
-#[derive(Serialize)]
-struct SearchPage {
-    hits: Vec<Hit>,
+#[derive(Serialize, ToSchema, ts_rs::TS)]
+struct MessageSearchPage {
+    hits: Vec<MessageHit>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     next_before: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/search/messages", tag = "messages", params(SearchParams),
+    responses((status = 200, body = MessageSearchPage)))]
 async fn search_messages(
     State(s): State<RestState>,
     user: AuthUser,
     q: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<SearchPage>> {
+) -> ApiResult<Json<MessageSearchPage>> {
     let q = query(q)?;
     let conversation_id = match q.conversation_id.as_deref() {
         None | Some("") => None,
@@ -475,10 +536,10 @@ async fn search_messages(
             q.limit.unwrap_or(20),
         )
         .await?;
-    Ok(Json(SearchPage {
+    Ok(Json(MessageSearchPage {
         hits: hits
             .into_iter()
-            .map(|h| Hit {
+            .map(|h| MessageHit {
                 conversation_id: h.message.conversation_id,
                 seq: h.message.seq,
                 message: h.message,
@@ -489,21 +550,25 @@ async fn search_messages(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MentionsQuery {
     /// `next_before` of the previous page.
     before: Option<String>,
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema, ts_rs::TS)]
 struct MentionsPage {
     messages: Vec<Message>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     next_before: Option<String>,
 }
 
 /// `GET /api/mentions`: messages that mention me, newest first.
+#[utoipa::path(get, path = "/api/mentions", tag = "messages", params(MentionsQuery),
+    responses((status = 200, body = MentionsPage)))]
 async fn mentions(
     State(s): State<RestState>,
     user: AuthUser,
@@ -531,16 +596,19 @@ fn cursor(raw: Option<&str>) -> Result<Option<SearchCursor>, ApiError> {
 }
 
 /// `PUT /api/conversations/{id}/notifications`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NotificationsBody {
     /// `all`, `mentions`, `none`, or `null` for the conversation's default.
     pub(crate) level: Option<NotifyLevel>,
     /// Silent until then; `null` or absent: not muted.
     #[serde(default)]
+    #[ts(optional = nullable)]
     pub(crate) muted_until: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(put, path = "/api/conversations/{id}/notifications", tag = "conversations",
+    params(("id" = ConversationId, Path, description = "The conversation.")), request_body = NotificationsBody, responses((status = 200, body = Notifications)))]
 async fn set_notifications(
     State(s): State<RestState>,
     user: AuthUser,
@@ -555,6 +623,8 @@ async fn set_notifications(
 }
 
 /// `GET /api/messages/{id}`: one message of a conversation of mine (a reply's original).
+#[utoipa::path(get, path = "/api/messages/{id}", tag = "messages", params(("id" = MessageId, Path, description = "The message.")),
+    responses((status = 200, body = Message)))]
 async fn show_message(
     State(s): State<RestState>,
     user: AuthUser,
@@ -564,14 +634,8 @@ async fn show_message(
     Ok(Json(s.0.message(user.user_id, mid).await?))
 }
 
-/// The caller's chat settings.
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ChatSettings {
-    /// Send (and see) read receipts.
-    pub(crate) read_receipts: bool,
-}
-
+#[utoipa::path(get, path = "/api/chat-settings", tag = "settings",
+    responses((status = 200, body = ChatSettings)))]
 async fn chat_settings(
     State(s): State<RestState>,
     user: AuthUser,
@@ -581,6 +645,8 @@ async fn chat_settings(
     }))
 }
 
+#[utoipa::path(put, path = "/api/chat-settings", tag = "settings", request_body = ChatSettings,
+    responses((status = 200, body = ChatSettings)))]
 async fn set_chat_settings(
     State(s): State<RestState>,
     user: AuthUser,
@@ -592,6 +658,8 @@ async fn set_chat_settings(
 }
 
 /// `DELETE /api/messages/{id}/preview`: the sender takes a link preview away.
+#[utoipa::path(delete, path = "/api/messages/{id}/preview", tag = "messages", params(("id" = MessageId, Path, description = "The message.")),
+    responses((status = 200, body = Message)))]
 async fn remove_preview(
     State(s): State<RestState>,
     user: AuthUser,

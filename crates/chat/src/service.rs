@@ -21,7 +21,6 @@ use chatsync_core::ports::throttle::Decision;
 use chatsync_core::ports::{Attachments, ChatStore, Presence, SessionStore, StoreError, Throttle};
 use chatsync_core::validate::{ConversationName, Invalid, MessageBody};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use socketioxide::socket::Sid;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -334,7 +333,7 @@ impl Chat {
             &[me],
             None,
             protocol::SETTINGS_CHANGED,
-            Payload::Json(&json!({"read_receipts": on})),
+            Payload::Settings(&protocol::ChatSettings { read_receipts: on }),
         )
         .await;
         Ok(())
@@ -494,15 +493,18 @@ impl Chat {
             .set_notifications(cid, me, chosen, muted_until)
             .await
             .map_err(not_found("conversation"))?;
-        let n = self.notifications_for(&c, chosen, muted_until);
+        let changed = protocol::NotificationsChanged {
+            conversation_id: cid,
+            notifications: self.notifications_for(&c, chosen, muted_until),
+        };
         self.emit(
             &[me],
             None,
             protocol::NOTIFICATIONS_CHANGED,
-            Payload::Json(&json!({"conversation_id": cid, "notifications": n})),
+            Payload::Notifications(&changed),
         )
         .await;
-        Ok(n)
+        Ok(changed.notifications)
     }
 
     pub(crate) async fn get(&self, me: UserId, cid: ConversationId) -> ChatResult<Conversation> {
@@ -585,12 +587,14 @@ impl Chat {
             .await
             .map_err(not_found("member"))?;
         self.forget_members(cid).await;
-        let gone = json!({"conversation_id": cid});
+        let gone = protocol::ConversationRemoved {
+            conversation_id: cid,
+        };
         self.emit(
             &[target],
             None,
             protocol::CONVERSATION_REMOVED,
-            Payload::Json(&gone),
+            Payload::Removed(&gone),
         )
         .await;
         let remaining: Vec<UserId> = c
@@ -989,12 +993,17 @@ impl Chat {
                     members.retain(|u| *u == me || !off.contains(u));
                 }
             }
-            let data = json!({"conversation_id": cid, "user_id": me, "kind": kind, "seq": seq});
+            let data = protocol::ReceiptEvent {
+                conversation_id: cid,
+                user_id: me,
+                kind,
+                seq,
+            };
             self.emit(
                 &members,
                 origin,
                 protocol::RECEIPT_EVENT,
-                Payload::Json(&data),
+                Payload::Receipt(&data),
             )
             .await;
         }
@@ -1013,9 +1022,18 @@ impl Chat {
             return Err(ChatError::NotFound("conversation"));
         }
         let others: Vec<UserId> = members.iter().copied().filter(|u| *u != me).collect();
-        let data = json!({"conversation_id": cid, "user_id": me, "typing": typing});
-        self.emit(&others, None, protocol::TYPING_EVENT, Payload::Json(&data))
-            .await;
+        let data = protocol::TypingEvent {
+            conversation_id: cid,
+            user_id: me,
+            typing,
+        };
+        self.emit(
+            &others,
+            None,
+            protocol::TYPING_EVENT,
+            Payload::Typing(&data),
+        )
+        .await;
         Ok(())
     }
 
@@ -1097,9 +1115,18 @@ impl Chat {
     ) {
         match self.store.contacts(me).await {
             Ok(contacts) => {
-                let data = json!({"user_id": me, "online": online, "last_seen": last_seen});
-                self.emit(&contacts, None, protocol::PRESENCE, Payload::Json(&data))
-                    .await;
+                let data = PresenceState {
+                    user_id: me,
+                    online,
+                    last_seen,
+                };
+                self.emit(
+                    &contacts,
+                    None,
+                    protocol::PRESENCE,
+                    Payload::Presence(&data),
+                )
+                .await;
             }
             Err(e) => tracing::warn!(error = %e, "presence not announced"),
         }

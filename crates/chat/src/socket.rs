@@ -7,10 +7,8 @@ use crate::fanout::{SocketUser, user_room};
 use crate::protocol::{self, *};
 use crate::service::Chat;
 use chatsync_core::ids::ConversationId;
-use chatsync_core::ports::chat::Message;
 use chatsync_core::ports::presence::Connected;
 use serde::Deserialize;
-use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Extension, SocketRef, TryData};
@@ -209,9 +207,14 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, chat: &Arc<Chat>, user: Arc<SocketUser>)
     s.on(protocol::REACT, on_react::<A>);
     s.on_fallback(async |s: SocketRef<A>, ack: AckSender<A>| {
         tracing::debug!(socket = %s.id, "unknown event");
-        let _ = ack.send(
-            &json!({"ok": false, "error": {"code": "unknown_event", "message": "unknown event"}}),
-        );
+        let _ = ack.send(&ErrorAck {
+            ok: false,
+            error: AckError {
+                code: "unknown_event",
+                message: "unknown event".into(),
+                retry_after_ms: None,
+            },
+        });
     });
     s.on_disconnect(on_disconnect::<A>);
 }
@@ -282,14 +285,6 @@ fn payload_error(e: &socketioxide::ParserError) -> String {
     s.rsplit(": ").next().unwrap_or(&s).to_owned()
 }
 
-/// The ack of `message:send`.
-#[derive(serde::Serialize)]
-struct SendAck {
-    ok: bool,
-    message: Message,
-    duplicate: bool,
-}
-
 async fn on_send<A: Adapter>(
     s: SocketRef<A>,
     Extension(chat): Extension<Arc<Chat>>,
@@ -333,7 +328,7 @@ async fn on_typing<A: Adapter>(
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&cid);
                 chat.typing(me, cid, false).await?;
-                return Ok(json!({"ok": true}));
+                return Ok(OkAck { ok: true });
             }
             chat.typing(me, cid, true).await?;
             let generation = {
@@ -359,7 +354,7 @@ async fn on_typing<A: Adapter>(
                     let _ = chat.typing(me, cid, false).await;
                 }
             });
-            Ok(json!({"ok": true}))
+            Ok(OkAck { ok: true })
         },
     )
     .await;
@@ -388,7 +383,10 @@ async fn on_receipt<A: Adapter>(
                     p.seq,
                 )
                 .await?;
-            Ok(json!({"ok": true, "moved": moved.is_some(), "seq": moved}))
+            Ok(ReceiptEventAck {
+                ok: true,
+                receipt: moved.into(),
+            })
         },
     )
     .await;
@@ -405,13 +403,13 @@ async fn on_sync<A: Adapter>(
         let s = chat
             .sync(ctx.user.user_id, &p.after, &p.versions, p.limit)
             .await?;
-        Ok(json!({
-            "ok": true,
-            "messages": s.messages,
-            "updated": s.updated,
-            "versions": s.versions,
-            "has_more": s.has_more,
-        }))
+        Ok(SyncAck {
+            ok: true,
+            messages: s.messages,
+            updated: s.updated,
+            versions: s.versions,
+            has_more: s.has_more,
+        })
     })
     .await;
 }
@@ -428,7 +426,10 @@ async fn on_edit<A: Adapter>(
         let m = chat
             .edit(ctx.user.user_id, Some(sid), p.message_id, &p.body)
             .await?;
-        Ok(json!({"ok": true, "message": m}))
+        Ok(MessageAck {
+            ok: true,
+            message: m,
+        })
     })
     .await;
 }
@@ -450,7 +451,10 @@ async fn on_delete<A: Adapter>(
             let m = chat
                 .delete(ctx.user.user_id, Some(sid), p.message_id)
                 .await?;
-            Ok(json!({"ok": true, "message": m}))
+            Ok(MessageAck {
+                ok: true,
+                message: m,
+            })
         },
     )
     .await;
@@ -468,7 +472,10 @@ async fn on_react<A: Adapter>(
         let m = chat
             .react(ctx.user.user_id, Some(sid), p.message_id, &p.emoji, p.on)
             .await?;
-        Ok(json!({"ok": true, "message": m}))
+        Ok(MessageAck {
+            ok: true,
+            message: m,
+        })
     })
     .await;
 }

@@ -161,14 +161,14 @@ impl std::fmt::Display for ApiError {
 }
 
 /// The body of every error response, for clients and tests.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// `{code, message}`.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct ErrorDetail {
     /// Stable code.
     pub code: String,

@@ -9,7 +9,10 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(utoipa::ToSchema, ts_rs::TS)]
         #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
+        #[ts(type = "string")]
         pub struct $name(pub Uuid);
 
         impl $name {

@@ -40,6 +40,7 @@ pub struct Gateway {
     web_dir: PathBuf,
     upstream: Upstream,
     health: Vec<Arc<dyn HealthCheck>>,
+    docs: Option<Router>,
 }
 
 /// The Content-Security-Policy of every response. Scripts, styles and connections only from
@@ -58,7 +59,15 @@ impl Gateway {
             web_dir: cfg.http.web_dir.clone(),
             upstream,
             health,
+            docs: None,
         }
+    }
+
+    /// Serves `docs` (the API description: `/api/openapi.json` and its page) from the gateway
+    /// itself, ahead of the upstreams.
+    pub fn with_api_docs(mut self, docs: Router) -> Self {
+        self.docs = Some(docs);
+        self
     }
 
     /// The whole public app: API, operational endpoints, web app, protections.
@@ -78,6 +87,7 @@ impl Gateway {
         };
         let app = Router::new()
             .merge(chatsync_core::telemetry::ops_router(health, &self.http))
+            .merge(self.docs.unwrap_or_default())
             .merge(api)
             .method_not_allowed_fallback(chatsync_core::http::method_not_allowed_fallback)
             .fallback_service(web::service(&self.web_dir));

@@ -68,19 +68,31 @@ impl FromRef<AppState> for Authenticator {
 }
 
 /// A file as the API describes it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema, ts_rs::TS)]
 pub(crate) struct MediaView {
+    /// Id, to attach the file to a message.
     id: MediaId,
+    /// Detected type (not the one the client claimed).
     content_type: String,
+    /// Bytes.
     size: i64,
+    /// File name as uploaded (sanitised).
     name: String,
+    /// Pixel width, for images.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     width: Option<u32>,
+    /// Pixel height, for images.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     height: Option<u32>,
+    /// Short-lived signed URL of the file.
     url: String,
+    /// Short-lived signed URL of the thumbnail, if there is one.
     thumbnail_url: Option<String>,
+    /// Avatars: the long-lived public URL.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     public_url: Option<String>,
 }
 
@@ -141,10 +153,18 @@ impl MediaService {
     /// `POST /api/media`, `GET /api/media/{id}`, and the signed and public file routes.
     pub fn router(&self) -> Router {
         let state = AppState(self.inner.clone());
-        Router::new()
-            .merge(upload::router(&self.inner.cfg))
-            .merge(serve::router())
-            .with_state(state)
+        routes(&self.inner.cfg).with_state(state).into()
+    }
+
+    /// The service's REST API as an OpenAPI document, merged by the server into
+    /// `/api/openapi.json`.
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        routes(&MediaConfig::default()).into_openapi()
+    }
+
+    /// Writes the TypeScript type of the media answer into `cfg`'s directory.
+    pub fn export_types(cfg: &ts_rs::Config) -> Result<(), ts_rs::ExportError> {
+        <MediaView as ts_rs::TS>::export_all(cfg)
     }
 
     /// The chat service's hook for attachments.
@@ -309,4 +329,9 @@ impl HealthCheck for MediaService {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Every route of the service with its OpenAPI description, before the state is supplied.
+fn routes(cfg: &MediaConfig) -> utoipa_axum::router::OpenApiRouter<AppState> {
+    upload::routes(cfg).merge(serve::routes())
 }

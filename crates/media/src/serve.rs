@@ -3,12 +3,10 @@
 
 use crate::signing::Refusal;
 use crate::{AppState, Inner, MediaView, detect};
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, Json};
 use chatsync_core::ids::{MediaId, UserId};
 use chatsync_core::ports::media::MediaRecord;
@@ -18,13 +16,14 @@ use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStoreExt};
 use serde::Deserialize;
 use std::ops::Bound;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/media/{id}", get(describe))
-        .route("/api/media/{id}/content", get(content))
-        .route("/api/media/{id}/thumbnail", get(thumbnail))
-        .route("/api/media/{id}/public", get(public))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(describe))
+        .routes(routes!(content))
+        .routes(routes!(thumbnail))
+        .routes(routes!(public))
 }
 
 fn parse_id(raw: &str) -> ApiResult<MediaId> {
@@ -40,6 +39,9 @@ async fn record(s: &Inner, id: MediaId) -> ApiResult<MediaRecord> {
 
 /// `GET /api/media/{id}`: metadata and fresh URLs, for the uploader and members of a
 /// conversation where the file was sent; everyone else gets 404.
+#[utoipa::path(get, path = "/api/media/{id}", tag = "media",
+    params(("id" = MediaId, Path, description = "The file.")),
+    responses((status = 200, body = MediaView)))]
 async fn describe(
     State(AppState(s)): State<AppState>,
     user: AuthUser,
@@ -52,10 +54,15 @@ async fn describe(
     Ok(Json(s.view(&record(&s, id).await?, user.user_id)))
 }
 
-#[derive(Deserialize)]
+/// The signature of a file URL, as handed out in `url` and `thumbnail_url`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Signed {
+    /// The viewer the URL was signed for.
     u: Option<UserId>,
+    /// Expiry (Unix seconds).
     exp: Option<i64>,
+    /// Signature.
     sig: Option<String>,
 }
 
@@ -94,6 +101,13 @@ async fn check(s: &Inner, id: MediaId, variant: &str, q: &Signed) -> ApiResult<(
     Ok(())
 }
 
+/// The file's bytes, through a signed URL (no `Authorization`; ranges supported).
+#[utoipa::path(get, path = "/api/media/{id}/content", tag = "media", security(()),
+    params(("id" = MediaId, Path, description = "The file."), Signed), responses(
+        (status = 200, description = "The bytes.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "Not modified (`If-None-Match`)."),
+    ))]
 async fn content(
     State(AppState(s)): State<AppState>,
     Path(raw): Path<String>,
@@ -120,6 +134,13 @@ async fn content(
     serve(&s, file, &headers).await
 }
 
+/// The thumbnail, through a signed URL.
+#[utoipa::path(get, path = "/api/media/{id}/thumbnail", tag = "media", security(()),
+    params(("id" = MediaId, Path, description = "The file."), Signed), responses(
+        (status = 200, description = "The bytes.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "Not modified (`If-None-Match`)."),
+    ))]
 async fn thumbnail(
     State(AppState(s)): State<AppState>,
     Path(raw): Path<String>,
@@ -135,6 +156,12 @@ async fn thumbnail(
 }
 
 /// Avatars: public media, served as their thumbnail without a signature.
+#[utoipa::path(get, path = "/api/media/{id}/public", tag = "media", security(()),
+    params(("id" = MediaId, Path, description = "The file.")), responses(
+        (status = 200, description = "The bytes.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "Not modified (`If-None-Match`)."),
+    ))]
 async fn public(
     State(AppState(s)): State<AppState>,
     Path(raw): Path<String>,

@@ -6,11 +6,9 @@
 use crate::detect::{self, SNIFF_BYTES};
 use crate::images::{self, ImageError};
 use crate::{AppState, Inner, MediaView};
-use axum::Router;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::StatusCode;
-use axum::routing::post;
 use bytes::{Bytes, BytesMut};
 use chatsync_core::config::MediaConfig;
 use chatsync_core::http::{ApiError, ApiResult, AuthUser, Json};
@@ -19,6 +17,7 @@ use chatsync_core::ports::media::MediaRecord;
 use chatsync_core::ports::throttle::Decision;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Parts of a streamed upload (S3's minimum part size).
 const PART_BYTES: usize = 5 * 1024 * 1024;
@@ -28,19 +27,27 @@ const PART_BYTES: usize = 5 * 1024 * 1024;
 const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 const LINGER_BYTES: usize = 64 * 1024 * 1024;
 
-pub(crate) fn router(cfg: &MediaConfig) -> Router<AppState> {
+pub(crate) fn routes(cfg: &MediaConfig) -> OpenApiRouter<AppState> {
     // The exact limit on the file is ours (413 as soon as it is passed); this one bounds the
     // whole body, with room for the multipart framing and for `linger`.
     let limit = usize::try_from(cfg.max_upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(LINGER_BYTES);
-    Router::new().route(
-        "/api/media",
-        post(upload).layer(DefaultBodyLimit::max(limit)),
-    )
+    let (schemas, paths, method) = routes!(upload);
+    OpenApiRouter::new().routes((schemas, paths, method.layer(DefaultBodyLimit::max(limit))))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/media`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the multipart form for OpenAPI; read field by field
+struct UploadForm {
+    /// The file (one).
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
     /// `avatar`: an image readable by anyone at a long-lived URL.
     purpose: Option<String>,
@@ -69,6 +76,11 @@ fn storage_error(e: object_store::Error) -> ApiError {
     ApiError::unavailable(format!("media storage: {e}"))
 }
 
+/// Uploads a file (multipart, one field named `file`); it can then be attached to messages
+/// or set as the avatar.
+#[utoipa::path(post, path = "/api/media", tag = "media", params(UploadQuery),
+    request_body(content_type = "multipart/form-data", content = UploadForm),
+    responses((status = 201, description = "Stored.", body = MediaView)))]
 async fn upload(
     State(AppState(s)): State<AppState>,
     user: AuthUser,

@@ -3,6 +3,7 @@
 //! [`start`], exactly as the binary does.
 #![warn(missing_docs)]
 
+pub mod api_docs;
 mod shared_media;
 #[cfg(feature = "redis")]
 mod socket_redis;
@@ -212,7 +213,9 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
                  (`serve --only gateway`), not with {only}"
             );
         };
-        Gateway::new(&cfg, upstream, health).router()
+        Gateway::new(&cfg, upstream, health)
+            .with_api_docs(api_docs::router())
+            .router()
     } else {
         // A service on its own: its API, operational endpoints and the standard layers; the
         // browser-facing protections are the gateway's job.

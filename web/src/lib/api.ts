@@ -2,15 +2,24 @@
 // every request that hit it at the same time (refresh tokens are single-use: two parallel
 // refreshes would end the session as "refresh_token_reused").
 
-import type {
-  Attachment,
-  Conversation,
-  ConversationSummary,
-  Message,
-  NotificationLevel,
-  NotificationSettings,
-} from "./protocol";
+import type { Conversation, ConversationSummary, Message, NotificationLevel, NotificationSettings } from "./protocol";
 import { getSession, setSession, updateSession, type Session, type User } from "./session";
+import type { CodeSent } from "./generated/CodeSent";
+import type { PublicProfile } from "./generated/PublicProfile";
+import type { SessionView } from "./generated/SessionView";
+import type { PresenceState } from "./generated/PresenceState";
+import type { MediaView } from "./generated/MediaView";
+import type { MessageHit } from "./generated/MessageHit";
+import type { MessageSearchPage } from "./generated/MessageSearchPage";
+import type { MentionsPage } from "./generated/MentionsPage";
+import type { ChatSettings } from "./generated/ChatSettings";
+
+// REST bodies, generated from the Rust types (see protocol.ts), under the names the app uses.
+export type PendingVerification = CodeSent;
+export type PublicUser = PublicProfile;
+export type SessionInfo = SessionView;
+export type Media = MediaView;
+export type { PresenceState, MessageHit, MessageSearchPage, MentionsPage, ChatSettings };
 
 export class ApiError extends Error {
   constructor(
@@ -111,28 +120,6 @@ async function request<T>(method: string, path: string, opts: RequestOptions = {
   }
 }
 
-export interface PendingVerification {
-  email: string;
-  otp_expires_in: number;
-  resend_after: number;
-}
-
-export interface PublicUser {
-  id: string;
-  display_name: string;
-  avatar_url: string | null;
-}
-
-export interface SessionInfo {
-  id: string;
-  created_at: string;
-  last_used_at: string;
-  expires_at: string;
-  user_agent: string | null;
-  ip: string | null;
-  current: boolean;
-}
-
 export interface OutboxMail {
   id: string;
   to: string;
@@ -142,48 +129,8 @@ export interface OutboxMail {
   code: string | null;
 }
 
-export interface PresenceState {
-  user_id: string;
-  online: boolean;
-  last_seen: string | null;
-}
-
-export interface Media extends Omit<Attachment, "media_id" | "has_thumbnail"> {
-  id: string;
-  url: string;
-  thumbnail_url: string | null;
-  public_url?: string;
-}
-
-/** One message found by `GET /api/search/messages`. */
-export interface MessageHit {
-  message: Message;
-  conversation_id: string;
-  seq: number;
-  /** Plain text with the matched words wrapped in `<mark>`…`</mark>` (see search.ts). */
-  snippet: string;
-}
-
-export interface MessageSearchPage {
-  hits: MessageHit[];
-  /** Pass as `before` for the next (older) page; absent on the last page. */
-  next_before?: string | number;
-}
-
 /** Where a page of history is read: one of these, or none for the newest page. */
 export type HistoryAt = { before_seq?: number } | { after_seq?: number } | { around_seq?: number };
-
-/** A page of `GET /api/mentions`: messages that mention me, newest first. */
-export interface MentionsPage {
-  messages: Message[];
-  /** Pass as `before` for the next (older) page; absent on the last page. */
-  next_before?: string;
-}
-
-/** `GET/PUT /api/chat-settings`. Without read receipts nobody sees my reads, nor I theirs. */
-export interface ChatSettings {
-  read_receipts: boolean;
-}
 
 type SignedIn = Session & { token_type: string; expires_in: number };
 

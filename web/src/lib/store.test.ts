@@ -313,11 +313,11 @@ describe("typing", () => {
 
 describe("changes caught up through sync", () => {
   test("the first list sets each conversation's version; a reload does not move it", () => {
-    setConversationList([summary({ version: 3 }), summary({ id: OTHER_CID })]);
-    expect(getState().versions).toEqual({ [CID]: 3 });
+    setConversationList([summary({ version: 3 }), summary({ id: OTHER_CID, version: 0 })]);
+    expect(getState().versions).toEqual({ [CID]: 3, [OTHER_CID]: 0 });
     // Changes made while away raise the list's version; only a sync answer may skip them.
     setConversationList([summary({ version: 9 }), summary({ id: OTHER_CID, version: 2 })]);
-    expect(getState().versions).toEqual({ [CID]: 3, [OTHER_CID]: 2 });
+    expect(getState().versions).toEqual({ [CID]: 3, [OTHER_CID]: 0 });
     setVersions({ [CID]: 9 });
     expect(getState().versions[CID]).toBe(9);
   });

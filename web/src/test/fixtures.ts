@@ -31,6 +31,7 @@ export function conversation(patch: Partial<Conversation> = {}): Conversation {
     created_at: "2024-05-01T09:00:00Z",
     last_seq: 0,
     last_activity_at: "2024-05-01T09:00:00Z",
+    version: 0,
     members: [member(ME), member(BOB)],
     ...patch,
   };

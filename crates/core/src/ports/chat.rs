@@ -21,7 +21,9 @@ pub struct Profile {
 }
 
 /// Direct (exactly two people, one conversation per pair) or group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationKind {
     /// One-to-one.
@@ -52,7 +54,9 @@ impl ConversationKind {
 }
 
 /// A member's role in a group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Created the group; may add and remove anyone.
@@ -81,7 +85,7 @@ impl Role {
 }
 
 /// A member of a conversation, with their profile and positions.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct Member {
     /// The member.
     pub user_id: UserId,
@@ -100,7 +104,7 @@ pub struct Member {
 }
 
 /// A conversation with its members.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct Conversation {
     /// Id.
     pub id: ConversationId,
@@ -125,7 +129,7 @@ pub struct Conversation {
 }
 
 /// A conversation as listed for one member.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct ConversationSummary {
     /// The conversation.
     #[serde(flatten)]
@@ -142,7 +146,9 @@ pub struct ConversationSummary {
 }
 
 /// Which new messages of a conversation notify a member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum NotifyLevel {
     /// Every message.
@@ -176,7 +182,7 @@ impl NotifyLevel {
 
 /// One member's notification settings for one conversation, stored on the server so every
 /// device agrees.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct Notifications {
     /// The level in force: `chosen`, or the conversation's default (mentions only in groups
     /// larger than a setting, all otherwise).
@@ -218,7 +224,7 @@ pub const UNREAD_COUNT_CAP: i64 = 100;
 pub const MAX_MENTIONS: usize = 50;
 
 /// A file attached to a message; the media service fills it from its own records.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct Attachment {
     /// The media id.
     pub media_id: MediaId,
@@ -230,9 +236,11 @@ pub struct Attachment {
     pub name: String,
     /// Pixel width, for images and video.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub width: Option<u32>,
     /// Pixel height, for images and video.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub height: Option<u32>,
     /// Whether a thumbnail exists.
     #[serde(default)]
@@ -240,15 +248,17 @@ pub struct Attachment {
     /// Short-lived signed URL of the file, added when the message is handed to a member;
     /// never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub url: Option<String>,
     /// Short-lived signed URL of the thumbnail, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional = nullable)] // the web app builds attachments from uploads' `MediaView` too
     pub thumbnail_url: Option<String>,
 }
 
 /// A preview of a link: the page's title, description and site name from its meta tags, and
 /// its image copied into media storage (never linked to where it came from).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct LinkPreview {
     /// The link as it appears in the message.
     pub url: String,
@@ -263,7 +273,7 @@ pub struct LinkPreview {
 }
 
 /// One emoji and who reacted with it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct Reaction {
     /// The emoji.
     pub emoji: String,
@@ -272,7 +282,7 @@ pub struct Reaction {
 }
 
 /// A stored message (SPEC §3).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct Message {
     /// Id.
     pub id: MessageId,
@@ -444,7 +454,7 @@ pub struct SearchQuery {
 }
 
 /// One message found.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema, ts_rs::TS)]
 pub struct SearchHit {
     /// The message as history shows it.
     pub message: Message,
@@ -477,7 +487,9 @@ pub struct SyncBatch {
 }
 
 /// Delivered or read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, ts_rs::TS,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ReceiptKind {
     /// Reached a device.

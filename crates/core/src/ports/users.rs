@@ -31,7 +31,7 @@ pub struct Account {
 }
 
 /// The account as its owner sees it (`GET /api/users/me`).
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema, ts_rs::TS)]
 pub struct Me {
     /// Id.
     pub id: UserId,
@@ -58,7 +58,7 @@ impl From<&Account> for Me {
 }
 
 /// What other people see of an account.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema, ts_rs::TS)]
 pub struct PublicProfile {
     /// Id.
     pub id: UserId,

@@ -17,6 +17,7 @@ mod mentions;
 mod multinode;
 mod observability;
 mod offline;
+mod openapi;
 mod previews;
 mod processes;
 mod read_receipts;
