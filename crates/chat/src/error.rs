@@ -72,6 +72,7 @@ impl ChatError {
                 code: self.code(),
                 message: self.message(),
                 retry_after_ms,
+                request_id: None,
             },
         }
     }

@@ -252,6 +252,11 @@ pub struct AckError {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub retry_after_ms: Option<u64>,
+    /// The event's request id, as the server's logs name it (quote it when reporting a
+    /// problem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub request_id: Option<String>,
 }
 
 // ---- Events (server → client) ----

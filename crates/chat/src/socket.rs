@@ -17,6 +17,7 @@ use socketioxide_core::adapter::DefinedAdapter;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Registers the default namespace's handlers.
 ///
@@ -147,6 +148,11 @@ struct SocketCtx {
     /// Conversations this socket is typing in, with a generation so that only the latest
     /// `typing: true` arms the expiry.
     typing: Mutex<HashMap<ConversationId, u64>>,
+    /// The handshake's request id (from `x-request-id`, which the HTTP layers set when the
+    /// client did not): events are numbered after it.
+    request_id: String,
+    /// Events received so far.
+    events: std::sync::atomic::AtomicU64,
 }
 
 struct Limits {
@@ -155,9 +161,20 @@ struct Limits {
     strikes: u32,
 }
 
+/// Which event, for its rate limit (sends have their own) and its span.
+#[derive(Clone, Copy)]
 enum Kind {
     Send,
-    Other,
+    Other(&'static str),
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Send => protocol::SEND,
+            Self::Other(event) => event,
+        }
+    }
 }
 
 impl SocketCtx {
@@ -165,7 +182,7 @@ impl SocketCtx {
         let mut l = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         let r = match kind {
             Kind::Send => l.sends.take(),
-            Kind::Other => l.events.take(),
+            Kind::Other(_) => l.events.take(),
         };
         match r {
             Ok(()) => Ok(()),
@@ -195,6 +212,14 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, chat: &Arc<Chat>, user: Arc<SocketUser>)
             strikes: 0,
         }),
         typing: Mutex::new(HashMap::new()),
+        request_id: s
+            .req_parts()
+            .headers
+            .get(chatsync_core::http::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| chatsync_core::http::usable_request_id(v))
+            .map_or_else(|| s.id.to_string(), str::to_owned),
+        events: std::sync::atomic::AtomicU64::new(0),
     }));
     metrics::gauge!("chat_sockets").increment(1.0);
 
@@ -213,6 +238,7 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, chat: &Arc<Chat>, user: Arc<SocketUser>)
                 code: "unknown_event",
                 message: "unknown event".into(),
                 retry_after_ms: None,
+                request_id: None,
             },
         });
     });
@@ -239,7 +265,9 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, Extension(chat): Extension<A
     }
 }
 
-/// Common shape of every handler: rate limit, decode, run, ack.
+/// Common shape of every handler: rate limit, decode, run, ack. Each event runs in a span
+/// carrying its request id (the handshake's `x-request-id`, then `-` and the event's number on
+/// this socket), which a refused event's ack also names.
 async fn handle<A: Adapter, T, R, F, Fut>(
     s: &SocketRef<A>,
     ack: AckSender<A>,
@@ -254,6 +282,16 @@ async fn handle<A: Adapter, T, R, F, Fut>(
     let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() else {
         return;
     };
+    let n = ctx
+        .events
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    let span = tracing::info_span!(
+        "socket_event",
+        event = kind.name(),
+        request_id = format_args!("{}-{n}", ctx.request_id),
+        user = %ctx.user.user_id,
+    );
     let reply = match ctx.admit(kind) {
         Err((wait, flooding)) => {
             if flooding {
@@ -266,13 +304,18 @@ async fn handle<A: Adapter, T, R, F, Fut>(
         }
         Ok(()) => match payload {
             Err(e) => Err(ChatError::Payload(payload_error(&e))),
-            Ok(p) => f(ctx, p).await,
+            Ok(p) => f(ctx.clone(), p).instrument(span.clone()).await,
         },
     };
     // The reply is serialized straight from its typed form (no JSON tree on the hot path).
     let sent = match reply {
         Ok(v) => ack.send(&v),
-        Err(e) => ack.send(&e.ack()),
+        Err(e) => {
+            let _in = span.enter();
+            let mut refused = e.ack();
+            refused.error.request_id = Some(format!("{}-{n}", ctx.request_id));
+            ack.send(&refused)
+        }
     };
     if let Err(e) = sent {
         tracing::warn!(socket = %s.id, error = %e, "ack not sent");
@@ -317,7 +360,7 @@ async fn on_typing<A: Adapter>(
     handle(
         &s,
         ack,
-        Kind::Other,
+        Kind::Other(protocol::TYPING),
         p,
         |ctx, p: TypingPayload| async move {
             let me = ctx.user.user_id;
@@ -371,7 +414,7 @@ async fn on_receipt<A: Adapter>(
     handle(
         &s,
         ack,
-        Kind::Other,
+        Kind::Other(protocol::RECEIPT),
         p,
         |ctx, p: ReceiptPayload| async move {
             let moved = chat
@@ -399,18 +442,24 @@ async fn on_sync<A: Adapter>(
     ack: AckSender<A>,
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::SYNC).increment(1);
-    handle(&s, ack, Kind::Other, p, |ctx, p: SyncPayload| async move {
-        let s = chat
-            .sync(ctx.user.user_id, &p.after, &p.versions, p.limit)
-            .await?;
-        Ok(SyncAck {
-            ok: true,
-            messages: s.messages,
-            updated: s.updated,
-            versions: s.versions,
-            has_more: s.has_more,
-        })
-    })
+    handle(
+        &s,
+        ack,
+        Kind::Other(protocol::SYNC),
+        p,
+        |ctx, p: SyncPayload| async move {
+            let s = chat
+                .sync(ctx.user.user_id, &p.after, &p.versions, p.limit)
+                .await?;
+            Ok(SyncAck {
+                ok: true,
+                messages: s.messages,
+                updated: s.updated,
+                versions: s.versions,
+                has_more: s.has_more,
+            })
+        },
+    )
     .await;
 }
 
@@ -422,15 +471,21 @@ async fn on_edit<A: Adapter>(
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::EDIT).increment(1);
     let sid = s.id;
-    handle(&s, ack, Kind::Other, p, |ctx, p: EditPayload| async move {
-        let m = chat
-            .edit(ctx.user.user_id, Some(sid), p.message_id, &p.body)
-            .await?;
-        Ok(MessageAck {
-            ok: true,
-            message: m,
-        })
-    })
+    handle(
+        &s,
+        ack,
+        Kind::Other(protocol::EDIT),
+        p,
+        |ctx, p: EditPayload| async move {
+            let m = chat
+                .edit(ctx.user.user_id, Some(sid), p.message_id, &p.body)
+                .await?;
+            Ok(MessageAck {
+                ok: true,
+                message: m,
+            })
+        },
+    )
     .await;
 }
 
@@ -445,7 +500,7 @@ async fn on_delete<A: Adapter>(
     handle(
         &s,
         ack,
-        Kind::Other,
+        Kind::Other(protocol::DELETE),
         p,
         |ctx, p: DeletePayload| async move {
             let m = chat
@@ -468,14 +523,20 @@ async fn on_react<A: Adapter>(
 ) {
     metrics::counter!("chat_events_total", "event" => protocol::REACT).increment(1);
     let sid = s.id;
-    handle(&s, ack, Kind::Other, p, |ctx, p: ReactPayload| async move {
-        let m = chat
-            .react(ctx.user.user_id, Some(sid), p.message_id, &p.emoji, p.on)
-            .await?;
-        Ok(MessageAck {
-            ok: true,
-            message: m,
-        })
-    })
+    handle(
+        &s,
+        ack,
+        Kind::Other(protocol::REACT),
+        p,
+        |ctx, p: ReactPayload| async move {
+            let m = chat
+                .react(ctx.user.user_id, Some(sid), p.message_id, &p.emoji, p.on)
+                .await?;
+            Ok(MessageAck {
+                ok: true,
+                message: m,
+            })
+        },
+    )
     .await;
 }

@@ -536,7 +536,7 @@ pub const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_stat
 
 /// Whether a caller's request id is one we keep: short, and plain characters only (it goes
 /// into logs and onto the bus).
-fn usable_request_id(v: &str) -> bool {
+pub fn usable_request_id(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 64
         && v.bytes()

@@ -40,8 +40,23 @@ impl Sock {
 
     /// Connects with any handshake payload.
     pub async fn connect_with(addr: SocketAddr, auth: Value) -> Result<Self, String> {
+        Self::connect_with_headers(addr, auth, &[]).await
+    }
+
+    /// Connects with any handshake payload, sending `headers` with the WebSocket upgrade.
+    pub async fn connect_with_headers(
+        addr: SocketAddr,
+        auth: Value,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Self, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let mut req = url.into_client_request().map_err(|e| e.to_string())?;
+        for (name, value) in headers {
+            req.headers_mut()
+                .insert(*name, value.parse().map_err(|_| "bad header value")?);
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req)
             .await
             .map_err(|e| e.to_string())?;
         let (mut tx, mut rx) = ws.split();

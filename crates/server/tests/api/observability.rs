@@ -1,6 +1,7 @@
 //! What an operator watches (issue 13, item 10): every metric the Grafana dashboard in
 //! `deploy/grafana/chatsync.json` plots is one the server exports (after ordinary traffic),
-//! histograms have buckets so nodes can be added up, and every response carries a request id.
+//! histograms have buckets so nodes can be added up, and every response carries a request id,
+//! as does every Socket.IO event (numbered after its handshake's).
 
 use chatsync_testkit::{Backends, TestApp};
 use serde_json::{Value, json};
@@ -105,4 +106,34 @@ async fn the_dashboard_plots_metrics_the_server_exports() {
         "{text}"
     );
     assert!(!text.contains("quantile=\""), "{text}");
+}
+
+/// Each Socket.IO event runs under a request id: the handshake's `x-request-id` (or one the
+/// server gave the handshake) and the event's number on that socket. A refused event's ack
+/// names it, so a user's report leads to the server's log lines.
+#[tokio::test]
+async fn socket_events_carry_request_ids_numbered_after_the_handshake() {
+    let app = TestApp::spawn(Backends::EMBEDDED).await;
+    let alice = app.signup("Alice").await;
+    let sock = chatsync_testkit::Sock::connect_with_headers(
+        app.addr,
+        json!({ "token": alice.access }),
+        &[("x-request-id", "sock-req-7")],
+    )
+    .await
+    .unwrap();
+    let bad = json!({ "conversation_id": "not an id", "client_id": "c1", "body": "hi" });
+    let first = sock.emit("message:send", bad.clone()).await;
+    assert_eq!(first["ok"], false, "{first}");
+    assert_eq!(first["error"]["request_id"], "sock-req-7-1", "{first}");
+    let second = sock
+        .emit("message:edit", json!({ "message_id": "nope" }))
+        .await;
+    assert_eq!(second["error"]["request_id"], "sock-req-7-2", "{second}");
+
+    // Without one, the server's own id for the handshake is used.
+    let plain = app.socket(&alice).await;
+    let refused = plain.emit("message:send", bad).await;
+    let id = refused["error"]["request_id"].as_str().unwrap();
+    assert!(id.ends_with("-1") && id.len() > 4, "{refused}");
 }

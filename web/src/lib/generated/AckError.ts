@@ -15,4 +15,9 @@ message: string,
 /**
  * With `rate_limited`: when to try again.
  */
-retry_after_ms?: number, };
+retry_after_ms?: number, 
+/**
+ * The event's request id, as the server's logs name it (quote it when reporting a
+ * problem).
+ */
+request_id?: string, };
