@@ -263,9 +263,11 @@ impl Chat {
                 // The one read's error, shared by every caller that waited on it.
                 ChatError::from(match &*e {
                     StoreError::NotFound => StoreError::NotFound,
-                    StoreError::Unavailable(s) => StoreError::Unavailable(s.clone()),
-                    StoreError::Conflict(s) => StoreError::Conflict(s.clone()),
-                    StoreError::Other(s) => StoreError::Other(s.clone()),
+                    StoreError::Conflict(c) => StoreError::Conflict(c.clone()),
+                    StoreError::Unavailable { .. } => {
+                        StoreError::unavailable("reading members", e.clone())
+                    }
+                    StoreError::Other { .. } => StoreError::other("reading members", e.clone()),
                 })
             })
     }

@@ -232,11 +232,11 @@ impl Attachments for MediaService {
     ) -> Result<Attachment, StoreError> {
         let s = &self.inner;
         if bytes.len() as u64 > s.cfg.max_upload_bytes {
-            return Err(StoreError::Other("preview image too large".into()));
+            return Err(StoreError::broken("preview image too large"));
         }
         let content_type = detect::content_type(&bytes)
             .filter(|t| detect::is_image(t) && s.allowed.contains(*t))
-            .ok_or_else(|| StoreError::Other("preview image of a type not accepted".into()))?;
+            .ok_or_else(|| StoreError::broken("preview image of a type not accepted"))?;
         let budget = images::Budget {
             max_pixels: s.cfg.max_image_pixels,
             max_bytes: s.cfg.max_decode_bytes,
@@ -247,8 +247,8 @@ impl Attachments for MediaService {
         let processed =
             images::decode_in_slot(&s.decode_slots, move || images::process(bytes, &ct, budget))
                 .await
-                .map_err(|e| StoreError::Other(format!("image task: {e}")))?
-                .map_err(|e| StoreError::Other(format!("preview image: {e}")))?;
+                .map_err(|e| StoreError::other("image task", e))?
+                .map_err(|e| StoreError::other("preview image", e))?;
         let id = MediaId::new();
         let size = processed.bytes.len();
         for (key, bytes) in [
@@ -258,7 +258,7 @@ impl Attachments for MediaService {
             s.blobs
                 .put(&key, object_store::PutPayload::from(bytes))
                 .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                .map_err(|e| StoreError::unavailable("storing a preview image", e))?;
         }
         let record = MediaRecord {
             id,
