@@ -228,7 +228,7 @@ impl Chat {
         let off: HashSet<UserId> = match self.receipts_off(&ids).await {
             Ok(off) => off,
             Err(e) => {
-                tracing::warn!(error = %e, "read-receipt settings unavailable; hiding read positions");
+                tracing::warn!(error = %chatsync_core::error_chain(&e), "read-receipt settings unavailable; hiding read positions");
                 ids.iter().copied().collect()
             }
         };
@@ -1103,7 +1103,9 @@ impl Chat {
                 self.emit(&contacts, None, protocol::PRESENCE, Payload::Json(&data))
                     .await;
             }
-            Err(e) => tracing::warn!(error = %e, "presence not announced"),
+            Err(e) => {
+                tracing::warn!(error = %chatsync_core::error_chain(&e), "presence not announced")
+            }
         }
     }
 

@@ -227,7 +227,7 @@ impl From<StateError> for ApiError {
 
 impl From<BusError> for ApiError {
     fn from(e: BusError) -> Self {
-        Self::unavailable(e)
+        Self::unavailable(crate::error_chain(&e))
     }
 }
 

@@ -166,7 +166,7 @@ impl MediaService {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {
                     if let Err(e) = self.clean_orphans().await {
-                        tracing::warn!(error = %e, "media cleanup failed");
+                        tracing::warn!(error = %chatsync_core::error_chain(&e), "media cleanup failed");
                     }
                 }
             }
@@ -189,7 +189,9 @@ impl MediaService {
                     for key in [s.key(id), s.thumb_key(id)] {
                         match s.blobs.delete(&key).await {
                             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                            Err(e) => tracing::warn!(error = %e, %id, "orphan bytes not deleted"),
+                            Err(e) => {
+                                tracing::warn!(error = %chatsync_core::error_chain(&e), %id, "orphan bytes not deleted")
+                            }
                         }
                     }
                     deleted += 1;

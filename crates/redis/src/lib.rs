@@ -69,7 +69,9 @@ impl HealthCheck for RedisState {
         "redis"
     }
     async fn check(&self) -> Result<(), String> {
-        self.ping().await.map_err(|e| e.to_string())
+        self.ping()
+            .await
+            .map_err(|e| chatsync_core::error_chain(&e).to_string())
     }
 }
 
