@@ -18,11 +18,11 @@ use axum::http::{HeaderMap, StatusCode};
 use chatsync_core::RegistrationId;
 use chatsync_core::events::{MailTemplate, SendMail, UserUpserted};
 use chatsync_core::http::{ApiError, ApiResult, ClientIp, Json, RequestId};
-use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::Profile;
 use chatsync_core::ports::outbox::OutboxMessage;
 use chatsync_core::ports::throttle::Decision;
 use chatsync_core::ports::users::{Account, NewCode, NewRegistration, Registration};
+use chatsync_core::ports::{Conflict, StoreError};
 use chatsync_core::validate::{DisplayName, Email, Invalid, Password};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -110,7 +110,7 @@ async fn register(
         .register(&reg, s.cfg.pending_registrations_per_address, &mail)
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::conflict(
+            StoreError::Conflict(Conflict::EmailTaken) => ApiError::conflict(
                 "email_taken",
                 "an account with this email already exists; log in instead",
             ),

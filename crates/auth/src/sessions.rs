@@ -322,7 +322,7 @@ impl Inner {
         };
         let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
         if let Err(e) = self.bus.publish(SessionRevoked::TOPIC, payload).await {
-            tracing::warn!(error = %e, "could not announce a revoked session");
+            tracing::warn!(error = %chatsync_core::error_chain(&e), "could not announce a revoked session");
         }
     }
 }

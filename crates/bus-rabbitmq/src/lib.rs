@@ -17,10 +17,10 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use chatsync_core::ports::HealthCheck;
 use chatsync_core::ports::bus::{
     Acker, BusError, Delivery, EventBus, RETRY_DELAYS, Subscription, topology,
 };
+use chatsync_core::ports::{BoxError, HealthCheck};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
@@ -73,8 +73,22 @@ struct Link {
 const TOPIC_HEADER: &str = "x-topic";
 const ATTEMPT_HEADER: &str = "x-attempt";
 
-fn unavailable(e: impl std::fmt::Display) -> BusError {
-    BusError::Unavailable(e.to_string())
+/// The port's error for anything the broker client reports, kept as its source: every
+/// failure here (connection, channel, declare, publish, confirm) means the broker is not
+/// serving us right now.
+fn unavailable(e: impl Into<BoxError>) -> BusError {
+    BusError::Unavailable(e.into())
+}
+
+/// `.bus()?`: a broker client result as the port's, through [`unavailable`].
+trait BusResult<T> {
+    fn bus(self) -> Result<T, BusError>;
+}
+
+impl<T> BusResult<T> for Result<T, lapin::Error> {
+    fn bus(self) -> Result<T, BusError> {
+        self.map_err(unavailable)
+    }
 }
 
 fn retry_queue(queue: &str, delay: Duration) -> String {
@@ -124,16 +138,16 @@ impl Inner {
             identity: None,
             cert_chain: self.cfg.ca_pem.clone(),
         };
-        let runtime = lapin::runtime::default_runtime().map_err(unavailable)?;
+        let runtime = lapin::runtime::default_runtime().bus()?;
         let conn = Connection::connect_with_config(&self.cfg.url, props, tls, runtime)
             .await
-            .map_err(unavailable)?;
-        let channel = conn.create_channel().await.map_err(unavailable)?;
+            .bus()?;
+        let channel = conn.create_channel().await.bus()?;
         self.declare(&channel).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(unavailable)?;
+            .bus()?;
         Ok(Link {
             conn: Arc::new(conn),
             channel,
@@ -151,11 +165,11 @@ impl Inner {
             FieldTable::default(),
         )
         .await
-        .map_err(unavailable)?;
+        .bus()?;
         for q in topology::QUEUES {
             ch.queue_declare(q.name.into(), durable(), FieldTable::default())
                 .await
-                .map_err(unavailable)?;
+                .bus()?;
             for p in q.patterns {
                 ch.queue_bind(
                     q.name.into(),
@@ -165,7 +179,7 @@ impl Inner {
                     FieldTable::default(),
                 )
                 .await
-                .map_err(unavailable)?;
+                .bus()?;
             }
             for delay in RETRY_DELAYS {
                 let mut args = FieldTable::default();
@@ -181,7 +195,7 @@ impl Inner {
                 );
                 ch.queue_declare(retry_queue(q.name, *delay).as_str().into(), durable(), args)
                     .await
-                    .map_err(unavailable)?;
+                    .bus()?;
             }
             ch.queue_declare(
                 dead_letter_queue(q.name).as_str().into(),
@@ -189,7 +203,7 @@ impl Inner {
                 FieldTable::default(),
             )
             .await
-            .map_err(unavailable)?;
+            .bus()?;
         }
         Ok(())
     }
@@ -237,7 +251,7 @@ impl Inner {
             {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    tracing::warn!(error = %e, "publish failed; reconnecting");
+                    tracing::warn!(error = %chatsync_core::error_chain(&e), "publish failed; reconnecting");
                     self.forget_link().await;
                     last = Some(e);
                 }
@@ -274,9 +288,9 @@ async fn publish_on(
             props,
         )
         .await
-        .map_err(unavailable)?
+        .bus()?
         .await
-        .map_err(unavailable)?;
+        .bus()?;
     if confirm.is_ack() {
         Ok(())
     } else {
@@ -340,7 +354,7 @@ impl EventBus for RabbitBus {
     async fn dead_letters(&self, queue: &str, max: usize) -> Result<Vec<Bytes>, BusError> {
         // Peek: get without ack, then close the channel so the broker requeues them all.
         let link = self.inner.link().await?;
-        let ch = link.conn.create_channel().await.map_err(unavailable)?;
+        let ch = link.conn.create_channel().await.bus()?;
         let mut out = Vec::new();
         while out.len() < max {
             match ch
@@ -349,7 +363,7 @@ impl EventBus for RabbitBus {
                     BasicGetOptions { no_ack: false },
                 )
                 .await
-                .map_err(unavailable)?
+                .bus()?
             {
                 Some(m) => out.push(Bytes::from(m.delivery.data)),
                 None => break,
@@ -365,7 +379,7 @@ impl EventBus for RabbitBus {
         }
         // A passive declare answers with the queue's count of ready messages.
         let link = self.inner.link().await?;
-        let ch = link.conn.create_channel().await.map_err(unavailable)?;
+        let ch = link.conn.create_channel().await.bus()?;
         let q = ch
             .queue_declare(
                 queue.into(),
@@ -376,7 +390,7 @@ impl EventBus for RabbitBus {
                 FieldTable::default(),
             )
             .await
-            .map_err(unavailable);
+            .bus();
         let _ = ch.close(200, "counted".into()).await;
         Ok(u64::from(q?.message_count()))
     }
@@ -388,7 +402,9 @@ impl HealthCheck for RabbitBus {
         "rabbitmq"
     }
     async fn check(&self) -> Result<(), String> {
-        self.ping().await.map_err(|e| e.to_string())
+        self.ping()
+            .await
+            .map_err(|e| chatsync_core::error_chain(&e).to_string())
     }
 }
 
@@ -440,11 +456,11 @@ async fn consume_loop(
                 Ok(()) => return,
                 Err(e) => {
                     backoff = Duration::from_millis(250);
-                    tracing::warn!(error = %e, "bus consumer lost its connection");
+                    tracing::warn!(error = %chatsync_core::error_chain(&e), "bus consumer lost its connection");
                 }
             },
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "bus consumer cannot connect");
+                tracing::warn!(error = %chatsync_core::error_chain(&e), retry_in = ?backoff, "bus consumer cannot connect");
             }
         }
         tokio::select! {
@@ -465,7 +481,7 @@ async fn connect_consumer(inner: &Arc<Inner>, source: &Source) -> Result<Connect
         Source::Queue(q) => {
             ch.basic_qos(inner.cfg.prefetch, BasicQosOptions::default())
                 .await
-                .map_err(unavailable)?;
+                .bus()?;
             ((*q).to_owned(), false)
         }
         Source::Broadcast(pattern) => {
@@ -480,7 +496,7 @@ async fn connect_consumer(inner: &Arc<Inner>, source: &Source) -> Result<Connect
                     FieldTable::default(),
                 )
                 .await
-                .map_err(unavailable)?;
+                .bus()?;
             let name = q.name().as_str().to_owned();
             ch.queue_bind(
                 name.as_str().into(),
@@ -490,7 +506,7 @@ async fn connect_consumer(inner: &Arc<Inner>, source: &Source) -> Result<Connect
                 FieldTable::default(),
             )
             .await
-            .map_err(unavailable)?;
+            .bus()?;
             (name, true)
         }
     };
@@ -506,7 +522,7 @@ async fn connect_consumer(inner: &Arc<Inner>, source: &Source) -> Result<Connect
             FieldTable::default(),
         )
         .await
-        .map_err(unavailable)?;
+        .bus()?;
     tracing::info!(queue = %queue, "bus consumer connected");
     Ok(Connected { link, consumer })
 }
@@ -582,7 +598,7 @@ impl Acker for RabbitAcker {
             .ack(BasicAckOptions::default())
             .await
             .map(|_| ())
-            .map_err(unavailable)
+            .bus()
     }
 
     async fn retry(self: Box<Self>, reason: &str) -> Result<(), BusError> {
@@ -606,7 +622,7 @@ impl Acker for RabbitAcker {
                 .ack(BasicAckOptions::default())
                 .await
                 .map(|_| ())
-                .map_err(unavailable),
+                .bus(),
             Err(e) => {
                 // Could not park it: hand it back to the queue now rather than lose it.
                 let _ = self

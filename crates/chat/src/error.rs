@@ -82,8 +82,13 @@ impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound("resource"),
-            StoreError::Unavailable(s) => Self::Unavailable(s),
-            StoreError::Conflict(s) | StoreError::Other(s) => Self::Internal(s),
+            // Rendered with its causes: this is the last stop before the log line.
+            StoreError::Unavailable { .. } => {
+                Self::Unavailable(chatsync_core::error_chain(&e).to_string())
+            }
+            StoreError::Conflict(_) | StoreError::Other { .. } => {
+                Self::Internal(chatsync_core::error_chain(&e).to_string())
+            }
         }
     }
 }
@@ -91,8 +96,10 @@ impl From<StoreError> for ChatError {
 impl From<StateError> for ChatError {
     fn from(e: StateError) -> Self {
         match e {
-            StateError::Unavailable(s) => Self::Unavailable(s),
-            StateError::Other(s) => Self::Internal(s),
+            StateError::Unavailable(_) => {
+                Self::Unavailable(chatsync_core::error_chain(&e).to_string())
+            }
+            StateError::Other(_) => Self::Internal(chatsync_core::error_chain(&e).to_string()),
         }
     }
 }

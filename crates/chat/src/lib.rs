@@ -227,7 +227,7 @@ impl ChatService {
         let mut sub = match self.bus.consume(topology::CHAT_USERS).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(error = %e, "cannot consume user events");
+                tracing::error!(error = %chatsync_core::error_chain(&e), "cannot consume user events");
                 return;
             }
         };
@@ -261,7 +261,7 @@ impl ChatService {
         let mut sub = match self.bus.subscribe(&pattern).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(error = %e, "cannot listen for revoked sessions");
+                tracing::error!(error = %chatsync_core::error_chain(&e), "cannot listen for revoked sessions");
                 return;
             }
         };
@@ -288,7 +288,7 @@ impl ChatService {
                 _ = renew.tick() => {
                     let conns: Vec<_> = self.chat.fanout.local_sockets().into_iter().map(|(sid, u)| (u.user_id, sid)).collect();
                     if let Err(e) = self.chat.presence.renew(&conns).await {
-                        tracing::warn!(error = %e, "presence leases not renewed");
+                        tracing::warn!(error = %chatsync_core::error_chain(&e), "presence leases not renewed");
                     }
                 }
                 _ = recheck.tick() => {

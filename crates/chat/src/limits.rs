@@ -92,7 +92,7 @@ impl SendLimit {
         {
             Ok(g) => g,
             Err(e) => {
-                tracing::warn!(error = %e, "the per-account send limit could not be checked");
+                tracing::warn!(error = %chatsync_core::error_chain(&e), "the per-account send limit could not be checked");
                 return Ok(());
             }
         };

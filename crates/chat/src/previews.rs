@@ -102,7 +102,9 @@ impl Worker {
         match self.store.set_preview(m.id, &preview).await {
             Ok(Some(updated)) => self.announce(&updated).await,
             Ok(None) => {} // deleted, or its sender removed the preview meanwhile
-            Err(e) => tracing::warn!(message = %m.id, error = %e, "storing a link preview failed"),
+            Err(e) => {
+                tracing::warn!(message = %m.id, error = %chatsync_core::error_chain(&e), "storing a link preview failed")
+            }
         }
     }
 
@@ -151,7 +153,7 @@ impl Worker {
                 .await;
             }
             Err(e) => {
-                tracing::warn!(message = %m.id, error = %e, "announcing a link preview failed")
+                tracing::warn!(message = %m.id, error = %chatsync_core::error_chain(&e), "announcing a link preview failed")
             }
         }
     }

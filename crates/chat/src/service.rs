@@ -227,7 +227,7 @@ impl Chat {
         let off: HashSet<UserId> = match self.receipts_off(&ids).await {
             Ok(off) => off,
             Err(e) => {
-                tracing::warn!(error = %e, "read-receipt settings unavailable; hiding read positions");
+                tracing::warn!(error = %chatsync_core::error_chain(&e), "read-receipt settings unavailable; hiding read positions");
                 ids.iter().copied().collect()
             }
         };
@@ -262,9 +262,11 @@ impl Chat {
                 // The one read's error, shared by every caller that waited on it.
                 ChatError::from(match &*e {
                     StoreError::NotFound => StoreError::NotFound,
-                    StoreError::Unavailable(s) => StoreError::Unavailable(s.clone()),
-                    StoreError::Conflict(s) => StoreError::Conflict(s.clone()),
-                    StoreError::Other(s) => StoreError::Other(s.clone()),
+                    StoreError::Conflict(c) => StoreError::Conflict(c.clone()),
+                    StoreError::Unavailable { .. } => {
+                        StoreError::unavailable("reading members", e.clone())
+                    }
+                    StoreError::Other { .. } => StoreError::other("reading members", e.clone()),
                 })
             })
     }
@@ -1128,7 +1130,9 @@ impl Chat {
                 )
                 .await;
             }
-            Err(e) => tracing::warn!(error = %e, "presence not announced"),
+            Err(e) => {
+                tracing::warn!(error = %chatsync_core::error_chain(&e), "presence not announced")
+            }
         }
     }
 

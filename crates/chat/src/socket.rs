@@ -94,7 +94,7 @@ async fn authenticate<A: Adapter>(
         }
         Ok(c) => c == Connected::CameOnline,
         Err(e) => {
-            tracing::warn!(error = %e, "presence not recorded");
+            tracing::warn!(error = %chatsync_core::error_chain(&e), "presence not recorded");
             false
         }
     };
@@ -261,7 +261,7 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, Extension(chat): Extension<A
         let _ = chat.typing(ctx.user.user_id, cid, false).await;
     }
     if let Err(e) = chat.disconnected(ctx.user.user_id, &s.id.to_string()).await {
-        tracing::warn!(error = %e, "presence not updated on disconnect");
+        tracing::warn!(error = %chatsync_core::error_chain(&e), "presence not updated on disconnect");
     }
 }
 

@@ -208,7 +208,7 @@ async fn commit_loop(
                 last_commit = Some(Instant::now());
             }
             Err(e) => {
-                tracing::warn!(error = %e, size = batch.len(), "message batch failed");
+                tracing::warn!(error = %chatsync_core::error_chain(&e), size = batch.len(), "message batch failed");
                 let e = ChatError::from(e);
                 for job in jobs.drain(..) {
                     let _ = job.reply.send(Err(match &e {

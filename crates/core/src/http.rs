@@ -207,9 +207,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::not_found("resource"),
-            StoreError::Conflict(what) => Self::conflict("conflict", what),
-            StoreError::Unavailable(_) => Self::unavailable(e),
-            StoreError::Other(_) => Self::internal(e),
+            StoreError::Conflict(what) => Self::conflict("conflict", what.to_string()),
+            // The cause, down to the driver's error, goes to the log; the client gets the
+            // fixed message.
+            StoreError::Unavailable { .. } => Self::unavailable(crate::error_chain(&e)),
+            StoreError::Other { .. } => Self::internal(crate::error_chain(&e)),
         }
     }
 }
@@ -217,15 +219,15 @@ impl From<StoreError> for ApiError {
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         match e {
-            StateError::Unavailable(_) => Self::unavailable(e),
-            StateError::Other(_) => Self::internal(e),
+            StateError::Unavailable(_) => Self::unavailable(crate::error_chain(&e)),
+            StateError::Other(_) => Self::internal(crate::error_chain(&e)),
         }
     }
 }
 
 impl From<BusError> for ApiError {
     fn from(e: BusError) -> Self {
-        Self::unavailable(e)
+        Self::unavailable(crate::error_chain(&e))
     }
 }
 
@@ -641,5 +643,31 @@ mod tests {
         let p = TrustedProxies::from_config(&cfg);
         let lo = ip("127.0.0.1");
         assert_eq!(p.client(lo, &headers(&["198.51.100.1"])), lo);
+    }
+
+    /// A store failure answers with the fixed message; the log gets the whole chain, down to
+    /// the driver's words.
+    #[test]
+    fn store_errors_log_their_cause_and_tell_the_client_nothing() {
+        let driver = std::io::Error::other("connection reset by peer at 10.0.0.7");
+        let e = ApiError::from(StoreError::unavailable("no connection", driver));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "unavailable");
+        assert!(!e.message().contains("10.0.0.7"));
+        assert_eq!(
+            e.cause.as_deref(),
+            Some("database unavailable: no connection: connection reset by peer at 10.0.0.7")
+        );
+
+        let e = ApiError::from(StoreError::other(
+            "query failed",
+            std::io::Error::other("x"),
+        ));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.message(), "internal error");
+        assert_eq!(e.cause.as_deref(), Some("database error: query failed: x"));
+
+        let e = ApiError::from(StoreError::Conflict(crate::ports::Conflict::EmailTaken));
+        assert_eq!((e.status(), e.code()), (StatusCode::CONFLICT, "conflict"));
     }
 }

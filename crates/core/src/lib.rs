@@ -43,3 +43,25 @@ pub use ids::*;
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// `e` and each of its causes, `outer: inner: innermost`, for logs. Port errors keep the
+/// driver's error as their source; this is how it reaches the log line. Never send it to a
+/// client.
+pub fn error_chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> ErrorChain<'a> {
+    ErrorChain(e)
+}
+
+/// See [`error_chain`].
+pub struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}

@@ -29,7 +29,7 @@ pub async fn run_relay(
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "outbox relay failed; will retry");
+                tracing::warn!(error = %format_args!("{e:#}"), retry_in = ?backoff, "outbox relay failed; will retry");
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }

@@ -143,14 +143,14 @@ impl MailService {
                     tracing::info!(to = %mail.to, kind = mail.kind, request_id = cmd.request_id.as_deref().unwrap_or(""), "mail sent");
                     if let Err(e) = delivery.ack().await {
                         // The broker will redeliver: the mail may go out twice, never zero times.
-                        tracing::warn!(error = %e, "could not acknowledge a sent mail");
+                        tracing::warn!(error = %chatsync_core::error_chain(&e), "could not acknowledge a sent mail");
                     }
                 }
                 Err(e) => {
                     metrics::counter!("mail_failed_total").increment(1);
                     tracing::warn!(to = %mail.to, kind = mail.kind, request_id = cmd.request_id.as_deref().unwrap_or(""), error = %e, attempt = delivery.attempt, "mail not sent");
                     if let Err(e) = delivery.retry(&e.to_string()).await {
-                        tracing::warn!(error = %e, "could not schedule a mail retry");
+                        tracing::warn!(error = %chatsync_core::error_chain(&e), "could not schedule a mail retry");
                     }
                 }
             }

@@ -186,7 +186,7 @@ impl MediaService {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {
                     if let Err(e) = self.clean_orphans().await {
-                        tracing::warn!(error = %e, "media cleanup failed");
+                        tracing::warn!(error = %chatsync_core::error_chain(&e), "media cleanup failed");
                     }
                 }
             }
@@ -209,7 +209,9 @@ impl MediaService {
                     for key in [s.key(id), s.thumb_key(id)] {
                         match s.blobs.delete(&key).await {
                             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                            Err(e) => tracing::warn!(error = %e, %id, "orphan bytes not deleted"),
+                            Err(e) => {
+                                tracing::warn!(error = %chatsync_core::error_chain(&e), %id, "orphan bytes not deleted")
+                            }
                         }
                     }
                     deleted += 1;
@@ -252,11 +254,11 @@ impl Attachments for MediaService {
     ) -> Result<Attachment, StoreError> {
         let s = &self.inner;
         if bytes.len() as u64 > s.cfg.max_upload_bytes {
-            return Err(StoreError::Other("preview image too large".into()));
+            return Err(StoreError::broken("preview image too large"));
         }
         let content_type = detect::content_type(&bytes)
             .filter(|t| detect::is_image(t) && s.allowed.contains(*t))
-            .ok_or_else(|| StoreError::Other("preview image of a type not accepted".into()))?;
+            .ok_or_else(|| StoreError::broken("preview image of a type not accepted"))?;
         let budget = images::Budget {
             max_pixels: s.cfg.max_image_pixels,
             max_bytes: s.cfg.max_decode_bytes,
@@ -267,8 +269,8 @@ impl Attachments for MediaService {
         let processed =
             images::decode_in_slot(&s.decode_slots, move || images::process(bytes, &ct, budget))
                 .await
-                .map_err(|e| StoreError::Other(format!("image task: {e}")))?
-                .map_err(|e| StoreError::Other(format!("preview image: {e}")))?;
+                .map_err(|e| StoreError::other("image task", e))?
+                .map_err(|e| StoreError::other("preview image", e))?;
         let id = MediaId::new();
         let size = processed.bytes.len();
         for (key, bytes) in [
@@ -278,7 +280,7 @@ impl Attachments for MediaService {
             s.blobs
                 .put(&key, object_store::PutPayload::from(bytes))
                 .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                .map_err(|e| StoreError::unavailable("storing a preview image", e))?;
         }
         let record = MediaRecord {
             id,

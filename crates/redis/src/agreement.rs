@@ -1,6 +1,6 @@
 //! [`Agreement`] as one key per topic with an expiry that the nodes using it keep renewing.
 
-use crate::{RedisState, map_err};
+use crate::{RedisState, StateResult};
 use async_trait::async_trait;
 use chatsync_core::ports::StateError;
 use chatsync_core::ports::agreement::Agreement;
@@ -29,6 +29,6 @@ impl Agreement for RedisState {
             .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
             .invoke_async(&mut self.conn())
             .await
-            .map_err(map_err)
+            .state()
     }
 }

@@ -31,14 +31,14 @@ impl RedisState {
     /// Prepares a connection to `url`; it is opened on first use and re-opened after failures,
     /// so start-up does not depend on Redis being up at that instant.
     pub fn connect(url: &str, prefix: &str) -> Result<Self, StateError> {
-        let client = redis::Client::open(url).map_err(|e| StateError::Other(e.to_string()))?;
+        let client = redis::Client::open(url).map_err(|e| StateError::Other(Box::new(e)))?;
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(3)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_lazy_with_config(client, cfg)
-            .map_err(|e| StateError::Other(e.to_string()))?;
+            .map_err(|e| StateError::Other(Box::new(e)))?;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
@@ -59,7 +59,7 @@ impl RedisState {
             .query_async::<String>(&mut self.conn())
             .await
             .map(|_| ())
-            .map_err(map_err)
+            .state()
     }
 }
 
@@ -69,14 +69,29 @@ impl HealthCheck for RedisState {
         "redis"
     }
     async fn check(&self) -> Result<(), String> {
-        self.ping().await.map_err(|e| e.to_string())
+        self.ping()
+            .await
+            .map_err(|e| chatsync_core::error_chain(&e).to_string())
     }
 }
 
-fn map_err(e: redis::RedisError) -> StateError {
+/// Maps a driver error to the port's, keeping it as the source: a lost or refused
+/// connection may heal, anything else is a refused command or data we cannot read.
+pub(crate) fn state_error(e: redis::RedisError) -> StateError {
     if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
-        StateError::Unavailable(e.to_string())
+        StateError::Unavailable(Box::new(e))
     } else {
-        StateError::Other(e.to_string())
+        StateError::Other(Box::new(e))
+    }
+}
+
+/// `.state()?`: a driver result as the port's, through [`state_error`].
+pub(crate) trait StateResult<T> {
+    fn state(self) -> Result<T, StateError>;
+}
+
+impl<T> StateResult<T> for redis::RedisResult<T> {
+    fn state(self) -> Result<T, StateError> {
+        self.map_err(state_error)
     }
 }

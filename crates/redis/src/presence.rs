@@ -2,7 +2,7 @@
 //! the time their lease ends. A node renews its connections' leases while it lives, so the
 //! connections of a node that died silently stop counting after [`LEASE_MS`].
 
-use crate::{RedisState, map_err};
+use crate::{RedisState, StateResult};
 use async_trait::async_trait;
 use chatsync_core::ids::UserId;
 use chatsync_core::ports::StateError;
@@ -55,7 +55,7 @@ impl Presence for RedisState {
             .arg(max)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         Ok(match outcome {
             1 => Connected::CameOnline,
             2 => Connected::Full,
@@ -76,7 +76,7 @@ impl Presence for RedisState {
             .arg(conn)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         Ok((last == 1).then_some(now))
     }
 
@@ -98,7 +98,7 @@ impl Presence for RedisState {
                     .arg("GT")
                     .ignore();
             }
-            pipe.exec_async(&mut self.conn()).await.map_err(map_err)?;
+            pipe.exec_async(&mut self.conn()).await.state()?;
         }
         Ok(())
     }
@@ -116,7 +116,7 @@ impl Presence for RedisState {
         let raw: Vec<(i64, Option<i64>)> = pipe
             .query_async::<Vec<redis::Value>>(&mut self.conn())
             .await
-            .map_err(map_err)?
+            .state()?
             .chunks(2)
             .map(|c| {
                 let count = redis::from_redis_value_ref::<i64>(&c[0]).unwrap_or(0);

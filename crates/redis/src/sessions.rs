@@ -3,7 +3,7 @@
 //! retired refresh hashes that recognises a replay) are kept apart from the fixed ones, so a
 //! refresh is one atomic script with no read-modify-write race.
 
-use crate::{RedisState, map_err};
+use crate::{RedisState, StateResult};
 use async_trait::async_trait;
 use chatsync_core::ids::{SessionId, UserId};
 use chatsync_core::ports::StateError;
@@ -95,7 +95,7 @@ impl SessionStore for RedisState {
             user_agent: s.user_agent.clone(),
             ip: s.ip.clone(),
         })
-        .map_err(|e| StateError::Other(e.to_string()))?;
+        .map_err(|e| StateError::Other(Box::new(e)))?;
         let key = self.session_key(s.id);
         let index = self.user_sessions_key(s.user_id);
         redis::pipe()
@@ -129,7 +129,7 @@ impl SessionStore for RedisState {
             .ignore()
             .exec_async(&mut self.conn())
             .await
-            .map_err(map_err)
+            .state()
     }
 
     async fn get(&self, id: SessionId) -> Result<Option<Session>, StateError> {
@@ -137,7 +137,7 @@ impl SessionStore for RedisState {
             .arg(self.session_key(id))
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         Ok(decode(id, &h).filter(|s| s.expires_at > Utc::now()))
     }
 
@@ -164,7 +164,7 @@ impl SessionStore for RedisState {
             .arg(RETIRED_SECRETS_KEPT)
             .invoke_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         Ok(match outcome {
             1 => Rotation::Rotated(Session {
                 refresh_hash: next.to_owned(),
@@ -189,7 +189,7 @@ impl SessionStore for RedisState {
             .ignore()
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         Ok((deleted > 0).then_some(s))
     }
 
@@ -199,7 +199,7 @@ impl SessionStore for RedisState {
             .arg(&index)
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         let ids: Vec<SessionId> = ids.iter().filter_map(|s| s.parse().ok()).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -209,7 +209,7 @@ impl SessionStore for RedisState {
             pipe.hgetall(self.session_key(*id));
         }
         let hashes: Vec<HashMap<String, String>> =
-            pipe.query_async(&mut self.conn()).await.map_err(map_err)?;
+            pipe.query_async(&mut self.conn()).await.state()?;
         let now = Utc::now();
         let mut live = Vec::new();
         let mut gone = Vec::new();

@@ -1,6 +1,6 @@
 //! Fixed-window counters (`INCR` + expiry) and claims (`SET NX PX`).
 
-use crate::{RedisState, map_err};
+use crate::{RedisState, StateResult};
 use async_trait::async_trait;
 use chatsync_core::ports::StateError;
 use chatsync_core::ports::throttle::{Decision, Grant, Throttle};
@@ -47,7 +47,7 @@ impl Throttle for RedisState {
             .arg(millis(window))
             .invoke_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         Ok(if count > i64::from(limit) {
             Decision::Limited {
                 retry_after: Duration::from_millis(u64::try_from(left).unwrap_or(1)),
@@ -71,7 +71,7 @@ impl Throttle for RedisState {
             .arg(millis(window))
             .invoke_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         Ok(Grant {
             granted: u32::try_from(granted).unwrap_or(0),
             resets_in: Duration::from_millis(u64::try_from(left).unwrap_or(1).max(1)),
@@ -88,7 +88,7 @@ impl Throttle for RedisState {
             .arg(millis(ttl))
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         if set.is_some() {
             return Ok(Decision::Allowed);
         }
@@ -96,7 +96,7 @@ impl Throttle for RedisState {
             .arg(&key)
             .query_async(&mut self.conn())
             .await
-            .map_err(map_err)?;
+            .state()?;
         Ok(Decision::Limited {
             retry_after: Duration::from_millis(u64::try_from(left).unwrap_or(1).max(1)),
         })
@@ -108,6 +108,6 @@ impl Throttle for RedisState {
             .query_async::<i64>(&mut self.conn())
             .await
             .map(|_| ())
-            .map_err(map_err)
+            .state()
     }
 }

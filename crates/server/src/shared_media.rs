@@ -41,7 +41,7 @@ impl SharedMedia {
             Ok(None) => {}
             Ok(Some(other)) => anyhow::bail!(me.refusal(&other)),
             Err(e) => tracing::warn!(
-                error = %e,
+                error = %chatsync_core::error_chain(&e),
                 "could not check that every chat node uses the same media storage; retrying"
             ),
         }
@@ -62,7 +62,9 @@ impl SharedMedia {
                     tracing::error!("{refusal}");
                     *self.conflict.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal);
                 }
-                Err(e) => tracing::warn!(error = %e, "renewing the media location record"),
+                Err(e) => {
+                    tracing::warn!(error = %chatsync_core::error_chain(&e), "renewing the media location record")
+                }
             }
         }
     }

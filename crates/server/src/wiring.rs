@@ -340,7 +340,9 @@ fn sample_queues(bus: &Arc<dyn EventBus>) {
                         #[allow(clippy::cast_precision_loss)]
                         metrics::gauge!("bus_queue_depth", "queue" => q.name).set(n as f64);
                     }
-                    Err(e) => tracing::debug!(error = %e, queue = q.name, "queue depth not read"),
+                    Err(e) => {
+                        tracing::debug!(error = %chatsync_core::error_chain(&e), queue = q.name, "queue depth not read")
+                    }
                 }
             }
         }

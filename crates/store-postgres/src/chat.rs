@@ -2,7 +2,7 @@
 //! Set operations take arrays (`= ANY($1)`, `UNNEST`), so a batch costs a fixed number of
 //! round trips whatever its size.
 
-use crate::{Pg, PgStore, map_err};
+use crate::{DbResult, Pg, PgStore};
 use async_trait::async_trait;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
@@ -38,8 +38,8 @@ async fn members_of(
     .bind(uuids(ids))
     .fetch_all(&mut *db)
     .await
-    .map_err(map_err)?;
-    read::group_members::<Pg>(&rows).map_err(map_err)
+    .db()?;
+    read::group_members::<Pg>(&rows).db()
 }
 
 async fn with_reactions(db: Db<'_>, messages: &mut [Message]) -> Result<(), StoreError> {
@@ -54,8 +54,8 @@ async fn with_reactions(db: Db<'_>, messages: &mut [Message]) -> Result<(), Stor
     .bind(&ids)
     .fetch_all(&mut *db)
     .await
-    .map_err(map_err)?;
-    read::attach_reactions::<Pg>(&rows, messages).map_err(map_err)
+    .db()?;
+    read::attach_reactions::<Pg>(&rows, messages).db()
 }
 
 async fn is_member(db: Db<'_>, cid: ConversationId, user: UserId) -> Result<bool, StoreError> {
@@ -65,7 +65,7 @@ async fn is_member(db: Db<'_>, cid: ConversationId, user: UserId) -> Result<bool
             .bind(user.0)
             .fetch_optional(&mut *db)
             .await
-            .map_err(map_err)?;
+            .db()?;
     Ok(found.is_some())
 }
 
@@ -78,7 +78,7 @@ async fn with_reactions_read(
         .iter()
         .map(read::message::<Pg>)
         .collect::<Result<_, _>>()
-        .map_err(map_err)?;
+        .db()?;
     with_reactions(db, &mut msgs).await?;
     Ok(msgs)
 }
@@ -95,7 +95,7 @@ async fn count_change(db: Db<'_>, mid: MessageId) -> Result<(), StoreError> {
     .bind(mid.0)
     .execute(&mut *db)
     .await
-    .map_err(map_err)?;
+    .db()?;
     sqlx::query(
         "UPDATE message SET version =
              (SELECT c.version FROM conversation c WHERE c.conversation_id = message.conversation_id)
@@ -104,7 +104,7 @@ async fn count_change(db: Db<'_>, mid: MessageId) -> Result<(), StoreError> {
     .bind(mid.0)
     .execute(&mut *db)
     .await
-    .map_err(map_err)?;
+    .db()?;
     Ok(())
 }
 
@@ -117,9 +117,9 @@ async fn load_conversation(db: Db<'_>, cid: ConversationId) -> Result<Conversati
     .bind(cid.0)
     .fetch_optional(&mut *db)
     .await
-    .map_err(map_err)?
+    .db()?
     .ok_or(StoreError::NotFound)?;
-    let mut c = read::conversation::<Pg>(&row).map_err(map_err)?;
+    let mut c = read::conversation::<Pg>(&row).db()?;
     c.members = members_of(db, &[cid])
         .await?
         .remove(&cid)
@@ -136,9 +136,9 @@ async fn load_message(db: Db<'_>, mid: MessageId) -> Result<Message, StoreError>
     .bind(mid.0)
     .fetch_optional(&mut *db)
     .await
-    .map_err(map_err)?
+    .db()?
     .ok_or(StoreError::NotFound)?;
-    let mut m = [read::message::<Pg>(&row).map_err(map_err)?];
+    let mut m = [read::message::<Pg>(&row).db()?];
     with_reactions(db, &mut m).await?;
     let [m] = m;
     Ok(m)
@@ -162,7 +162,7 @@ async fn insert_members(
     .bind(role.as_str())
     .fetch_all(&mut *db)
     .await
-    .map_err(map_err)?;
+    .db()?;
     Ok(rows.into_iter().map(UserId).collect())
 }
 
@@ -170,7 +170,7 @@ impl PgStore {
     /// One attempt at [`ChatStore::append`]; fails with `Conflict` if another node inserted one
     /// of the same (sender, client_id) pairs concurrently.
     async fn append_once(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         let now = now_millis();
 
         let (senders, client_ids): (Vec<Uuid>, Vec<&str>) =
@@ -186,12 +186,12 @@ impl PgStore {
         .bind(&client_ids)
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mut existing: Vec<Message> = found
             .iter()
             .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)?;
+            .db()?;
         with_reactions(&mut tx, &mut existing).await?;
         let member_rows = sqlx::query(
             "SELECT conversation_id, user_id FROM member WHERE conversation_id = ANY($1)",
@@ -199,12 +199,12 @@ impl PgStore {
         .bind(uuids(&append::conversations(batch)))
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?;
-        let members = read::group_member_ids::<Pg>(&member_rows).map_err(map_err)?;
+        .db()?;
+        let members = read::group_member_ids::<Pg>(&member_rows).db()?;
 
         let plan = append::plan(batch, existing, members);
         if plan.reservations().is_empty() {
-            tx.commit().await.map_err(map_err)?;
+            tx.commit().await.db()?;
             return Ok(plan.finish(Vec::new()));
         }
 
@@ -219,7 +219,7 @@ impl PgStore {
         .bind(&ids)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let reserved = sqlx::query(
             "UPDATE conversation c SET last_seq = c.last_seq + v.n, last_activity_at = $3
              FROM UNNEST($1::uuid[], $2::bigint[]) AS v(id, n)
@@ -231,7 +231,7 @@ impl PgStore {
         .bind(now)
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let last_seq = reserved
             .iter()
             .map(|r| {
@@ -241,7 +241,7 @@ impl PgStore {
                 ))
             })
             .collect::<Result<HashMap<_, _>, sqlx::Error>>()
-            .map_err(map_err)?;
+            .db()?;
         let stored = plan.assign(&last_seq, now)?;
 
         let ids: Vec<Uuid> = stored.iter().map(|m| m.id.0).collect();
@@ -281,7 +281,7 @@ impl PgStore {
         .bind(&mentions)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mentioned: Vec<(Uuid, Uuid, i64, Uuid)> = stored
             .iter()
             .flat_map(|m| {
@@ -301,7 +301,7 @@ impl PgStore {
             .bind(mentioned.iter().map(|m| m.3).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
         let (media, convs, msgs): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = stored
             .iter()
@@ -330,7 +330,7 @@ impl PgStore {
             .bind(&msgs)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
             sqlx::query(
                 "UPDATE media SET attached_at = COALESCE(attached_at, $2)
                  WHERE media_id = ANY($1)",
@@ -339,9 +339,9 @@ impl PgStore {
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(plan.finish(stored))
     }
 }
@@ -364,7 +364,7 @@ impl ChatStore for PgStore {
         .bind(p.updated_at)
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(())
     }
 
@@ -376,11 +376,11 @@ impl ChatStore for PgStore {
         .bind(uuids(ids))
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(read::profile::<Pg>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn direct_conversation(
@@ -389,7 +389,7 @@ impl ChatStore for PgStore {
         b: UserId,
     ) -> Result<(Conversation, bool), StoreError> {
         let (low, high) = if a <= b { (a, b) } else { (b, a) };
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         let created: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO conversation (conversation_id, kind, created_by, created_at,
                                        last_activity_at, direct_low, direct_high)
@@ -403,7 +403,7 @@ impl ChatStore for PgStore {
         .bind(high.0)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let cid = match created {
             Some(id) => {
                 let cid = ConversationId(id);
@@ -419,11 +419,11 @@ impl ChatStore for PgStore {
                 .bind(high.0)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(map_err)?,
+                .db()?,
             ),
         };
         let c = load_conversation(&mut tx, cid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok((c, created.is_some()))
     }
 
@@ -433,7 +433,7 @@ impl ChatStore for PgStore {
         name: &str,
         members: &[UserId],
     ) -> Result<Conversation, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         let cid = ConversationId::new();
         sqlx::query(
             "INSERT INTO conversation (conversation_id, kind, name, created_by, created_at,
@@ -445,12 +445,12 @@ impl ChatStore for PgStore {
         .bind(owner.0)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         insert_members(&mut tx, cid, &[owner], Role::Owner).await?;
         let others: Vec<UserId> = members.iter().copied().filter(|m| *m != owner).collect();
         insert_members(&mut tx, cid, &others, Role::Member).await?;
         let c = load_conversation(&mut tx, cid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(c)
     }
 
@@ -459,7 +459,7 @@ impl ChatStore for PgStore {
         cid: ConversationId,
         user: UserId,
     ) -> Result<Conversation, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         if !is_member(&mut db, cid, user).await? {
             return Err(StoreError::NotFound);
         }
@@ -472,7 +472,7 @@ impl ChatStore for PgStore {
         before: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<ConversationSummary>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             conversation_columns!(),
@@ -497,22 +497,22 @@ impl ChatStore for PgStore {
         .bind(UNREAD_COUNT_CAP)
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(ConversationSummary {
-                conversation: read::conversation::<Pg>(r).map_err(map_err)?,
+                conversation: read::conversation::<Pg>(r).db()?,
                 last_message: None,
-                unread_count: r.try_get("unread_count").map_err(map_err)?,
-                mention_count: r.try_get("mention_count").map_err(map_err)?,
+                unread_count: r.try_get("unread_count").db()?,
+                mention_count: r.try_get("mention_count").db()?,
                 // The default level needs the members (read below): the service resolves it.
                 notifications: Notifications {
                     level: NotifyLevel::All,
                     chosen: Pg::opt_text(r, "notify_level")
-                        .map_err(map_err)?
+                        .db()?
                         .map(|l| NotifyLevel::parse(&l))
                         .transpose()?,
-                    muted_until: Pg::opt_time(r, "muted_until").map_err(map_err)?,
+                    muted_until: Pg::opt_time(r, "muted_until").db()?,
                 },
             });
         }
@@ -533,12 +533,12 @@ impl ChatStore for PgStore {
         .bind(&seqs)
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mut last: Vec<Message> = last_rows
             .iter()
             .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)?;
+            .db()?;
         with_reactions(&mut db, &mut last).await?;
         let mut last: HashMap<ConversationId, Message> =
             last.into_iter().map(|m| (m.conversation_id, m)).collect();
@@ -554,12 +554,12 @@ impl ChatStore for PgStore {
         cid: ConversationId,
         users: &[UserId],
     ) -> Result<Vec<UserId>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         insert_members(&mut db, cid, users, Role::Member).await
     }
 
     async fn remove_member(&self, cid: ConversationId, user: UserId) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         let role: Option<String> = sqlx::query_scalar(
             "DELETE FROM member WHERE conversation_id = $1 AND user_id = $2 RETURNING role",
         )
@@ -567,7 +567,7 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         match role.as_deref() {
             None => return Err(StoreError::NotFound),
             Some("owner") => {
@@ -580,15 +580,15 @@ impl ChatStore for PgStore {
                 .bind(cid.0)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?;
+                .db()?;
             }
             Some(_) => {}
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.db()
     }
 
     async fn rename(&self, cid: ConversationId, name: &str) -> Result<Conversation, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         let changed = sqlx::query(
             "UPDATE conversation SET name = $1 WHERE conversation_id = $2 AND kind = 'group'",
         )
@@ -596,7 +596,7 @@ impl ChatStore for PgStore {
         .bind(cid.0)
         .execute(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -609,7 +609,7 @@ impl ChatStore for PgStore {
                 .bind(cid.0)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(map_err)?;
+                .db()?;
         Ok(ids.into_iter().map(UserId).collect())
     }
 
@@ -622,7 +622,7 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(ids.into_iter().map(UserId).collect())
     }
 
@@ -638,10 +638,13 @@ impl ChatStore for PgStore {
     async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
         // A concurrent insert of the same idempotency key on another node makes the whole
         // transaction fail; the retry then finds that message and answers it as a duplicate.
+        // A serialization failure or deadlock is retried too. Any other conflict (a seq taken
+        // twice would mean the lock order in `append_once` was broken) is a bug, and retrying
+        // would hide it.
         let mut attempt = 0;
         loop {
             match self.append_once(batch).await {
-                Err(StoreError::Conflict(_)) if attempt < 2 => attempt += 1,
+                Err(StoreError::Conflict(c)) if c.is_retryable() && attempt < 2 => attempt += 1,
                 other => return other,
             }
         }
@@ -653,7 +656,7 @@ impl ChatStore for PgStore {
         user: UserId,
         page: Page,
     ) -> Result<Vec<Message>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         if !is_member(&mut db, cid, user).await? {
             return Err(StoreError::NotFound);
         }
@@ -681,12 +684,12 @@ impl ChatStore for PgStore {
         .bind(i64::from(page.limit))
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mut msgs: Vec<Message> = rows
             .iter()
             .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)?;
+            .db()?;
         if newest_first {
             msgs.reverse();
         }
@@ -702,11 +705,11 @@ impl ChatStore for PgStore {
     ) -> Result<SyncBatch, StoreError> {
         // One snapshot for the three reads, so the versions answered are exactly those the
         // messages reflect.
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         let cids: Vec<Uuid> = from.iter().map(|f| f.conversation_id.0).collect();
         let seqs: Vec<i64> = from.iter().map(|f| f.seq).collect();
         let since: Vec<Option<i64>> = from.iter().map(|f| f.version).collect();
@@ -729,7 +732,7 @@ impl ChatStore for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let messages = with_reactions_read(&mut tx, &rows).await?;
 
         let rows = sqlx::query(concat!(
@@ -753,14 +756,14 @@ impl ChatStore for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let changed = with_reactions_read(&mut tx, &rows).await?;
         let updated = changed
             .into_iter()
             .zip(&rows)
             .map(|(m, r)| Ok((m, Pg::int(r, "changed_in")?)))
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(map_err)?;
+            .db()?;
 
         let versions = sqlx::query(
             "SELECT c.conversation_id, c.version FROM member m
@@ -770,7 +773,7 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?
+        .db()?
         .iter()
         .map(|r| {
             Ok((
@@ -779,8 +782,8 @@ impl ChatStore for PgStore {
             ))
         })
         .collect::<Result<_, sqlx::Error>>()
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        .db()?;
+        tx.commit().await.db()?;
         Ok(SyncBatch {
             messages,
             updated,
@@ -789,7 +792,7 @@ impl ChatStore for PgStore {
     }
 
     async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         if let Some(cid) = q.conversation_id
             && !is_member(&mut db, cid, user).await?
         {
@@ -832,7 +835,7 @@ impl ChatStore for PgStore {
         ))
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let msgs = with_reactions_read(&mut db, &rows).await?;
         msgs.into_iter()
             .zip(&rows)
@@ -843,7 +846,7 @@ impl ChatStore for PgStore {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn set_notifications(
@@ -863,7 +866,7 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -875,17 +878,20 @@ impl ChatStore for PgStore {
         mid: MessageId,
         preview: &LinkPreview,
     ) -> Result<Option<Message>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
             "UPDATE message SET preview = $1
              WHERE message_id = $2 AND NOT preview_removed AND deleted_at IS NULL",
         )
-        .bind(serde_json::to_value(preview).map_err(|e| StoreError::Other(e.to_string()))?)
+        .bind(
+            serde_json::to_value(preview)
+                .map_err(|e| StoreError::other("encoding a link preview", e))?,
+        )
         .bind(mid.0)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Ok(None);
         }
@@ -900,22 +906,22 @@ impl ChatStore for PgStore {
             .bind(mid.0)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
             sqlx::query(
                 "UPDATE media SET attached_at = COALESCE(attached_at, now()) WHERE media_id = $1",
             )
             .bind(image.media_id.0)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(Some(m))
     }
 
     async fn remove_preview(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
             "UPDATE message SET preview = NULL, preview_removed = true
@@ -927,12 +933,12 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(m)
     }
 
@@ -945,7 +951,7 @@ impl ChatStore for PgStore {
         .bind(on)
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(())
     }
 
@@ -957,7 +963,7 @@ impl ChatStore for PgStore {
         .bind(&ids)
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(off.into_iter().map(UserId).collect())
     }
 
@@ -967,7 +973,7 @@ impl ChatStore for PgStore {
         before: Option<SearchCursor>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             message_columns!(),
@@ -985,13 +991,13 @@ impl ChatStore for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let msgs = with_reactions_read(&mut db, &rows).await?;
         Ok(msgs)
     }
 
     async fn message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         let visible: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM message msg JOIN member m ON m.conversation_id = msg.conversation_id
              WHERE msg.message_id = $1 AND m.user_id = $2",
@@ -1000,7 +1006,7 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .fetch_optional(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if visible.is_none() {
             return Err(StoreError::NotFound);
         }
@@ -1013,7 +1019,7 @@ impl ChatStore for PgStore {
         user: UserId,
         body: &str,
     ) -> Result<Message, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
             "UPDATE message SET body = $1, edited_at = $4
@@ -1027,17 +1033,17 @@ impl ChatStore for PgStore {
         .bind(now_millis())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(m)
     }
 
     async fn delete_message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
             "UPDATE message SET body = '', attachments = '[]', mentions = '{}',
@@ -1050,7 +1056,7 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -1062,10 +1068,10 @@ impl ChatStore for PgStore {
             .bind(mid.0)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(m)
     }
 
@@ -1077,7 +1083,7 @@ impl ChatStore for PgStore {
         on: bool,
         max_per_user: u32,
     ) -> Result<Reacted, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         count_change(&mut tx, mid).await?;
         // The message row stays locked until commit, so two reactions to one message (from
         // any node) are counted one after the other and cannot both pass the limit.
@@ -1091,7 +1097,7 @@ impl ChatStore for PgStore {
         .bind(user.0)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if visible.is_none() {
             return Err(StoreError::NotFound);
         }
@@ -1105,7 +1111,7 @@ impl ChatStore for PgStore {
             .bind(emoji)
             .fetch_one(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
             if others >= i64::from(max_per_user) {
                 return Ok(Reacted::TooMany);
             }
@@ -1118,7 +1124,7 @@ impl ChatStore for PgStore {
             .bind(emoji)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         } else {
             sqlx::query(
                 "DELETE FROM reaction WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
@@ -1128,10 +1134,10 @@ impl ChatStore for PgStore {
             .bind(emoji)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(Reacted::Done(m))
     }
 
@@ -1164,10 +1170,10 @@ impl ChatStore for PgStore {
         .bind(seq)
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?
+        .db()?
         .ok_or(StoreError::NotFound)?;
-        let target: i64 = row.try_get("target").map_err(map_err)?;
-        let moved: bool = row.try_get("moved").map_err(map_err)?;
+        let target: i64 = row.try_get("target").db()?;
+        let moved: bool = row.try_get("moved").db()?;
         Ok(moved.then_some(target))
     }
 }

@@ -12,7 +12,7 @@ mod media;
 mod users;
 
 use chatsync_core::ports::chat::Attachment;
-use chatsync_core::ports::{HealthCheck, StoreError};
+use chatsync_core::ports::{Conflict, HealthCheck, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::Row;
@@ -34,7 +34,7 @@ impl PgStore {
     /// and reconnects by itself, so a database restart needs no service restart.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("bad postgres url: {e}")))?;
+            .map_err(|e| StoreError::other("bad postgres url", e))?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -43,7 +43,7 @@ impl PgStore {
             .test_before_acquire(true)
             .connect_with(opts)
             .await
-            .map_err(map_err)?;
+            .db()?;
         Ok(Self { pool })
     }
 
@@ -143,27 +143,48 @@ impl chatsync_store_sql::rows::Dialect for Pg {
     }
 }
 
-/// Maps driver errors to port errors.
-fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
-        }
-        // 57P01 admin_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
-        sqlx::Error::Database(db)
-            if db
-                .code()
-                .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
-        {
-            StoreError::Unavailable(db.message().to_owned())
-        }
+/// Maps a driver error to the port's. The SQLSTATE and constraint name say which conflict;
+/// anything else keeps the driver's error as its source. Public so that the contract suite
+/// can hold it to a real database.
+pub fn store_error(e: sqlx::Error) -> StoreError {
+    let (code, constraint) = match &e {
+        sqlx::Error::RowNotFound => return StoreError::NotFound,
+        sqlx::Error::Database(db) => (
+            db.code().map(|c| c.into_owned()),
+            db.constraint().map(str::to_owned),
+        ),
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Other(e.to_string()),
+        | sqlx::Error::Protocol(_) => return StoreError::unavailable("no connection", e),
+        _ => return StoreError::other("query failed", e),
+    };
+    match code.as_deref() {
+        // unique_violation: the constraint names the rule (default names, from the migrations).
+        Some("23505") => StoreError::Conflict(match constraint.as_deref() {
+            Some("account_email_key") => Conflict::EmailTaken,
+            Some("message_sender_id_client_id_key") => Conflict::DuplicateClientId,
+            other => Conflict::Unique(other.unwrap_or("unique").to_owned()),
+        }),
+        // serialization_failure, deadlock_detected: the transaction lost a race.
+        Some("40001" | "40P01") => StoreError::Conflict(Conflict::Serialization),
+        // 57P01 admin_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
+        Some(c) if c.starts_with("08") || c == "57P01" || c == "57P03" => {
+            StoreError::unavailable("connection lost", e)
+        }
+        _ => StoreError::other("query failed", e),
+    }
+}
+
+/// `.db()?`: a driver result as the port's, through [`store_error`].
+pub(crate) trait DbResult<T> {
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> DbResult<T> for Result<T, sqlx::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(store_error)
     }
 }
 

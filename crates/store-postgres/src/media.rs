@@ -1,6 +1,6 @@
 //! The chat service's media records: `media`, `media_attachment`.
 
-use crate::{Pg, PgStore, map_err};
+use crate::{DbResult, Pg, PgStore};
 use async_trait::async_trait;
 use chatsync_core::ids::{MediaId, UserId};
 use chatsync_core::ports::StoreError;
@@ -29,7 +29,7 @@ impl MediaRepo for PgStore {
         .bind(m.created_at)
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(())
     }
 
@@ -42,11 +42,8 @@ impl MediaRepo for PgStore {
         .bind(mid.0)
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
-        row.as_ref()
-            .map(read::media::<Pg>)
-            .transpose()
-            .map_err(map_err)
+        .db()?;
+        row.as_ref().map(read::media::<Pg>).transpose().db()
     }
 
     async fn can_read(&self, mid: MediaId, user: UserId) -> Result<bool, StoreError> {
@@ -61,7 +58,7 @@ impl MediaRepo for PgStore {
         .bind(user.0)
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(found.is_some())
     }
 
@@ -75,7 +72,7 @@ impl MediaRepo for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(ids.into_iter().map(MediaId).collect())
     }
 
@@ -84,7 +81,7 @@ impl MediaRepo for PgStore {
             .bind(mid.0)
             .execute(&self.pool)
             .await
-            .map_err(map_err)?;
+            .db()?;
         Ok(r.rows_affected() == 1)
     }
 }

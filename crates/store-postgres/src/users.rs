@@ -1,12 +1,12 @@
 //! The user service's tables: `account`, `registration`, `user_outbox`.
 
-use crate::{Pg, PgStore, like_prefix, map_err};
+use crate::{DbResult, Pg, PgStore, like_prefix};
 use async_trait::async_trait;
-use chatsync_core::ports::StoreError;
 use chatsync_core::ports::outbox::{OutboxMessage, OutboxRow, OutboxStore};
 use chatsync_core::ports::users::{
     Account, NewCode, NewRegistration, ProfilePatch, Registration, UserStore,
 };
+use chatsync_core::ports::{Conflict, StoreError};
 use chatsync_core::validate::Email;
 use chatsync_core::{RegistrationId, UserId};
 use chatsync_store_sql::rows as read;
@@ -31,7 +31,7 @@ async fn enqueue(
     .bind(&payloads)
     .execute(&mut **tx)
     .await
-    .map_err(map_err)?;
+    .db()?;
     Ok(())
 }
 
@@ -44,8 +44,8 @@ async fn account_in(tx: &mut Transaction<'_, Postgres>, id: UserId) -> Result<Ac
     .bind(id.0)
     .fetch_one(&mut **tx)
     .await
-    .map_err(map_err)?;
-    read::account::<Pg>(&row).map_err(map_err)
+    .db()?;
+    read::account::<Pg>(&row).db()
 }
 
 #[async_trait]
@@ -56,7 +56,7 @@ impl UserStore for PgStore {
         keep: u32,
         mail: &OutboxMessage,
     ) -> Result<UserId, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         // An unverified account holds no credentials: they stay with the registration.
         sqlx::query(
             "INSERT INTO account (account_id, email, password_hash, display_name, created_at,
@@ -68,7 +68,7 @@ impl UserStore for PgStore {
         .bind(reg.email.as_str())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         // The row lock orders concurrent registrations (and an activation) on one address, so
         // the newest `keep` are counted consistently.
         let row = sqlx::query(
@@ -78,19 +78,16 @@ impl UserStore for PgStore {
         .bind(reg.email.as_str())
         .fetch_one(&mut *tx)
         .await
-        .map_err(map_err)?;
-        if row.try_get::<bool, _>("verified").map_err(map_err)? {
-            return Err(StoreError::Conflict("email_taken".into()));
+        .db()?;
+        if row.try_get::<bool, _>("verified").db()? {
+            return Err(StoreError::Conflict(Conflict::EmailTaken));
         }
-        let account = UserId(
-            row.try_get::<uuid::Uuid, _>("account_id")
-                .map_err(map_err)?,
-        );
+        let account = UserId(row.try_get::<uuid::Uuid, _>("account_id").db()?);
         sqlx::query("DELETE FROM registration WHERE account_id = $1 AND expires_at <= now()")
             .bind(account.0)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         sqlx::query(
             "INSERT INTO registration (registration_id, account_id, password_hash, display_name,
                                        code_hash, code_expires_at, failed_attempts, created_at,
@@ -106,7 +103,7 @@ impl UserStore for PgStore {
         .bind(reg.expires_at)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         sqlx::query(
             "DELETE FROM registration WHERE account_id = $1 AND registration_id NOT IN (
                  SELECT registration_id FROM registration WHERE account_id = $1
@@ -116,9 +113,9 @@ impl UserStore for PgStore {
         .bind(i64::from(keep.max(1)))
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         enqueue(&mut tx, std::slice::from_ref(mail)).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(account)
     }
 
@@ -138,15 +135,15 @@ impl UserStore for PgStore {
         .bind(now)
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(read::registration::<Pg>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn replace_codes(&self, codes: &[NewCode], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         for c in codes {
             let updated = sqlx::query(
                 "UPDATE registration SET code_hash = $1, code_expires_at = $2, failed_attempts = 0
@@ -158,12 +155,12 @@ impl UserStore for PgStore {
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
             if updated.rows_affected() == 1 {
                 enqueue(&mut tx, std::slice::from_ref(&c.mail)).await?;
             }
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.db()
     }
 
     async fn fail_codes(&self, account: UserId, max_attempts: u32) -> Result<(), StoreError> {
@@ -175,7 +172,7 @@ impl UserStore for PgStore {
         .bind(i32::try_from(max_attempts).unwrap_or(i32::MAX))
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(())
     }
 
@@ -185,7 +182,7 @@ impl UserStore for PgStore {
         at: DateTime<Utc>,
         events_for: &(dyn for<'a> Fn(&'a Account) -> Vec<OutboxMessage> + Send + Sync),
     ) -> Result<Account, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         // Lock the registration: of two verifies with the same code, the second waits here and
         // then finds it deleted. Two different registrations of one address meet at the
         // account row, where `verified_at IS NULL` lets only the first through.
@@ -196,27 +193,24 @@ impl UserStore for PgStore {
         .bind(registration.0)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?
+        .db()?
         else {
             // Used by a concurrent verify, pushed out by newer registrations, or expired.
             return Err(StoreError::NotFound);
         };
-        let account = UserId(
-            reg.try_get::<uuid::Uuid, _>("account_id")
-                .map_err(map_err)?,
-        );
+        let account = UserId(reg.try_get::<uuid::Uuid, _>("account_id").db()?);
         let activated = sqlx::query(
             "UPDATE account SET password_hash = $1, display_name = $2, verified_at = $3,
                                 updated_at = $3
              WHERE account_id = $4 AND verified_at IS NULL",
         )
-        .bind(reg.try_get::<String, _>("password_hash").map_err(map_err)?)
-        .bind(reg.try_get::<String, _>("display_name").map_err(map_err)?)
+        .bind(reg.try_get::<String, _>("password_hash").db()?)
+        .bind(reg.try_get::<String, _>("display_name").db()?)
         .bind(at)
         .bind(account.0)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if activated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -224,10 +218,10 @@ impl UserStore for PgStore {
             .bind(account.0)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         let acc = account_in(&mut tx, account).await?;
         enqueue(&mut tx, &events_for(&acc)).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(acc)
     }
 
@@ -240,11 +234,8 @@ impl UserStore for PgStore {
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
-        row.as_ref()
-            .map(read::account::<Pg>)
-            .transpose()
-            .map_err(map_err)
+        .db()?;
+        row.as_ref().map(read::account::<Pg>).transpose().db()
     }
 
     async fn account_by_id(&self, id: UserId) -> Result<Option<Account>, StoreError> {
@@ -256,11 +247,8 @@ impl UserStore for PgStore {
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
-        row.as_ref()
-            .map(read::account::<Pg>)
-            .transpose()
-            .map_err(map_err)
+        .db()?;
+        row.as_ref().map(read::account::<Pg>).transpose().db()
     }
 
     async fn update_profile(
@@ -269,7 +257,7 @@ impl UserStore for PgStore {
         patch: &ProfilePatch,
         events_for: &(dyn for<'a> Fn(&'a Account) -> Vec<OutboxMessage> + Send + Sync),
     ) -> Result<Account, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         // $2/$4 say whether to touch the field, so `avatar_url = NULL` can be set on purpose.
         sqlx::query(
             "UPDATE account SET
@@ -285,11 +273,11 @@ impl UserStore for PgStore {
         .bind(patch.avatar_url.clone().flatten())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let acc = account_in(&mut tx, user).await?;
         let events = events_for(&acc);
         enqueue(&mut tx, &events).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(acc)
     }
 
@@ -319,11 +307,11 @@ impl UserStore for PgStore {
         .bind(&term)
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(read::account::<Pg>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 }
 
@@ -344,7 +332,7 @@ impl OutboxStore for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mut out = rows
             .iter()
             .map(|r| {
@@ -357,7 +345,7 @@ impl OutboxStore for PgStore {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(map_err)?;
+            .db()?;
         out.sort_by_key(|r| r.id);
         Ok(out)
     }
@@ -367,7 +355,7 @@ impl OutboxStore for PgStore {
             .bind(ids)
             .execute(&self.pool)
             .await
-            .map_err(map_err)?;
+            .db()?;
         Ok(())
     }
 }

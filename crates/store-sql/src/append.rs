@@ -118,7 +118,7 @@ impl Plan<'_> {
         let mut next: HashMap<ConversationId, i64> = HashMap::new();
         for (cid, n) in &self.reservations {
             let last = last_seq.get(cid).ok_or_else(|| {
-                StoreError::Other(format!("conversation {cid} vanished during an append"))
+                StoreError::broken(format!("conversation {cid} vanished during an append"))
             })?;
             next.insert(*cid, last - n + 1);
         }
@@ -351,7 +351,7 @@ mod tests {
         let p = plan(&batch, vec![], HashMap::from([(c, vec![u])]));
         assert!(matches!(
             p.assign(&HashMap::new(), Utc::now()),
-            Err(StoreError::Other(_))
+            Err(StoreError::Other { .. })
         ));
     }
 }

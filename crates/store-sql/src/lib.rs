@@ -39,5 +39,5 @@ where
     m.dangerous_set_table_name(table);
     m.run(db)
         .await
-        .map_err(|e| StoreError::Other(format!("migrating {table}: {e}")))
+        .map_err(|e| StoreError::other(format!("migrating {table}"), e))
 }

@@ -11,7 +11,7 @@
 //! through the sqlx pool and wait for this connection's transaction like any other, with the
 //! same busy timeout.
 
-use crate::{from_millis, millis};
+use crate::{DbResult, from_millis, millis};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
@@ -41,19 +41,22 @@ struct Job {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Unavailable("the SQLite appender has stopped".into())
+    StoreError::Unavailable {
+        context: "the SQLite appender has stopped".into(),
+        source: None,
+    }
 }
 
 impl Appender {
     /// Opens a connection to the database file at `path` (already created and migrated by the
     /// pool) with the pool's durability settings, and starts the thread that owns it.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = connect(path).map_err(map_err)?;
+        let conn = connect(path).db()?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-appender".into())
             .spawn(move || run(conn, &rx))
-            .map_err(|e| StoreError::Other(format!("starting the SQLite appender: {e}")))?;
+            .map_err(|e| StoreError::other("starting the SQLite appender", e))?;
         Ok(Self {
             jobs: Mutex::new(Some(tx)),
         })
@@ -101,7 +104,7 @@ fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             append_batch(&mut conn, &job.batch)
         }))
-        .unwrap_or_else(|_| Err(StoreError::Other("the append panicked".into())));
+        .unwrap_or_else(|_| Err(StoreError::broken("the append panicked")));
         // The sender may have gone; what was committed stays committed.
         let _ = job.reply.send(result);
     }
@@ -111,13 +114,13 @@ fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
 fn append_batch(conn: &mut Connection, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(map_err)?;
+        .db()?;
     let now = now_millis();
-    let existing = earlier_sends(&tx, batch).map_err(map_err)?;
-    let members = members(&tx, &append::conversations(batch)).map_err(map_err)?;
+    let existing = earlier_sends(&tx, batch).db()?;
+    let members = members(&tx, &append::conversations(batch)).db()?;
     let plan = append::plan(batch, existing, members);
     if plan.reservations().is_empty() {
-        tx.commit().map_err(map_err)?;
+        tx.commit().db()?;
         return Ok(plan.finish(Vec::new()));
     }
     let mut last_seq = HashMap::new();
@@ -127,20 +130,20 @@ fn append_batch(conn: &mut Connection, batch: &[NewMessage]) -> Result<AppendBat
                 "UPDATE conversation SET last_seq = last_seq + ?1, last_activity_at = ?2
                  WHERE conversation_id = ?3 RETURNING last_seq",
             )
-            .map_err(map_err)?;
+            .db()?;
         for (cid, n) in plan.reservations() {
             let seq: Option<i64> = reserve
                 .query_row(params![n, millis(now), cid.to_string()], |r| r.get(0))
                 .optional()
-                .map_err(map_err)?;
+                .db()?;
             if let Some(seq) = seq {
                 last_seq.insert(*cid, seq);
             }
         }
     }
     let stored = plan.assign(&last_seq, now)?;
-    insert(&tx, &stored, now).map_err(map_err)?;
-    tx.commit().map_err(map_err)?;
+    insert(&tx, &stored, now).db()?;
+    tx.commit().db()?;
     Ok(plan.finish(stored))
 }
 
@@ -275,17 +278,32 @@ fn decode_failed(e: sqlx::Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
 }
 
-/// Maps driver errors to port errors, as the pool's `map_err` does.
-fn map_err(e: rusqlite::Error) -> StoreError {
+/// Maps a driver error to the port's, as [`crate::store_error`] does for the pool's.
+fn store_error(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Unavailable(format!("database busy: {e}"))
+            StoreError::unavailable("database busy", e)
         }
-        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        Some(ErrorCode::ConstraintViolation) => match &e {
+            rusqlite::Error::SqliteFailure(f, Some(message))
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::Conflict(crate::unique_conflict(message))
+            }
+            // A foreign key, CHECK or NOT NULL: the plan let through what it should not have.
+            _ => StoreError::other("constraint failed", e),
+        },
         Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure | ErrorCode::CannotOpen) => {
-            StoreError::Unavailable(e.to_string())
+            StoreError::unavailable("database file unusable", e)
         }
-        _ => StoreError::Other(e.to_string()),
+        _ => StoreError::other("query failed", e),
+    }
+}
+
+impl<T> crate::DbResult<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(store_error)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The chat service's tables: `chat_user`, `conversation`, `member`, `message`, `reaction`.
 
-use crate::{Sqlite, SqliteStore, map_err, millis};
+use crate::{DbResult, Sqlite, SqliteStore, millis};
 use async_trait::async_trait;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
@@ -38,8 +38,8 @@ async fn members_of(
     .bind(json_ids(ids))
     .fetch_all(&mut *db)
     .await
-    .map_err(map_err)?;
-    read::group_members::<Sqlite>(&rows).map_err(map_err)
+    .db()?;
+    read::group_members::<Sqlite>(&rows).db()
 }
 
 /// Fills in each message's reactions.
@@ -56,8 +56,8 @@ async fn with_reactions(db: Db<'_>, messages: &mut [Message]) -> Result<(), Stor
     .bind(json_ids(&ids))
     .fetch_all(&mut *db)
     .await
-    .map_err(map_err)?;
-    read::attach_reactions::<Sqlite>(&rows, messages).map_err(map_err)
+    .db()?;
+    read::attach_reactions::<Sqlite>(&rows, messages).db()
 }
 
 async fn is_member(db: Db<'_>, conv: ConversationId, user: UserId) -> Result<bool, StoreError> {
@@ -67,7 +67,7 @@ async fn is_member(db: Db<'_>, conv: ConversationId, user: UserId) -> Result<boo
             .bind(user.to_string())
             .fetch_optional(&mut *db)
             .await
-            .map_err(map_err)?;
+            .db()?;
     Ok(found.is_some())
 }
 
@@ -80,7 +80,7 @@ async fn with_reactions_read(
         .iter()
         .map(read::message::<Sqlite>)
         .collect::<Result<_, _>>()
-        .map_err(map_err)?;
+        .db()?;
     with_reactions(db, &mut msgs).await?;
     Ok(msgs)
 }
@@ -97,7 +97,7 @@ async fn count_change(db: Db<'_>, mid: MessageId) -> Result<(), StoreError> {
     .bind(mid.to_string())
     .execute(&mut *db)
     .await
-    .map_err(map_err)?;
+    .db()?;
     sqlx::query(
         "UPDATE message SET version =
              (SELECT c.version FROM conversation c WHERE c.conversation_id = message.conversation_id)
@@ -106,7 +106,7 @@ async fn count_change(db: Db<'_>, mid: MessageId) -> Result<(), StoreError> {
     .bind(mid.to_string())
     .execute(&mut *db)
     .await
-    .map_err(map_err)?;
+    .db()?;
     Ok(())
 }
 
@@ -119,9 +119,9 @@ async fn load_conversation(db: Db<'_>, cid: ConversationId) -> Result<Conversati
     .bind(cid.to_string())
     .fetch_optional(&mut *db)
     .await
-    .map_err(map_err)?
+    .db()?
     .ok_or(StoreError::NotFound)?;
-    let mut c = read::conversation::<Sqlite>(&row).map_err(map_err)?;
+    let mut c = read::conversation::<Sqlite>(&row).db()?;
     c.members = members_of(db, &[cid])
         .await?
         .remove(&cid)
@@ -138,9 +138,9 @@ async fn load_message(db: Db<'_>, mid: MessageId) -> Result<Message, StoreError>
     .bind(mid.to_string())
     .fetch_optional(&mut *db)
     .await
-    .map_err(map_err)?
+    .db()?
     .ok_or(StoreError::NotFound)?;
-    let mut m = [read::message::<Sqlite>(&row).map_err(map_err)?];
+    let mut m = [read::message::<Sqlite>(&row).db()?];
     with_reactions(db, &mut m).await?;
     let [m] = m;
     Ok(m)
@@ -163,7 +163,7 @@ async fn insert_member(
     .bind(now)
     .execute(&mut *db)
     .await
-    .map_err(map_err)?;
+    .db()?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -185,7 +185,7 @@ impl ChatStore for SqliteStore {
         .bind(millis(p.updated_at))
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(())
     }
 
@@ -197,11 +197,11 @@ impl ChatStore for SqliteStore {
         .bind(json_ids(ids))
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(read::profile::<Sqlite>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn direct_conversation(
@@ -225,7 +225,7 @@ impl ChatStore for SqliteStore {
         .bind(high.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?
+        .db()?
         .rows_affected()
             == 1;
         let cid: String = sqlx::query_scalar(
@@ -235,16 +235,16 @@ impl ChatStore for SqliteStore {
         .bind(high.to_string())
         .fetch_one(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let cid: ConversationId = cid
             .parse()
-            .map_err(|e: uuid::Error| StoreError::Other(e.to_string()))?;
+            .map_err(|e: uuid::Error| StoreError::other("reading a conversation id", e))?;
         if created {
             insert_member(&mut tx, cid, low, Role::Member, now).await?;
             insert_member(&mut tx, cid, high, Role::Member, now).await?;
         }
         let c = load_conversation(&mut tx, cid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok((c, created))
     }
 
@@ -268,13 +268,13 @@ impl ChatStore for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         insert_member(&mut tx, cid, owner, Role::Owner, now).await?;
         for m in members.iter().filter(|m| **m != owner) {
             insert_member(&mut tx, cid, *m, Role::Member, now).await?;
         }
         let c = load_conversation(&mut tx, cid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(c)
     }
 
@@ -283,7 +283,7 @@ impl ChatStore for SqliteStore {
         cid: ConversationId,
         user: UserId,
     ) -> Result<Conversation, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         if !is_member(&mut db, cid, user).await? {
             return Err(StoreError::NotFound);
         }
@@ -296,7 +296,7 @@ impl ChatStore for SqliteStore {
         before: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<ConversationSummary>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             conversation_columns!(),
@@ -321,22 +321,22 @@ impl ChatStore for SqliteStore {
         .bind(UNREAD_COUNT_CAP)
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(ConversationSummary {
-                conversation: read::conversation::<Sqlite>(r).map_err(map_err)?,
+                conversation: read::conversation::<Sqlite>(r).db()?,
                 last_message: None,
-                unread_count: r.try_get("unread_count").map_err(map_err)?,
-                mention_count: r.try_get("mention_count").map_err(map_err)?,
+                unread_count: r.try_get("unread_count").db()?,
+                mention_count: r.try_get("mention_count").db()?,
                 // The default level needs the members (read below): the service resolves it.
                 notifications: Notifications {
                     level: NotifyLevel::All,
                     chosen: Sqlite::opt_text(r, "notify_level")
-                        .map_err(map_err)?
+                        .db()?
                         .map(|l| NotifyLevel::parse(&l))
                         .transpose()?,
-                    muted_until: Sqlite::opt_time(r, "muted_until").map_err(map_err)?,
+                    muted_until: Sqlite::opt_time(r, "muted_until").db()?,
                 },
             });
         }
@@ -359,12 +359,12 @@ impl ChatStore for SqliteStore {
         .bind(serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into()))
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mut last: Vec<Message> = last_rows
             .iter()
             .map(read::message::<Sqlite>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)?;
+            .db()?;
         with_reactions(&mut db, &mut last).await?;
         let mut last: HashMap<ConversationId, Message> =
             last.into_iter().map(|m| (m.conversation_id, m)).collect();
@@ -388,7 +388,7 @@ impl ChatStore for SqliteStore {
                 added.push(*u);
             }
         }
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(added)
     }
 
@@ -401,7 +401,7 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         match role.as_deref() {
             None => return Err(StoreError::NotFound),
             Some("owner") => {
@@ -414,11 +414,11 @@ impl ChatStore for SqliteStore {
                 .bind(cid.to_string())
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?;
+                .db()?;
             }
             Some(_) => {}
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.db()
     }
 
     async fn rename(&self, cid: ConversationId, name: &str) -> Result<Conversation, StoreError> {
@@ -430,12 +430,12 @@ impl ChatStore for SqliteStore {
         .bind(cid.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         let c = load_conversation(&mut tx, cid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(c)
     }
 
@@ -444,11 +444,11 @@ impl ChatStore for SqliteStore {
             .bind(cid.to_string())
             .fetch_all(&self.pool)
             .await
-            .map_err(map_err)?;
+            .db()?;
         rows.iter()
             .map(|r| Sqlite::uuid(r, "user_id").map(UserId))
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn contacts(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
@@ -460,11 +460,11 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(|r| Sqlite::uuid(r, "user_id").map(UserId))
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
@@ -479,7 +479,7 @@ impl ChatStore for SqliteStore {
         user: UserId,
         page: Page,
     ) -> Result<Vec<Message>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         if !is_member(&mut db, cid, user).await? {
             return Err(StoreError::NotFound);
         }
@@ -508,12 +508,12 @@ impl ChatStore for SqliteStore {
         .bind(i64::from(page.limit))
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let mut msgs: Vec<Message> = rows
             .iter()
             .map(read::message::<Sqlite>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)?;
+            .db()?;
         if newest_first {
             msgs.reverse();
         }
@@ -529,7 +529,7 @@ impl ChatStore for SqliteStore {
     ) -> Result<SyncBatch, StoreError> {
         // One read transaction: the three reads see the same snapshot, so the versions
         // answered are exactly those the messages reflect.
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.pool.begin().await.db()?;
         let positions: Vec<(String, i64, Option<i64>)> = from
             .iter()
             .map(|f| (f.conversation_id.to_string(), f.seq, f.version))
@@ -554,7 +554,7 @@ impl ChatStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let messages = with_reactions_read(&mut tx, &rows).await?;
 
         let rows = sqlx::query(concat!(
@@ -579,14 +579,14 @@ impl ChatStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let changed = with_reactions_read(&mut tx, &rows).await?;
         let updated = changed
             .into_iter()
             .zip(&rows)
             .map(|(m, r)| Ok((m, Sqlite::int(r, "changed_in")?)))
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(map_err)?;
+            .db()?;
 
         let versions = sqlx::query(
             "SELECT c.conversation_id, c.version FROM member m
@@ -596,7 +596,7 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?
+        .db()?
         .iter()
         .map(|r| {
             Ok((
@@ -605,8 +605,8 @@ impl ChatStore for SqliteStore {
             ))
         })
         .collect::<Result<_, sqlx::Error>>()
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        .db()?;
+        tx.commit().await.db()?;
         Ok(SyncBatch {
             messages,
             updated,
@@ -615,7 +615,7 @@ impl ChatStore for SqliteStore {
     }
 
     async fn search(&self, user: UserId, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         if let Some(cid) = q.conversation_id
             && !is_member(&mut db, cid, user).await?
         {
@@ -653,7 +653,7 @@ impl ChatStore for SqliteStore {
         .bind(search::MARK_END)
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let msgs = with_reactions_read(&mut db, &rows).await?;
         msgs.into_iter()
             .zip(&rows)
@@ -664,7 +664,7 @@ impl ChatStore for SqliteStore {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn set_notifications(
@@ -684,7 +684,7 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -702,11 +702,14 @@ impl ChatStore for SqliteStore {
             "UPDATE message SET preview = ?1
              WHERE message_id = ?2 AND preview_removed = 0 AND deleted_at IS NULL",
         )
-        .bind(serde_json::to_string(preview).map_err(|e| StoreError::Other(e.to_string()))?)
+        .bind(
+            serde_json::to_string(preview)
+                .map_err(|e| StoreError::other("encoding a link preview", e))?,
+        )
         .bind(mid.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Ok(None);
         }
@@ -721,7 +724,7 @@ impl ChatStore for SqliteStore {
             .bind(mid.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
             sqlx::query(
                 "UPDATE media SET attached_at = COALESCE(attached_at, ?1) WHERE media_id = ?2",
             )
@@ -729,10 +732,10 @@ impl ChatStore for SqliteStore {
             .bind(image.media_id.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(Some(m))
     }
 
@@ -749,12 +752,12 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(m)
     }
 
@@ -767,7 +770,7 @@ impl ChatStore for SqliteStore {
         .bind(on)
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(())
     }
 
@@ -779,11 +782,11 @@ impl ChatStore for SqliteStore {
         .bind(json_ids(users))
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(|r| Ok(UserId(Sqlite::uuid(r, "user_id")?)))
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn mentioning(
@@ -792,7 +795,7 @@ impl ChatStore for SqliteStore {
         before: Option<SearchCursor>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             message_columns!(),
@@ -811,13 +814,13 @@ impl ChatStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let msgs = with_reactions_read(&mut db, &rows).await?;
         Ok(msgs)
     }
 
     async fn message(&self, mid: MessageId, user: UserId) -> Result<Message, StoreError> {
-        let mut db = self.pool.acquire().await.map_err(map_err)?;
+        let mut db = self.pool.acquire().await.db()?;
         let visible: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM message msg JOIN member m ON m.conversation_id = msg.conversation_id
              WHERE msg.message_id = ? AND m.user_id = ?",
@@ -826,7 +829,7 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .fetch_optional(&mut *db)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if visible.is_none() {
             return Err(StoreError::NotFound);
         }
@@ -853,12 +856,12 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(m)
     }
 
@@ -877,7 +880,7 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -889,10 +892,10 @@ impl ChatStore for SqliteStore {
             .bind(mid.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(m)
     }
 
@@ -916,7 +919,7 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if visible.is_none() {
             return Err(StoreError::NotFound);
         }
@@ -929,7 +932,7 @@ impl ChatStore for SqliteStore {
             .bind(emoji)
             .fetch_one(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
             if others >= i64::from(max_per_user) {
                 return Ok(Reacted::TooMany);
             }
@@ -943,7 +946,7 @@ impl ChatStore for SqliteStore {
             .bind(millis(Utc::now()))
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         } else {
             sqlx::query("DELETE FROM reaction WHERE message_id = ? AND user_id = ? AND emoji = ?")
                 .bind(mid.to_string())
@@ -951,10 +954,10 @@ impl ChatStore for SqliteStore {
                 .bind(emoji)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?;
+                .db()?;
         }
         let m = load_message(&mut tx, mid).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(Reacted::Done(m))
     }
 
@@ -975,11 +978,11 @@ impl ChatStore for SqliteStore {
         .bind(user.to_string())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?
+        .db()?
         .ok_or(StoreError::NotFound)?;
-        let delivered: i64 = row.try_get("delivered_seq").map_err(map_err)?;
-        let read: i64 = row.try_get("read_seq").map_err(map_err)?;
-        let last: i64 = row.try_get("last_seq").map_err(map_err)?;
+        let delivered: i64 = row.try_get("delivered_seq").db()?;
+        let read: i64 = row.try_get("read_seq").db()?;
+        let last: i64 = row.try_get("last_seq").db()?;
         let target = seq.clamp(0, last);
         let (new_delivered, new_read, moved) = match kind {
             ReceiptKind::Delivered => (delivered.max(target), read, target > delivered),
@@ -996,9 +999,9 @@ impl ChatStore for SqliteStore {
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(moved.then_some(target))
     }
 }

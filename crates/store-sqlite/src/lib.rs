@@ -11,7 +11,7 @@ mod chat;
 mod media;
 mod users;
 
-use chatsync_core::ports::{HealthCheck, StoreError};
+use chatsync_core::ports::{Conflict, HealthCheck, StoreError};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -65,7 +65,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path?mode=rwc`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("bad sqlite url: {e}")))?
+            .map_err(|e| StoreError::other("bad sqlite url", e))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: an acknowledged message survives power loss, not only a process crash.
@@ -86,22 +86,22 @@ impl SqliteStore {
         let file = opts.get_filename().to_path_buf();
         if file == Path::new(":memory:") || url.contains("mode=memory") {
             // Every connection would open a database of its own.
-            return Err(StoreError::Other(
-                "an in-memory SQLite database is not supported: give a file (sqlite://path)".into(),
+            return Err(StoreError::broken(
+                "an in-memory SQLite database is not supported: give a file (sqlite://path)",
             ));
         }
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             chatsync_core::files::private_dir(dir)
-                .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::other(format!("creating {}", dir.display()), e))?;
         }
         chatsync_core::files::private_file(&file)
-            .map_err(|e| StoreError::Other(format!("creating {}: {e}", file.display())))?;
+            .map_err(|e| StoreError::other(format!("creating {}", file.display()), e))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
-            .map_err(map_err)?;
+            .db()?;
         let appender = appender::Appender::open(&file)?;
         let checkpoints = tokio::spawn(checkpoints(pool.clone())).abort_handle();
         Ok(Self {
@@ -141,10 +141,7 @@ impl SqliteStore {
     /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front: a deferred
     /// transaction that upgrades later fails with SQLITE_BUSY instead of waiting.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)
+        self.pool.begin_with("BEGIN IMMEDIATE").await.db()
     }
 }
 
@@ -162,20 +159,48 @@ impl HealthCheck for SqliteStore {
     }
 }
 
-/// Maps driver errors to port errors.
-fn map_err(e: sqlx::Error) -> StoreError {
+/// Maps a driver error to the port's: the extended result code and SQLite's message say
+/// which conflict; anything else keeps the driver's error as its source. Public so that the
+/// contract suite can hold it to a real database.
+pub fn store_error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
+            StoreError::Conflict(unique_conflict(db.message()))
         }
+        // SQLITE_BUSY: the busy timeout ran out behind another writer.
         sqlx::Error::Database(db) if db.code().as_deref() == Some("5") => {
-            StoreError::Unavailable(format!("database busy: {}", db.message()))
+            StoreError::unavailable("database busy", e)
         }
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            StoreError::Unavailable(e.to_string())
+            StoreError::unavailable("no connection", e)
         }
-        _ => StoreError::Other(e.to_string()),
+        _ => StoreError::other("query failed", e),
+    }
+}
+
+/// The conflict a unique or primary-key violation names. SQLite reports no constraint name,
+/// only its columns: `UNIQUE constraint failed: message.sender_id, message.client_id`.
+fn unique_conflict(message: &str) -> Conflict {
+    let columns = message
+        .strip_prefix("UNIQUE constraint failed: ")
+        .unwrap_or(message);
+    match columns {
+        "account.email" => Conflict::EmailTaken,
+        "message.sender_id, message.client_id" => Conflict::DuplicateClientId,
+        other => Conflict::Unique(other.to_owned()),
+    }
+}
+
+/// `.db()?`: a driver result as the port's, through [`store_error`] (sqlx) or the
+/// appender's `store_error` (rusqlite).
+pub(crate) trait DbResult<T> {
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> DbResult<T> for Result<T, sqlx::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(store_error)
     }
 }
 
@@ -326,7 +351,7 @@ mod tests {
         let closed = store.append(&[msg]).await;
         let _ = std::fs::remove_dir_all(&dir);
         assert!(
-            matches!(closed, Err(StoreError::Unavailable(_))),
+            matches!(closed, Err(StoreError::Unavailable { .. })),
             "{:?}",
             closed.map(|b| b.outcomes.len())
         );
@@ -364,5 +389,124 @@ mod tests {
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
         assert!(grew, "the database file never received the logged pages");
+    }
+
+    /// A unique violation from the real schema comes back as the conflict it is, through the
+    /// pool (sqlx) and through the appender's connection (rusqlite) alike, and any other
+    /// error keeps the driver's as its source.
+    #[tokio::test]
+    async fn errors_name_the_broken_rule_and_keep_their_cause() {
+        let dir = std::env::temp_dir().join(format!("chatsync-errors-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("t.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        store.migrate_user().await.expect("migrate user");
+        store.migrate_chat().await.expect("migrate chat");
+
+        let account = "INSERT INTO account (account_id, email, password_hash, display_name,
+                                            search_name, created_at, updated_at)
+                       VALUES (?1, 'ann@example.com', '', '', '', 0, 0)";
+        sqlx::query(account)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .execute(&store.pool)
+            .await
+            .expect("first account");
+        let taken = sqlx::query(account)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .execute(&store.pool)
+            .await
+            .expect_err("a second account on the address");
+        let taken = store_error(taken);
+        assert!(
+            matches!(taken, StoreError::Conflict(Conflict::EmailTaken)),
+            "{taken:?}"
+        );
+
+        let cid = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO conversation (conversation_id, kind, created_by, created_at,
+                                       last_activity_at)
+             VALUES (?1, 'group', ?1, 0, 0)",
+        )
+        .bind(&cid)
+        .execute(&store.pool)
+        .await
+        .expect("conversation");
+        let message = "INSERT INTO message (message_id, conversation_id, seq, sender_id,
+                                            client_id, body, created_at)
+                       VALUES (?1, ?2, ?3, ?2, 'c1', 'hi', 0)";
+        sqlx::query(message)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&cid)
+            .bind(1_i64)
+            .execute(&store.pool)
+            .await
+            .expect("first message");
+        let repeat = sqlx::query(message)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&cid)
+            .bind(2_i64)
+            .execute(&store.pool)
+            .await
+            .expect_err("the same client_id again");
+        let repeat = store_error(repeat);
+        assert!(
+            matches!(repeat, StoreError::Conflict(Conflict::DuplicateClientId)),
+            "{repeat:?}"
+        );
+
+        // The appender's own connection, through rusqlite.
+        let conn = rusqlite::Connection::open(&path).expect("rusqlite");
+        let repeat = conn
+            .execute(
+                message,
+                rusqlite::params![uuid::Uuid::new_v4().to_string(), cid, 3_i64],
+            )
+            .db()
+            .expect_err("the same client_id through rusqlite");
+        assert!(
+            matches!(repeat, StoreError::Conflict(Conflict::DuplicateClientId)),
+            "{repeat:?}"
+        );
+        let seq = conn
+            .execute(
+                &message.replace("'c1'", "'c2'"),
+                rusqlite::params![uuid::Uuid::new_v4().to_string(), cid, 1_i64],
+            )
+            .db()
+            .expect_err("the same seq through rusqlite");
+        assert!(
+            matches!(&seq, StoreError::Conflict(Conflict::Unique(c))
+                if c == "message.conversation_id, message.seq"),
+            "{seq:?}"
+        );
+        let broken = conn
+            .execute("DELETE FROM no_such_table", [])
+            .db()
+            .expect_err("a missing table through rusqlite");
+        let cause = std::error::Error::source(&broken).expect("a source");
+        assert!(
+            cause.downcast_ref::<rusqlite::Error>().is_some(),
+            "{cause:?}"
+        );
+        drop(conn);
+
+        let broken = sqlx::query("DELETE FROM no_such_table")
+            .execute(&store.pool)
+            .await
+            .expect_err("a missing table");
+        let broken = store_error(broken);
+        assert!(matches!(broken, StoreError::Other { .. }), "{broken:?}");
+        let cause = std::error::Error::source(&broken).expect("a source");
+        assert!(cause.downcast_ref::<sqlx::Error>().is_some(), "{cause:?}");
+        assert!(
+            chatsync_core::error_chain(&broken)
+                .to_string()
+                .contains("no such table"),
+            "the chain reaches the driver's message"
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,6 +1,6 @@
 //! The chat service's media records: `media`, `media_attachment`.
 
-use crate::{Sqlite, SqliteStore, id, map_err, millis};
+use crate::{DbResult, Sqlite, SqliteStore, id, millis};
 use async_trait::async_trait;
 use chatsync_core::ids::{MediaId, UserId};
 use chatsync_core::ports::StoreError;
@@ -28,7 +28,7 @@ impl MediaRepo for SqliteStore {
         .bind(millis(m.created_at))
         .execute(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(())
     }
 
@@ -41,11 +41,8 @@ impl MediaRepo for SqliteStore {
         .bind(mid.to_string())
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
-        row.as_ref()
-            .map(read::media::<Sqlite>)
-            .transpose()
-            .map_err(map_err)
+        .db()?;
+        row.as_ref().map(read::media::<Sqlite>).transpose().db()
     }
 
     async fn can_read(&self, mid: MediaId, user: UserId) -> Result<bool, StoreError> {
@@ -60,7 +57,7 @@ impl MediaRepo for SqliteStore {
         .bind(user.to_string())
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         Ok(found.is_some())
     }
 
@@ -74,11 +71,11 @@ impl MediaRepo for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(|r| id(r, "media_id"))
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn delete_orphan(&self, mid: MediaId) -> Result<bool, StoreError> {
@@ -87,8 +84,8 @@ impl MediaRepo for SqliteStore {
             .bind(mid.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+            .db()?;
+        tx.commit().await.db()?;
         Ok(r.rows_affected() == 1)
     }
 }

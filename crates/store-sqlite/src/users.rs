@@ -1,12 +1,12 @@
 //! The user service's tables: `account`, `registration`, `user_outbox`.
 
-use crate::{Sqlite, SqliteStore, like_prefix, map_err, millis};
+use crate::{DbResult, Sqlite, SqliteStore, like_prefix, millis};
 use async_trait::async_trait;
-use chatsync_core::ports::StoreError;
 use chatsync_core::ports::outbox::{OutboxMessage, OutboxRow, OutboxStore};
 use chatsync_core::ports::users::{
     Account, NewCode, NewRegistration, ProfilePatch, Registration, UserStore,
 };
+use chatsync_core::ports::{Conflict, StoreError};
 use chatsync_core::validate::Email;
 use chatsync_core::{RegistrationId, UserId};
 use chatsync_store_sql::rows as read;
@@ -26,7 +26,7 @@ async fn enqueue(
             .bind(now)
             .execute(&mut **tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
     }
     Ok(())
 }
@@ -43,8 +43,8 @@ async fn account_in(
     .bind(id.to_string())
     .fetch_one(&mut **tx)
     .await
-    .map_err(map_err)?;
-    read::account::<Sqlite>(&row).map_err(map_err)
+    .db()?;
+    read::account::<Sqlite>(&row).db()
 }
 
 #[async_trait]
@@ -70,26 +70,22 @@ impl UserStore for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         let row = sqlx::query("SELECT account_id, verified_at FROM account WHERE email = ?")
             .bind(reg.email.as_str())
             .fetch_one(&mut *tx)
             .await
-            .map_err(map_err)?;
-        if row
-            .try_get::<Option<i64>, _>("verified_at")
-            .map_err(map_err)?
-            .is_some()
-        {
-            return Err(StoreError::Conflict("email_taken".into()));
+            .db()?;
+        if row.try_get::<Option<i64>, _>("verified_at").db()?.is_some() {
+            return Err(StoreError::Conflict(Conflict::EmailTaken));
         }
-        let account: UserId = crate::id(&row, "account_id").map_err(map_err)?;
+        let account: UserId = crate::id(&row, "account_id").db()?;
         sqlx::query("DELETE FROM registration WHERE account_id = ? AND expires_at <= ?")
             .bind(account.to_string())
             .bind(now)
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         sqlx::query(
             "INSERT INTO registration (registration_id, account_id, password_hash, display_name,
                                        code_hash, code_expires_at, failed_attempts, created_at,
@@ -106,7 +102,7 @@ impl UserStore for SqliteStore {
         .bind(millis(reg.expires_at))
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         // Newest first by time, then by id (UUIDv7, so later ids sort higher within a
         // millisecond too).
         sqlx::query(
@@ -118,9 +114,9 @@ impl UserStore for SqliteStore {
         .bind(i64::from(keep.max(1)))
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         enqueue(&mut tx, std::slice::from_ref(mail)).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(account)
     }
 
@@ -140,11 +136,11 @@ impl UserStore for SqliteStore {
         .bind(millis(now))
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(read::registration::<Sqlite>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 
     async fn replace_codes(&self, codes: &[NewCode], now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -160,12 +156,12 @@ impl UserStore for SqliteStore {
             .bind(millis(now))
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
             if updated.rows_affected() == 1 {
                 enqueue(&mut tx, std::slice::from_ref(&c.mail)).await?;
             }
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.db()
     }
 
     async fn fail_codes(&self, account: UserId, max_attempts: u32) -> Result<(), StoreError> {
@@ -178,8 +174,8 @@ impl UserStore for SqliteStore {
         .bind(i64::from(max_attempts))
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        .db()?;
+        tx.commit().await.db()
     }
 
     async fn activate(
@@ -196,26 +192,26 @@ impl UserStore for SqliteStore {
         .bind(registration.to_string())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_err)?
+        .db()?
         else {
             // Used by a concurrent verify, pushed out by newer registrations, or expired.
             return Err(StoreError::NotFound);
         };
-        let account: UserId = crate::id(&reg, "account_id").map_err(map_err)?;
-        let name: String = reg.try_get("display_name").map_err(map_err)?;
+        let account: UserId = crate::id(&reg, "account_id").db()?;
+        let name: String = reg.try_get("display_name").db()?;
         let activated = sqlx::query(
             "UPDATE account SET password_hash = ?1, display_name = ?2, search_name = ?3,
                                 verified_at = ?4, updated_at = ?4
              WHERE account_id = ?5 AND verified_at IS NULL",
         )
-        .bind(reg.try_get::<String, _>("password_hash").map_err(map_err)?)
+        .bind(reg.try_get::<String, _>("password_hash").db()?)
         .bind(&name)
         .bind(name.to_lowercase())
         .bind(millis(at))
         .bind(account.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .db()?;
         if activated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -223,10 +219,10 @@ impl UserStore for SqliteStore {
             .bind(account.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         let acc = account_in(&mut tx, account).await?;
         enqueue(&mut tx, &events_for(&acc)).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(acc)
     }
 
@@ -239,11 +235,8 @@ impl UserStore for SqliteStore {
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
-        row.as_ref()
-            .map(read::account::<Sqlite>)
-            .transpose()
-            .map_err(map_err)
+        .db()?;
+        row.as_ref().map(read::account::<Sqlite>).transpose().db()
     }
 
     async fn account_by_id(&self, id: UserId) -> Result<Option<Account>, StoreError> {
@@ -255,11 +248,8 @@ impl UserStore for SqliteStore {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
-        row.as_ref()
-            .map(read::account::<Sqlite>)
-            .transpose()
-            .map_err(map_err)
+        .db()?;
+        row.as_ref().map(read::account::<Sqlite>).transpose().db()
     }
 
     async fn update_profile(
@@ -281,7 +271,7 @@ impl UserStore for SqliteStore {
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .db()?;
         }
         if let Some(avatar) = &patch.avatar_url {
             sqlx::query("UPDATE account SET avatar_url = ?, updated_at = ? WHERE account_id = ?")
@@ -290,12 +280,12 @@ impl UserStore for SqliteStore {
                 .bind(user.to_string())
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?;
+                .db()?;
         }
         let acc = account_in(&mut tx, user).await?;
         let events = events_for(&acc);
         enqueue(&mut tx, &events).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.db()?;
         Ok(acc)
     }
 
@@ -325,11 +315,11 @@ impl UserStore for SqliteStore {
         .bind(i64::from(offset))
         .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
+        .db()?;
         rows.iter()
             .map(read::account::<Sqlite>)
             .collect::<Result<_, _>>()
-            .map_err(map_err)
+            .db()
     }
 }
 
@@ -354,8 +344,8 @@ impl OutboxStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        .db()?;
+        tx.commit().await.db()?;
         let mut out = rows
             .iter()
             .map(|r| {
@@ -368,7 +358,7 @@ impl OutboxStore for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(map_err)?;
+            .db()?;
         out.sort_by_key(|r| r.id);
         Ok(out)
     }
@@ -380,9 +370,9 @@ impl OutboxStore for SqliteStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_err)?;
+                .db()?;
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.db()
     }
 }
 

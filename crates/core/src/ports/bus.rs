@@ -15,8 +15,9 @@ use bytes::Bytes;
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     /// The broker could not be reached or did not confirm; nothing is known to be published.
-    #[error("bus unavailable: {0}")]
-    Unavailable(String),
+    /// The broker client's error, or what the broker answered, is the source.
+    #[error("bus unavailable")]
+    Unavailable(#[source] crate::ports::BoxError),
     /// A queue that is not part of the topology was asked for.
     #[error("unknown queue {0}")]
     UnknownQueue(String),

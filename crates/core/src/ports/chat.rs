@@ -46,7 +46,7 @@ impl ConversationKind {
         match s {
             "direct" => Ok(Self::Direct),
             "group" => Ok(Self::Group),
-            other => Err(StoreError::Other(format!(
+            other => Err(StoreError::broken(format!(
                 "unknown conversation kind {other}"
             ))),
         }
@@ -79,7 +79,7 @@ impl Role {
         match s {
             "owner" => Ok(Self::Owner),
             "member" => Ok(Self::Member),
-            other => Err(StoreError::Other(format!("unknown role {other}"))),
+            other => Err(StoreError::broken(format!("unknown role {other}"))),
         }
     }
 }
@@ -175,7 +175,7 @@ impl NotifyLevel {
             "all" => Ok(Self::All),
             "mentions" => Ok(Self::Mentions),
             "none" => Ok(Self::None),
-            other => Err(StoreError::Other(format!("unknown notify level {other}"))),
+            other => Err(StoreError::broken(format!("unknown notify level {other}"))),
         }
     }
 }

@@ -21,6 +21,8 @@ pub use sessions::SessionStore;
 pub use throttle::Throttle;
 pub use users::UserStore;
 
+use std::borrow::Cow;
+
 /// How a store's connection pool is used, for `/metrics`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolUse {
@@ -32,32 +34,107 @@ pub struct PoolUse {
     pub max: u32,
 }
 
-/// Errors of a SQL store, in terms services can act on.
+/// An error kept as the cause of a port error, so logs can follow it down to the driver.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors of a SQL store, in terms services can act on. The driver's error stays reachable
+/// through [`std::error::Error::source`]: log the chain ([`crate::error_chain`]), never show it
+/// to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The row asked for does not exist (or is not visible to the caller).
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule would be broken; the string names the rule.
+    /// A uniqueness rule would be broken, or the transaction lost a race; the kind says which.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// The database could not be reached or failed; retrying later may work.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("database unavailable: {context}")]
+    Unavailable {
+        /// What was being done, or what failed.
+        context: Cow<'static, str>,
+        /// The driver's error, if there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// Anything else; a bug or corrupt data.
-    #[error("database error: {0}")]
-    Other(String),
+    #[error("database error: {context}")]
+    Other {
+        /// What was being done, or what broke.
+        context: Cow<'static, str>,
+        /// The driver's error, if there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
 }
 
-/// Errors of the key-value backends (sessions, presence, throttles).
+impl StoreError {
+    /// [`Unavailable`](Self::Unavailable), caused by `source`.
+    pub fn unavailable(context: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`Other`](Self::Other), caused by `source`.
+    pub fn other(context: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Self {
+        Self::Other {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// [`Other`](Self::Other) with no cause but what it says: a broken invariant or corrupt
+    /// data found by our own code.
+    pub fn broken(context: impl Into<Cow<'static, str>>) -> Self {
+        Self::Other {
+            context: context.into(),
+            source: None,
+        }
+    }
+}
+
+/// Which rule a write broke. The adapters name it from the database's error code and
+/// constraint, so callers match a kind, never a driver's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// The address belongs to a verified account (`account.email`).
+    #[error("email_taken")]
+    EmailTaken,
+    /// Another message already has this sender's `client_id`, the idempotency key
+    /// (`message (sender_id, client_id)`): a concurrent append stored it first. Running the
+    /// append again answers it as a duplicate.
+    #[error("duplicate client_id")]
+    DuplicateClientId,
+    /// The transaction lost a race with another: PostgreSQL's serialization failure (40001)
+    /// or deadlock (40P01). Running it again may succeed.
+    #[error("transaction conflict")]
+    Serialization,
+    /// Any other uniqueness rule, named by the database (PostgreSQL's constraint, SQLite's
+    /// `table.column, ...`). None is expected: one means a bug, or a race no code handles.
+    #[error("{0}")]
+    Unique(String),
+}
+
+impl Conflict {
+    /// Whether running the same transaction again may succeed (the PostgreSQL append retries
+    /// these).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::DuplicateClientId | Self::Serialization)
+    }
+}
+
+/// Errors of the key-value backends (sessions, presence, throttles). The backend's error
+/// stays reachable through [`std::error::Error::source`].
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The backend (Redis) could not be reached; retrying later may work.
-    #[error("state store unavailable: {0}")]
-    Unavailable(String),
-    /// Stored data could not be read back.
-    #[error("state store error: {0}")]
-    Other(String),
+    #[error("state store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Stored data could not be read back, or the backend refused a command.
+    #[error("state store error")]
+    Other(#[source] BoxError),
 }
 
 /// Something a readiness probe can check.

@@ -157,7 +157,7 @@ pub trait UserStore: Send + Sync + 'static {
     /// Records a registration on `reg.email`, creating the unverified account if there is
     /// none, and enqueues `mail` (its code). Registrations past their `expires_at` are
     /// dropped, and of the rest only the newest `keep` stay. Returns the account's id;
-    /// `Conflict("email_taken")` if the address is verified.
+    /// `Conflict(EmailTaken)` if the address is verified.
     async fn register(
         &self,
         reg: &NewRegistration,

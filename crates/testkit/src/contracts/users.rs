@@ -1,9 +1,9 @@
 //! The user service's store.
 
 use chatsync_core::RegistrationId;
-use chatsync_core::ports::StoreError;
 use chatsync_core::ports::outbox::{OutboxMessage, OutboxStore};
 use chatsync_core::ports::users::{NewCode, NewRegistration, ProfilePatch, UserStore};
+use chatsync_core::ports::{Conflict, StoreError};
 use chatsync_core::validate::Email;
 use chrono::{Duration, Utc};
 use std::sync::Arc;
@@ -247,7 +247,7 @@ pub async fn user_store_contract(store: Arc<dyn UserStore>, outbox: Arc<dyn Outb
                     &msg("m", 0)
                 )
                 .await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict(Conflict::EmailTaken))
         ),
         "a verified address is taken"
     );
