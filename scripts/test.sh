@@ -37,6 +37,10 @@ CHATSYNC_BIN=target/debug/chatsync scripts/chaos.sh --short
 step "dependency checks (cargo deny)"
 scripts/deny.sh
 
+step "unused dependencies (cargo machete)"
+scripts/install-cargo-tool.sh machete
+cargo machete
+
 step "fuzzing (brief)"
 # About a minute in all: 12 s per target. Longer runs: scripts/fuzz.sh 600
 scripts/fuzz.sh 12
