@@ -1,13 +1,11 @@
-//! A lean Socket.IO v5 client over WebSocket: just what the load needs, parsing only the
-//! fields it measures.
+//! A lean Socket.IO v5 client on the wire of `chatsync-sio-client` (shared with the tests'
+//! client): just what the load needs, parsing only the fields it measures.
 
-use anyhow::{Context, bail};
-use futures::{SinkExt, StreamExt};
+use anyhow::Context;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 
 /// What a socket reports to the scenario.
 #[derive(Debug)]
@@ -79,7 +77,7 @@ pub(crate) fn parse_body(body: &str) -> Option<(u64, u32)> {
 /// The sending half of a socket.
 #[derive(Clone)]
 pub(crate) struct Sender {
-    out: mpsc::UnboundedSender<Message>,
+    out: chatsync_sio_client::Outgoing,
 }
 
 impl Sender {
@@ -90,11 +88,11 @@ impl Sender {
             "42{n}[\"message:send\",{{\"conversation_id\":\"{conversation}\",\"client_id\":\"m{n}\",\"body\":\"{}\"}}]",
             body(generation)
         );
-        let _ = self.out.send(Message::text(packet));
+        self.out.packet(packet);
     }
 
     pub(crate) fn close(&self) {
-        let _ = self.out.send(Message::Close(None));
+        self.out.close();
     }
 }
 
@@ -105,56 +103,17 @@ pub(crate) async fn connect(
     id: usize,
     reports: Option<mpsc::UnboundedSender<(usize, Report)>>,
 ) -> anyhow::Result<Sender> {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (ws, _) = tokio_tungstenite::connect_async(url)
+    let chatsync_sio_client::Connected {
+        out, mut incoming, ..
+    } = chatsync_sio_client::connect(addr, &format!("{{\"token\":\"{token}\"}}"), &[])
         .await
-        .context("websocket")?;
-    let (mut tx, mut rx) = ws.split();
-    let open = next_text(&mut rx)
-        .await
-        .map_err(|e| anyhow::anyhow!("no open packet: {e}"))?;
-    if !open.starts_with('0') {
-        bail!("unexpected open packet {open}");
-    }
-    tx.send(Message::text(format!("40{{\"token\":\"{token}\"}}")))
-        .await?;
-    loop {
-        let p = next_text(&mut rx)
-            .await
-            .map_err(|e| anyhow::anyhow!("closed during connect: {e}"))?;
-        if p.starts_with("40") {
-            break;
-        }
-        // socketioxide pings as soon as the transport opens, often before it answers the
-        // namespace connect: a ping left unanswered here closes the socket 20 s later.
-        if p == "2" {
-            tx.send(Message::text("3")).await?;
-            continue;
-        }
-        if p.starts_with("44") {
-            bail!("refused: {p}");
-        }
-    }
-    let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
-    tokio::spawn(async move {
-        while let Some(m) = out_rx.recv().await {
-            let close = matches!(m, Message::Close(_));
-            if tx.send(m).await.is_err() || close {
-                break;
-            }
-        }
-    });
-    let pong = out.clone();
+        .context("socket.io connect")?;
     tokio::spawn(async move {
         let ended = loop {
-            let p = match next_text(&mut rx).await {
+            let p = match incoming.next().await {
                 Ok(p) => p,
                 Err(e) => break e,
             };
-            if p == "2" {
-                let _ = pong.send(Message::text("3"));
-                continue;
-            }
             let Some(reports) = &reports else { continue };
             if let Some(rest) = p.strip_prefix("43") {
                 let start = rest.find('[').unwrap_or(0);
@@ -190,25 +149,6 @@ pub(crate) async fn connect(
         }
     });
     Ok(Sender { out })
-}
-
-/// The next text frame, or how the connection ended.
-async fn next_text<S>(rx: &mut S) -> Result<String, String>
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        match rx.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
-            Some(Ok(Message::Close(Some(f)))) => {
-                return Err(format!("closed by the server: {} {}", f.code, f.reason));
-            }
-            Some(Ok(Message::Close(None))) => return Err("closed by the server".into()),
-            Some(Err(e)) => return Err(format!("connection error: {e}")),
-            None => return Err("connection ended".into()),
-            Some(Ok(_)) => {}
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
-//! A small Socket.IO v5 client over WebSocket for tests: connect with a handshake payload,
-//! emit with acks, wait for server events, and send raw frames for bad-input tests.
+//! A small Socket.IO v5 client for tests, on the wire of `chatsync-sio-client` (shared with the
+//! load generator): connect with a handshake payload, emit with acks, wait for server events,
+//! and send raw frames for bad-input tests.
 //! (The official JavaScript and Python clients are exercised by `tests/clients/`.)
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message;
 
 /// A connected socket.
 pub struct Sock {
     /// The server-assigned socket id.
     pub sid: String,
-    out: mpsc::UnboundedSender<Message>,
+    out: chatsync_sio_client::Outgoing,
     inbox: mpsc::UnboundedReceiver<Incoming>,
     seen: VecDeque<(String, Value)>,
     acks: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>,
@@ -49,59 +48,22 @@ impl Sock {
         auth: Value,
         headers: &[(&'static str, &str)],
     ) -> Result<Self, String> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let mut req = url.into_client_request().map_err(|e| e.to_string())?;
-        for (name, value) in headers {
-            req.headers_mut()
-                .insert(*name, value.parse().map_err(|_| "bad header value")?);
-        }
-        let (ws, _) = tokio_tungstenite::connect_async(req)
+        let chatsync_sio_client::Connected {
+            sid,
+            out,
+            mut incoming,
+        } = chatsync_sio_client::connect(addr, &auth.to_string(), headers)
             .await
-            .map_err(|e| e.to_string())?;
-        let (mut tx, mut rx) = ws.split();
-        // Engine.IO open packet.
-        let open = next_text(&mut rx).await.ok_or("no open packet")?;
-        if !open.starts_with('0') {
-            return Err(format!("unexpected open packet {open}"));
-        }
-        tx.send(Message::text(format!("40{auth}")))
-            .await
-            .map_err(|e| e.to_string())?;
-        let sid = loop {
-            let p = next_text(&mut rx).await.ok_or("closed during connect")?;
-            if let Some(body) = p.strip_prefix("40") {
-                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                break v["sid"].as_str().unwrap_or_default().to_owned();
-            } else if let Some(body) = p.strip_prefix("44") {
-                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                return Err(v["message"].as_str().unwrap_or(body).to_owned());
-            } else if p == "2" {
-                tx.send(Message::text("3"))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        };
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
-        tokio::spawn(async move {
-            while let Some(m) = out_rx.recv().await {
-                if tx.send(m).await.is_err() {
-                    break;
-                }
-            }
-            let _ = tx.close().await;
-        });
+            .map_err(|e| match e {
+                chatsync_sio_client::ConnectError::Refused(m) => m,
+                other => other.to_string(),
+            })?;
         let (in_tx, inbox) = mpsc::unbounded_channel();
         let acks: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>> = Arc::default();
         let reader_acks = acks.clone();
-        let pong = out.clone();
         tokio::spawn(async move {
-            while let Some(p) = next_text(&mut rx).await {
-                if p == "2" {
-                    let _ = pong.send(Message::text("3"));
-                } else if p.starts_with("41") || p == "1" {
-                    break;
-                } else if let Some(rest) = p.strip_prefix("43") {
+            while let Ok(p) = incoming.next().await {
+                if let Some(rest) = p.strip_prefix("43") {
                     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
                     let body: Value =
                         serde_json::from_str(&rest[digits.len()..]).unwrap_or(Value::Null);
@@ -158,7 +120,7 @@ impl Sock {
 
     /// Sends a raw Socket.IO packet text (for malformed-input tests).
     pub fn raw(&self, packet: String) {
-        let _ = self.out.send(Message::text(packet));
+        self.out.packet(packet);
     }
 
     /// Waits for the next `event`, keeping other events for later calls.
@@ -231,20 +193,6 @@ impl Sock {
 
     /// Disconnects.
     pub fn close(&self) {
-        let _ = self.out.send(Message::text("41"));
-        let _ = self.out.send(Message::Close(None));
-    }
-}
-
-async fn next_text<S>(rx: &mut S) -> Option<String>
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        match rx.next().await? {
-            Ok(Message::Text(t)) => return Some(t.to_string()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
-        }
+        self.out.disconnect();
     }
 }
