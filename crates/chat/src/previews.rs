@@ -2,7 +2,8 @@
 //! reads the page of its first `http(s)` link (through `chatsync-link-preview`: 5 s and 1 MiB,
 //! redirects re-checked, no private, loopback or link-local address after DNS), copies the
 //! page's image into media storage (never hot-linked), stores the preview on the message and
-//! sends `message:updated`. Previews are cached per URL on this node. Best effort: a page that
+//! sends `message:updated`. An edit that changes the first link drops the preview and queues
+//! the message again. Previews are cached per URL on this node. Best effort: a page that
 //! cannot be read leaves the message as it is; the send was acknowledged long before.
 
 use crate::fanout::{Fanout, emit_message};
@@ -99,6 +100,12 @@ impl Worker {
                 None => return,
             },
         };
+        // An edit may have changed the link while the page was read: that edit asked for
+        // the new link's preview, and this one would show the wrong page.
+        match self.store.message(m.id, m.sender_id).await {
+            Ok(now) if first_url(&now.body).as_ref() == Some(&url) => {}
+            _ => return,
+        }
         match self.store.set_preview(m.id, &preview).await {
             Ok(Some(updated)) => self.announce(&updated).await,
             Ok(None) => {} // deleted, or its sender removed the preview meanwhile

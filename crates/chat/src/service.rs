@@ -20,6 +20,7 @@ use chatsync_core::ports::presence::PresenceState;
 use chatsync_core::ports::throttle::Decision;
 use chatsync_core::ports::{Attachments, ChatStore, Presence, SessionStore, StoreError, Throttle};
 use chatsync_core::validate::{ConversationName, Invalid, MessageBody};
+use chatsync_link_preview::first_url;
 use chrono::{DateTime, Utc};
 use socketioxide::socket::Sid;
 use std::collections::{HashMap, HashSet};
@@ -910,10 +911,23 @@ impl Chat {
         body: &str,
     ) -> ChatResult<Message> {
         let body = check_edit(body)?;
-        let m = match self.store.edit_message(mid, me, body.as_str()).await {
+        // The preview shows the message's first link: an edit that changes that link drops
+        // it, and the new link's preview follows with `message:updated`.
+        let same_link = match self.store.message(mid, me).await {
+            Ok(before) => first_url(&before.body) == first_url(body.as_str()),
+            Err(_) => true, // not theirs or gone: the edit below says so
+        };
+        let m = match self
+            .store
+            .edit_message(mid, me, body.as_str(), same_link)
+            .await
+        {
             Err(StoreError::NotFound) => return Err(self.not_yours(me, mid).await),
             other => other?,
         };
+        if !same_link && let Some(previews) = &self.previews {
+            previews.queue(&m);
+        }
         Ok(self.updated(me, m, origin).await)
     }
 

@@ -1018,11 +1018,13 @@ impl ChatStore for PgStore {
         mid: MessageId,
         user: UserId,
         body: &str,
+        keep_preview: bool,
     ) -> Result<Message, StoreError> {
         let mut tx = self.pool.begin().await.db()?;
         count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
-            "UPDATE message SET body = $1, edited_at = $4
+            "UPDATE message SET body = $1, edited_at = $4,
+                                preview = CASE WHEN $5 THEN preview ELSE NULL END
              WHERE message_id = $2 AND sender_id = $3 AND deleted_at IS NULL
                AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
                                                   AND member.user_id = $3)",
@@ -1031,6 +1033,7 @@ impl ChatStore for PgStore {
         .bind(mid.0)
         .bind(user.0)
         .bind(now_millis())
+        .bind(keep_preview)
         .execute(&mut *tx)
         .await
         .db()?;

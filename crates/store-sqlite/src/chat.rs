@@ -841,11 +841,13 @@ impl ChatStore for SqliteStore {
         mid: MessageId,
         user: UserId,
         body: &str,
+        keep_preview: bool,
     ) -> Result<Message, StoreError> {
         let mut tx = self.begin_write().await?;
         count_change(&mut tx, mid).await?;
         let changed = sqlx::query(
-            "UPDATE message SET body = ?1, edited_at = ?2
+            "UPDATE message SET body = ?1, edited_at = ?2,
+                                preview = CASE WHEN ?5 THEN preview ELSE NULL END
              WHERE message_id = ?3 AND sender_id = ?4 AND deleted_at IS NULL
                AND EXISTS (SELECT 1 FROM member WHERE member.conversation_id = message.conversation_id
                                                   AND member.user_id = ?4)",
@@ -854,6 +856,7 @@ impl ChatStore for SqliteStore {
         .bind(millis(now_millis()))
         .bind(mid.to_string())
         .bind(user.to_string())
+        .bind(keep_preview)
         .execute(&mut *tx)
         .await
         .db()?;

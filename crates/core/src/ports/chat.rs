@@ -635,12 +635,14 @@ pub trait ChatStore: Send + Sync + 'static {
     /// One message, if `user` is a member of its conversation (`NotFound` otherwise).
     async fn message(&self, id: MessageId, user: UserId) -> Result<Message, StoreError>;
 
-    /// Replaces the body of `user`'s own message.
+    /// Replaces the body of `user`'s own message. Its link preview stays if `keep_preview`,
+    /// and goes otherwise (the edit changed the link it showed).
     async fn edit_message(
         &self,
         id: MessageId,
         user: UserId,
         body: &str,
+        keep_preview: bool,
     ) -> Result<Updated, StoreError>;
 
     /// Deletes `user`'s own message (body and attachments are cleared; the seq stays).

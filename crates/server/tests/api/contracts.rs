@@ -41,6 +41,16 @@ async fn sync_changes_keep_their_contract(#[case] db: Db) {
 #[case::sqlite(Db::Sqlite)]
 #[case::postgres(Db::Postgres)]
 #[tokio::test]
+async fn link_previews_keep_their_contract(#[case] db: Db) {
+    init();
+    let (store, _guard) = adapters::store(db).await;
+    chat::chat_preview_contract(store.chat()).await;
+}
+
+#[rstest]
+#[case::sqlite(Db::Sqlite)]
+#[case::postgres(Db::Postgres)]
+#[tokio::test]
 async fn message_search_keeps_its_contract(#[case] db: Db) {
     init();
     let (store, _guard) = adapters::store(db).await;

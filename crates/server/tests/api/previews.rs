@@ -1,6 +1,7 @@
 //! Link previews (issue 11, item 4): the first link of a message gets a preview read from the
 //! page's meta tags, its image copied into media storage, delivered with `message:updated`;
-//! the sender can remove it; a redirect to a private address gets nothing. Against a local HTTP
+//! the sender can remove it; a redirect to a private address gets nothing; an edit that changes
+//! the link changes the preview. Against a local HTTP
 //! server the test starts (allowed by `chat.link_preview_allow`, a setting for tests only), on
 //! the embedded backends and on PostgreSQL + RabbitMQ + Redis.
 
@@ -35,6 +36,15 @@ async fn site() -> SocketAddr {
         .route(
             "/page",
             get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE) }),
+        )
+        .route(
+            "/page2",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    PAGE.replace("Launch notes", "Second page"),
+                )
+            }),
         )
         .route(
             "/cover.png",
@@ -175,4 +185,80 @@ async fn the_first_link_gets_a_preview_with_a_copied_image(#[case] b: Backends) 
             .unwrap();
         assert_eq!(stored["preview"], Value::Null, "{stored}");
     }
+}
+
+/// The preview follows the message's first link through edits: the same link keeps it, a
+/// new link replaces it (with `message:updated`), no link removes it.
+#[rstest]
+#[case::embedded(Backends::EMBEDDED)]
+#[case::production(Backends::PRODUCTION)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_that_changes_the_link_changes_the_preview(#[case] b: Backends) {
+    let site = site().await;
+    let app = TestApp::spawn_with(b, |c| {
+        c.chat.link_preview_allow = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let ann = app.signup("Ann").await;
+    let bob = app.signup("Bob").await;
+    let conv = app.direct(&ann, &bob).await;
+    let mut bob_sock = app.socket(&bob).await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/conversations/{conv}/messages"),
+            Some(&ann.access),
+            Some(json!({"client_id": "e1", "body": format!("look http://{site}/page")})),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let first = bob_sock
+        .event_where("message:updated", |e| {
+            e["id"] == id.as_str() && !e["preview"].is_null()
+        })
+        .await;
+    assert_eq!(first["preview"]["title"], "Launch notes");
+
+    let edit = |body: String| {
+        let (app, token, id) = (&app, ann.access.clone(), id.clone());
+        async move {
+            let r = app
+                .call(
+                    Method::PATCH,
+                    &format!("/api/messages/{id}"),
+                    Some(&token),
+                    Some(json!({ "body": body })),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            r.body
+        }
+    };
+    // A typo fixed around the same link: the preview stays.
+    let kept = edit(format!("look at http://{site}/page")).await;
+    assert_eq!(kept["preview"]["title"], "Launch notes", "{kept}");
+
+    // Another link: the old preview goes at once, the new one follows.
+    let moved = edit(format!("no, look http://{site}/page2")).await;
+    assert_eq!(moved["preview"], Value::Null, "{moved}");
+    let second = bob_sock
+        .event_where("message:updated", |e| {
+            e["id"] == id.as_str() && e["preview"]["title"] == "Second page"
+        })
+        .await;
+    assert_eq!(second["preview"]["url"], format!("http://{site}/page2"));
+
+    // No link any more: no preview, and none comes back.
+    let plain = edit("never mind".into()).await;
+    assert_eq!(plain["preview"], Value::Null, "{plain}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let h = app
+        .get(&format!("/api/conversations/{conv}/messages"), &bob.access)
+        .await;
+    assert_eq!(
+        h.body["messages"][0]["preview"],
+        Value::Null,
+        "{:?}",
+        h.body
+    );
 }

@@ -3,8 +3,8 @@
 use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
-    Appended, ChatStore, ConversationKind, Message, NewMessage, Page, Profile, Reacted,
-    ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, SyncFrom, search_terms,
+    Appended, ChatStore, ConversationKind, LinkPreview, Message, NewMessage, Page, Profile,
+    Reacted, ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, SyncFrom, search_terms,
 };
 use chrono::{Duration, Utc};
 use std::sync::Arc;
@@ -384,7 +384,7 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
         .unwrap()
         .remove(0);
     assert!(matches!(
-        store.edit_message(first.id, bob, "hijack").await,
+        store.edit_message(first.id, bob, "hijack", true).await,
         Err(StoreError::NotFound)
     ));
     // One message by id: for members only.
@@ -393,7 +393,10 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
         store.message(first.id, eve).await,
         Err(StoreError::NotFound)
     ));
-    let edited = store.edit_message(first.id, ann, "hello!").await.unwrap();
+    let edited = store
+        .edit_message(first.id, ann, "hello!", true)
+        .await
+        .unwrap();
     assert_eq!((edited.body.as_str(), edited.seq), ("hello!", 1));
     assert!(
         edited
@@ -468,7 +471,7 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
     assert!(deleted.deleted && deleted.body.is_empty() && deleted.reactions.is_empty());
     assert_eq!(deleted.seq, 1, "the seq stays");
     assert!(matches!(
-        store.edit_message(first.id, ann, "back").await,
+        store.edit_message(first.id, ann, "back", true).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -682,7 +685,7 @@ pub async fn chat_search_contract(store: Arc<dyn ChatStore>) {
 
     // Edits are found by their new words only; deletes are not found.
     store
-        .edit_message(lunch.id, ann, "dinner at eight?")
+        .edit_message(lunch.id, ann, "dinner at eight?", true)
         .await
         .unwrap();
     assert!(find(&store, bob, "lunch", None).await.is_empty());
@@ -765,13 +768,24 @@ pub async fn chat_sync_changes_contract(store: Arc<dyn ChatStore>) {
 
     // Bob has seqs 1..=3 at version 0; then m2 is edited, m1 reacted to, m2 reacted to,
     // m3 deleted, m5 (which Bob does not have yet) edited.
-    store.edit_message(m[1].id, ann, "m2 edited").await.unwrap();
+    store
+        .edit_message(m[1].id, ann, "m2 edited", true)
+        .await
+        .unwrap();
     done(store.react(m[0].id, bob, "👍", true, MAX).await.unwrap());
     done(store.react(m[1].id, bob, "🎉", true, MAX).await.unwrap());
     store.delete_message(m[2].id, ann).await.unwrap();
-    store.edit_message(m[4].id, ann, "m5 edited").await.unwrap();
+    store
+        .edit_message(m[4].id, ann, "m5 edited", true)
+        .await
+        .unwrap();
     // A refused change counts nothing.
-    assert!(store.edit_message(m[0].id, bob, "not mine").await.is_err());
+    assert!(
+        store
+            .edit_message(m[0].id, bob, "not mine", true)
+            .await
+            .is_err()
+    );
 
     let b = store.sync(bob, &[at(3, 0)], 10).await.unwrap();
     let new: Vec<(i64, &str)> = b
@@ -823,4 +837,51 @@ pub async fn chat_sync_changes_contract(store: Arc<dyn ChatStore>) {
     assert_eq!(b, Default::default());
     // The conversation carries its version.
     assert_eq!(store.conversation(d.id, ann).await.unwrap().version, 6);
+}
+
+/// Link previews: set after the message is stored, kept by an edit that keeps the link,
+/// dropped by one that changes it (the chat service then asks for the new link's), and never
+/// set again once the sender removed it.
+pub async fn chat_preview_contract(store: Arc<dyn ChatStore>) {
+    let ann = person(&store, "Ann").await;
+    let bob = person(&store, "Bob").await;
+    let (d, _) = store.direct_conversation(ann, bob).await.unwrap();
+    let m = say(&store, d.id, ann, "see https://example.com/a").await;
+    assert_eq!(m.preview, None);
+    let page = |title: &str| LinkPreview {
+        url: "https://example.com/a".into(),
+        title: Some(title.into()),
+        description: None,
+        site_name: None,
+        image: None,
+    };
+    let set = store.set_preview(m.id, &page("A")).await.unwrap().unwrap();
+    assert_eq!(set.preview, Some(page("A")));
+
+    let kept = store
+        .edit_message(m.id, ann, "see https://example.com/a (typo fixed)", true)
+        .await
+        .unwrap();
+    assert_eq!(kept.preview, Some(page("A")), "same link, same preview");
+    let dropped = store
+        .edit_message(m.id, ann, "see https://example.com/b instead", false)
+        .await
+        .unwrap();
+    assert_eq!(dropped.preview, None, "another link: the old preview goes");
+    assert_eq!(
+        store.message(m.id, bob).await.unwrap().preview,
+        None,
+        "and reads back gone"
+    );
+    let again = store.set_preview(m.id, &page("B")).await.unwrap().unwrap();
+    assert_eq!(again.preview, Some(page("B")));
+
+    // Removed by the sender: gone for good, whatever an edit or a late fetch does.
+    let removed = store.remove_preview(m.id, ann).await.unwrap();
+    assert_eq!(removed.preview, None);
+    store
+        .edit_message(m.id, ann, "see https://example.com/c", false)
+        .await
+        .unwrap();
+    assert_eq!(store.set_preview(m.id, &page("C")).await.unwrap(), None);
 }
