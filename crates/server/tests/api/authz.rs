@@ -809,7 +809,11 @@ fn check(exp: Exp, got: &Got, secrets: &[&str]) -> Option<String> {
             let only_the_error = got.body.as_object().is_some_and(|o| o.len() == 1)
                 && got.body["error"]
                     .as_object()
-                    .is_some_and(|e| e.keys().all(|k| k == "code" || k == "message"));
+                    // `request_id` (socket events) is the caller's own, about no resource.
+                    .is_some_and(|e| {
+                        e.keys()
+                            .all(|k| k == "code" || k == "message" || k == "request_id")
+                    });
             got.status != 404 || got.code != "not_found" || !only_the_error
         }
         Status(s, code) => got.status != s || got.code != code,
