@@ -41,6 +41,21 @@ step "unused dependencies (cargo machete)"
 scripts/install-cargo-tool.sh machete
 cargo machete
 
+step "the domain and the adapters compile no HTTP platform (issue 12, item 5)"
+# chatsync-core and the adapter crates must not pull chatsync-platform or what it wraps; an
+# adapter's own HTTP client (reqwest, object_store) may bring hyper and tower(-http), so those
+# are checked for chatsync-core only.
+platform='^(chatsync-platform|axum|jsonwebtoken|figment|metrics-exporter-prometheus|tracing-subscriber) '
+for p in chatsync-core chatsync-store-sql chatsync-store-sqlite chatsync-store-postgres \
+  chatsync-bus-rabbitmq chatsync-redis chatsync-media-s3 chatsync-link-preview; do
+  if cargo tree --locked -p "$p" -e normal --prefix none | grep -E "$platform"; then
+    echo "$p depends on the platform above"; exit 1
+  fi
+done
+if cargo tree --locked -p chatsync-core -e normal --prefix none | grep -E '^(tower|tower-http|hyper|hyper-util) '; then
+  echo "chatsync-core depends on the HTTP stack above"; exit 1
+fi
+
 step "fuzzing (brief)"
 # About a minute in all: 12 s per target. Longer runs: scripts/fuzz.sh 600
 scripts/fuzz.sh 12

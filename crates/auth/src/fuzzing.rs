@@ -5,10 +5,10 @@
 use crate::accounts::{RegisterRequest, ResendRequest, VerifyRequest};
 use crate::profiles::{UpdateMe, check_avatar};
 use crate::sessions::{LoginRequest, RefreshRequest};
-use chatsync_core::fuzzing::json_body;
-use chatsync_core::http::ApiError;
-use chatsync_core::tokens::parse_refresh_token;
 use chatsync_core::validate::{DisplayName, Email, Password};
+use chatsync_platform::fuzzing::json_body;
+use chatsync_platform::http::ApiError;
+use chatsync_platform::tokens::parse_refresh_token;
 
 /// The user service's routes that take a JSON body, chosen by the first byte; the rest is the
 /// body. Decoded by the services' JSON extractor, then each field checked as the handler

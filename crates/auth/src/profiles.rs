@@ -4,9 +4,9 @@ use crate::AppState;
 use crate::accounts::profile_event;
 use axum::extract::{Path, Query, State};
 use chatsync_core::UserId;
-use chatsync_core::http::{ApiError, ApiResult, AuthUser, Json};
 use chatsync_core::ports::users::{Me, ProfilePatch, PublicProfile};
 use chatsync_core::validate::{DisplayName, Invalid};
+use chatsync_platform::http::{ApiError, ApiResult, AuthUser, Json};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 

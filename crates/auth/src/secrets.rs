@@ -3,8 +3,8 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use chatsync_core::RegistrationId;
-use chatsync_core::http::ApiError;
-use chatsync_core::tokens::hex;
+use chatsync_platform::http::ApiError;
+use chatsync_platform::tokens::hex;
 use hmac::{Hmac, Mac};
 use rand::RngExt;
 use sha2::Sha256;

@@ -3,9 +3,9 @@
 
 use crate::protocol::{AckError, ErrorAck};
 use axum::http::StatusCode;
-use chatsync_core::http::ApiError;
 use chatsync_core::ports::{StateError, StoreError};
 use chatsync_core::validate::Invalid;
+use chatsync_platform::http::ApiError;
 use std::time::Duration;
 
 /// What went wrong with a chat operation.

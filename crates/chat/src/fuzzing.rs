@@ -76,7 +76,7 @@ fn refused(e: ChatError) {
         "a bad payload gave {e:?}"
     );
     let _ = e.ack();
-    let status = chatsync_core::http::ApiError::from(e).status();
+    let status = chatsync_platform::http::ApiError::from(e).status();
     assert!(status.is_client_error(), "a bad payload gave {status}");
 }
 
@@ -117,5 +117,5 @@ pub fn rest_body(data: &[u8]) {
 }
 
 fn extract<T: DeserializeOwned>(body: &[u8], check: impl FnOnce(T) -> Result<(), ChatError>) {
-    chatsync_core::fuzzing::json_body(body, |v| check(v).map_err(Into::into));
+    chatsync_platform::fuzzing::json_body(body, |v| check(v).map_err(Into::into));
 }

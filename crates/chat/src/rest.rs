@@ -8,13 +8,13 @@ use axum::Router;
 use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use chatsync_core::http::{ApiError, ApiResult, AuthUser, Authenticator, Json};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
     Conversation, ConversationSummary, Message, Notifications, NotifyLevel, Page, ReceiptKind,
     SearchCursor,
 };
 use chatsync_core::ports::presence::PresenceState;
+use chatsync_platform::http::{ApiError, ApiResult, AuthUser, Authenticator, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -9,7 +9,6 @@ use crate::previews::Previewer;
 use crate::protocol::{self, SendPayload};
 use crate::writer::{Sent, Writer};
 use chatsync_core::config::ChatConfig;
-use chatsync_core::http::Authenticator;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
     Conversation, ConversationKind, ConversationSummary, MAX_MENTIONS, Message, NewMessage,
@@ -21,6 +20,7 @@ use chatsync_core::ports::throttle::Decision;
 use chatsync_core::ports::{Attachments, ChatStore, Presence, SessionStore, StoreError, Throttle};
 use chatsync_core::validate::{ConversationName, Invalid, MessageBody};
 use chatsync_link_preview::first_url;
+use chatsync_platform::http::Authenticator;
 use chrono::{DateTime, Utc};
 use socketioxide::socket::Sid;
 use std::collections::{HashMap, HashSet};

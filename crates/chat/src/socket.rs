@@ -215,9 +215,9 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, chat: &Arc<Chat>, user: Arc<SocketUser>)
         request_id: s
             .req_parts()
             .headers
-            .get(chatsync_core::http::REQUEST_ID)
+            .get(chatsync_platform::http::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| chatsync_core::http::usable_request_id(v))
+            .filter(|v| chatsync_platform::http::usable_request_id(v))
             .map_or_else(|| s.id.to_string(), str::to_owned),
         events: std::sync::atomic::AtomicU64::new(0),
     }));

@@ -1,6 +1,10 @@
-//! ChatSync's shared kernel: ids, validated input types, configuration, the port traits every
-//! service talks through, and the embedded (in-process) adapters that make a zero-setup install
-//! work.
+//! ChatSync's domain kernel: ids, validated input types, configuration types, the port traits
+//! every service talks through, bus events, and the embedded (in-process) adapters that make a
+//! zero-setup install work.
+//!
+//! Adapters depend on this crate alone. The HTTP, token, configuration-loading and telemetry
+//! platform the services share is `chatsync-platform`; nothing here may compile axum, tower,
+//! hyper, jsonwebtoken, figment, the Prometheus exporter or tracing-subscriber.
 //!
 //! # Layout
 //! - [`ids`], [`validate`]: newtypes; a value of these types has already been checked.
@@ -9,10 +13,9 @@
 //!   crates (`store-sqlite`, `store-postgres`, `bus-rabbitmq`, `redis`).
 //! - [`memory`]: the in-process adapters, held to the same contract suites as the real ones.
 //! - [`events`]: what crosses service boundaries on the bus.
-//! - [`tokens`], [`http`]: access tokens and the HTTP plumbing every service shares (error
-//!   shape, JSON extractor, authentication extractor).
-//! - [`config`], [`telemetry`], [`outbox`]: start-up and operations; [`listener`]: the
-//!   accept loop with its connection limits.
+//! - [`config`]: the settings' types, defaults and validation (loading is the platform's).
+//! - [`outbox`]: the relay from the outbox table to the bus; [`files`]: owner-only files and
+//!   directories (the SQLite store and the platform's signing secret both need them).
 //!
 //! This crate must not depend on any service crate or any adapter crate.
 #![warn(missing_docs)]
@@ -20,17 +23,10 @@
 pub mod config;
 pub mod events;
 pub mod files;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod http;
 pub mod ids;
-pub mod listener;
 pub mod memory;
 pub mod outbox;
 pub mod ports;
-pub mod telemetry;
-pub mod tokens;
 pub mod validate;
 
 pub use ids::*;

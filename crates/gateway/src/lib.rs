@@ -78,7 +78,7 @@ impl Gateway {
             // Unknown `/api/...` paths answer JSON 404s instead of the web app's index page.
             Upstream::InProcess(r) => r.route(
                 "/api/{*rest}",
-                axum::routing::any(chatsync_core::http::not_found_fallback),
+                axum::routing::any(chatsync_platform::http::not_found_fallback),
             ),
             Upstream::Remote(remote) => {
                 health.extend(balance::upstream_checks(&remote));
@@ -86,12 +86,12 @@ impl Gateway {
             }
         };
         let app = Router::new()
-            .merge(chatsync_core::telemetry::ops_router(health, &self.http))
+            .merge(chatsync_platform::telemetry::ops_router(health, &self.http))
             .merge(self.docs.unwrap_or_default())
             .merge(api)
-            .method_not_allowed_fallback(chatsync_core::http::method_not_allowed_fallback)
+            .method_not_allowed_fallback(chatsync_platform::http::method_not_allowed_fallback)
             .fallback_service(web::service(&self.web_dir));
-        let app = chatsync_core::http::standard_layers(app, &self.http);
+        let app = chatsync_platform::http::standard_layers(app, &self.http);
         with_protections(app, &self.cors_origins)
     }
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use chatsync_core::http::ApiError;
+use chatsync_platform::http::ApiError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;

@@ -55,7 +55,7 @@ pub fn openapi() -> OpenApi {
 /// Adds the bearer scheme (the default for every operation; public ones say `security(())`)
 /// and, on every operation, the error answer for any status it does not list.
 fn secure_and_describe_errors(doc: &mut OpenApi) {
-    use chatsync_core::http::{ErrorBody, ErrorDetail};
+    use chatsync_platform::http::{ErrorBody, ErrorDetail};
     let mut components = doc
         .components
         .take()

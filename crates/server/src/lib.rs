@@ -133,7 +133,7 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
     let shutdown = CancellationToken::new();
     let stop_work = CancellationToken::new();
     // 1 from the start of a graceful drain until the process ends (see `drain`).
-    chatsync_core::telemetry::metrics_handle();
+    chatsync_platform::telemetry::metrics_handle();
     metrics::gauge!("chatsync_draining").set(0.0);
     let tracker = TaskTracker::new();
     let shared = wiring::Shared::new(&cfg, &only).await?;
@@ -219,14 +219,14 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
     } else {
         // A service on its own: its API, operational endpoints and the standard layers; the
         // browser-facing protections are the gateway's job.
-        chatsync_core::http::standard_layers(
-            api.merge(chatsync_core::telemetry::ops_router(health, &cfg.http))
-                .fallback(chatsync_core::http::not_found_fallback),
+        chatsync_platform::http::standard_layers(
+            api.merge(chatsync_platform::telemetry::ops_router(health, &cfg.http))
+                .fallback(chatsync_platform::http::not_found_fallback),
             &cfg.http,
         )
     };
 
-    let limits = chatsync_core::listener::ConnectionLimits::from_config(&cfg.http);
+    let limits = chatsync_platform::listener::ConnectionLimits::from_config(&cfg.http);
     let stop_http = CancellationToken::new();
     let metrics_addr = match cfg.http.metrics_socket_addr()? {
         Some(bind) => {
@@ -235,9 +235,10 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
                 .with_context(|| format!("binding METRICS_ADDR {bind}"))?;
             let at = metrics.local_addr()?;
             let stop = stop_http.clone();
-            let router = chatsync_core::telemetry::metrics_router();
+            let router = chatsync_platform::telemetry::metrics_router();
             tokio::spawn(async move {
-                if let Err(e) = chatsync_core::http::serve(router, metrics, limits, stop).await {
+                if let Err(e) = chatsync_platform::http::serve(router, metrics, limits, stop).await
+                {
                     tracing::error!(error = %e, "metrics listener failed");
                 }
             });
@@ -248,7 +249,7 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
     };
 
     tracing::info!(%addr, services = %only, "chatsync listening");
-    let serving = tokio::spawn(chatsync_core::http::serve(
+    let serving = tokio::spawn(chatsync_platform::http::serve(
         app,
         listener,
         limits,
@@ -376,7 +377,7 @@ async fn refuse_new_sessions_while_draining(
         .query()
         .is_some_and(|q| q.split('&').any(|p| p.starts_with("sid=")));
     if new_session && shutdown.is_cancelled() {
-        return chatsync_core::http::ApiError::new(
+        return chatsync_platform::http::ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "draining",
             "this node is shutting down; connect again",

@@ -1,6 +1,7 @@
 //! `chatsync`: runs ChatSync's services.
 
-use chatsync_core::config::{Config, ENV_VARS};
+use chatsync_core::config::Config;
+use chatsync_platform::config::{self as config, ENV_VARS};
 use chatsync_server::Services;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -71,7 +72,7 @@ fn main() -> std::process::ExitCode {
         eprintln!("warning: ignoring .env: {e}");
     }
     let cli = Cli::parse();
-    let cfg = match Config::load(cli.config.as_deref()) {
+    let cfg = match config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -81,8 +82,8 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Some(Command::Config { what }) => {
             match what {
-                ConfigCommand::Default => print!("{}", Config::default().to_toml()),
-                ConfigCommand::Show => print!("{}", cfg.to_toml()),
+                ConfigCommand::Default => print!("{}", config::to_toml(&Config::default())),
+                ConfigCommand::Show => print!("{}", config::to_toml(&cfg)),
                 ConfigCommand::Env => print!("{}", env_help()),
             }
             return std::process::ExitCode::SUCCESS;
@@ -90,7 +91,7 @@ fn main() -> std::process::ExitCode {
         None | Some(Command::Serve { .. }) | Some(Command::Migrate) => {}
     }
     chatsync_core::install_crypto_provider();
-    chatsync_core::telemetry::init_logging(&cfg.log);
+    chatsync_platform::telemetry::init_logging(&cfg.log);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

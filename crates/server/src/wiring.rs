@@ -9,7 +9,6 @@ use chatsync_chat::directory::{HttpDirectory, UserDirectory};
 use chatsync_chat::{ChatDeps, ChatService};
 use chatsync_core::UserId;
 use chatsync_core::config::{Config, DatabaseKind};
-use chatsync_core::http::Authenticator;
 use chatsync_core::memory::{MemoryBus, MemoryPresence, MemorySessions, MemoryThrottle};
 use chatsync_core::ports::chat::Profile;
 use chatsync_core::ports::outbox::OutboxStore;
@@ -17,8 +16,9 @@ use chatsync_core::ports::{
     Agreement, ChatStore, EventBus, HealthCheck, MediaRepo, Presence, SessionStore, Throttle,
     UserStore,
 };
-use chatsync_core::tokens::AccessTokens;
 use chatsync_media::MediaService;
+use chatsync_platform::http::Authenticator;
+use chatsync_platform::tokens::AccessTokens;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ pub struct Shared {
 impl Shared {
     /// Connects the bus and the state store that `only` needs.
     pub async fn new(cfg: &Config, only: &Services) -> anyhow::Result<Self> {
-        let signing_secret = chatsync_core::tokens::signing_secret(cfg)
+        let signing_secret = chatsync_platform::tokens::signing_secret(cfg)
             .context("loading the token signing secret")?;
         let mut closers: Vec<Closer> = Vec::new();
 

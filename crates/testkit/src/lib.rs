@@ -77,7 +77,7 @@ impl Backends {
 /// Installs the crypto provider and test logging once per test binary.
 pub fn init() {
     chatsync_core::install_crypto_provider();
-    chatsync_core::telemetry::init_test_logging();
+    chatsync_platform::telemetry::init_test_logging();
 }
 
 /// Per-test resources on the backend servers; dropped (and cleaned up) with the test.

@@ -1,13 +1,13 @@
 //! Logs, metrics and the operational endpoints every service exposes.
 
-use crate::config::{HttpConfig, LogConfig, LogFormat};
-use crate::ports::HealthCheck;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use chatsync_core::config::{HttpConfig, LogConfig, LogFormat};
+use chatsync_core::ports::HealthCheck;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

@@ -1,10 +1,10 @@
 //! Access tokens (short-lived JWTs naming the user and the session) and refresh tokens (opaque
 //! `<session id>.<secret>` strings whose secret's hash the session store keeps).
 
-use crate::config::Config;
-use crate::ids::{SessionId, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chatsync_core::config::Config;
+use chatsync_core::ids::{SessionId, UserId};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngExt;
@@ -147,7 +147,7 @@ pub fn signing_secret(cfg: &Config) -> anyhow::Result<Vec<u8>> {
         return Ok(s.expose().as_bytes().to_vec());
     }
     let dir = cfg.data_dir.path();
-    crate::files::private_dir(dir)?;
+    chatsync_core::files::private_dir(dir)?;
     let path = dir.join("jwt_secret");
     if !path.exists() {
         create_secret_file(&path)?;
@@ -217,7 +217,7 @@ mod tests {
     fn a_generated_secret_is_kept_across_starts() {
         let dir = std::env::temp_dir().join(format!("chatsync-secret-{}", uuid::Uuid::new_v4()));
         let cfg = Config {
-            data_dir: crate::config::DataDir(dir.clone()),
+            data_dir: chatsync_core::config::DataDir(dir.clone()),
             ..Config::default()
         };
         let a = signing_secret(&cfg).unwrap();

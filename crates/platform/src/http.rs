@@ -1,18 +1,18 @@
 //! HTTP plumbing every service shares: the error shape of SPEC §6, a JSON extractor whose
 //! rejections use it, bearer authentication against the session store, and the client address.
 
-use crate::ids::{SessionId, UserId};
-use crate::ports::bus::BusError;
-use crate::ports::sessions::SessionStore;
-use crate::ports::{StateError, StoreError};
 use crate::tokens::{AccessTokens, TokenError};
-use crate::validate::Invalid;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chatsync_core::ids::{SessionId, UserId};
+use chatsync_core::ports::bus::BusError;
+use chatsync_core::ports::sessions::SessionStore;
+use chatsync_core::ports::{StateError, StoreError};
+use chatsync_core::validate::Invalid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
@@ -210,8 +210,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => Self::conflict("conflict", what.to_string()),
             // The cause, down to the driver's error, goes to the log; the client gets the
             // fixed message.
-            StoreError::Unavailable { .. } => Self::unavailable(crate::error_chain(&e)),
-            StoreError::Other { .. } => Self::internal(crate::error_chain(&e)),
+            StoreError::Unavailable { .. } => Self::unavailable(chatsync_core::error_chain(&e)),
+            StoreError::Other { .. } => Self::internal(chatsync_core::error_chain(&e)),
         }
     }
 }
@@ -219,15 +219,15 @@ impl From<StoreError> for ApiError {
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         match e {
-            StateError::Unavailable(_) => Self::unavailable(crate::error_chain(&e)),
-            StateError::Other(_) => Self::internal(crate::error_chain(&e)),
+            StateError::Unavailable(_) => Self::unavailable(chatsync_core::error_chain(&e)),
+            StateError::Other(_) => Self::internal(chatsync_core::error_chain(&e)),
         }
     }
 }
 
 impl From<BusError> for ApiError {
     fn from(e: BusError) -> Self {
-        Self::unavailable(crate::error_chain(&e))
+        Self::unavailable(chatsync_core::error_chain(&e))
     }
 }
 
@@ -424,7 +424,7 @@ impl TrustedProxies {
 
     /// From the `http` settings. An unparseable `trusted_proxies` was refused at start-up
     /// (`Config::validate`); here it trusts nobody.
-    pub fn from_config(cfg: &crate::config::HttpConfig) -> Self {
+    pub fn from_config(cfg: &chatsync_core::config::HttpConfig) -> Self {
         Self::new(
             cfg.trust_forwarded_for,
             cfg.trusted_proxy_nets().unwrap_or_default(),
@@ -496,7 +496,10 @@ pub async fn method_not_allowed_fallback() -> ApiError {
 /// The layers every public router gets, innermost first: client address, a body limit for
 /// JSON, a request timeout (so a stuck request cannot hold shutdown forever), metrics and a
 /// trace span per request.
-pub fn standard_layers(router: axum::Router, cfg: &crate::config::HttpConfig) -> axum::Router {
+pub fn standard_layers(
+    router: axum::Router,
+    cfg: &chatsync_core::config::HttpConfig,
+) -> axum::Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     use tower_http::timeout::TimeoutLayer;
     use tower_http::trace::TraceLayer;
@@ -589,7 +592,7 @@ mod tests {
     use axum::http::HeaderMap;
 
     fn proxies(nets: &str) -> TrustedProxies {
-        let cfg = crate::config::HttpConfig {
+        let cfg = chatsync_core::config::HttpConfig {
             trust_forwarded_for: true,
             trusted_proxies: nets.into(),
             ..Default::default()
@@ -639,7 +642,7 @@ mod tests {
 
     #[test]
     fn the_header_is_ignored_unless_forwarding_is_trusted() {
-        let cfg = crate::config::HttpConfig::default(); // trust_forwarded_for off
+        let cfg = chatsync_core::config::HttpConfig::default(); // trust_forwarded_for off
         let p = TrustedProxies::from_config(&cfg);
         let lo = ip("127.0.0.1");
         assert_eq!(p.client(lo, &headers(&["198.51.100.1"])), lo);
@@ -667,7 +670,9 @@ mod tests {
         assert_eq!(e.message(), "internal error");
         assert_eq!(e.cause.as_deref(), Some("database error: query failed: x"));
 
-        let e = ApiError::from(StoreError::Conflict(crate::ports::Conflict::EmailTaken));
+        let e = ApiError::from(StoreError::Conflict(
+            chatsync_core::ports::Conflict::EmailTaken,
+        ));
         assert_eq!((e.status(), e.code()), (StatusCode::CONFLICT, "conflict"));
     }
 }

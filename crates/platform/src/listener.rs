@@ -6,9 +6,9 @@
 //! HTTP/1 connection (with upgrades, for WebSocket) per accepted socket, `ConnectInfo` in every
 //! request as axum would put it, and a graceful shutdown that lets in-flight requests finish.
 
-use crate::config::HttpConfig;
 use axum::Router;
 use axum::extract::ConnectInfo;
+use chatsync_core::config::HttpConfig;
 use futures::task::AtomicWaker;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
