@@ -130,6 +130,7 @@ impl AuthService {
         sessions::LoginRequest::export_all(cfg)?;
         sessions::RefreshRequest::export_all(cfg)?;
         sessions::LoggedIn::export_all(cfg)?;
+        sessions::TokenPair::export_all(cfg)?;
         sessions::SessionView::export_all(cfg)?;
         profiles::UpdateMe::export_all(cfg)?;
         profiles::UserSearchPage::export_all(cfg)?;

@@ -3,8 +3,10 @@
 // refreshes would end the session as "refresh_token_reused").
 
 import type { Conversation, ConversationSummary, Message, NotificationLevel, NotificationSettings } from "./protocol";
-import { getSession, setSession, updateSession, type Session, type User } from "./session";
+import { getSession, setSession, updateSession, type User } from "./session";
 import type { CodeSent } from "./generated/CodeSent";
+import type { LoggedIn } from "./generated/LoggedIn";
+import type { TokenPair } from "./generated/TokenPair";
 import type { PublicProfile } from "./generated/PublicProfile";
 import type { SessionView } from "./generated/SessionView";
 import type { PresenceState } from "./generated/PresenceState";
@@ -51,12 +53,6 @@ async function parseError(res: Response): Promise<ApiError> {
     // Not JSON (a proxy page, say): keep the status text.
   }
   return new ApiError(res.status, code, message, retry ? Number(retry) : null);
-}
-
-interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  session_id: string;
 }
 
 let refreshing: Promise<boolean> | null = null;
@@ -132,7 +128,7 @@ export interface OutboxMail {
 /** Where a page of history is read: one of these, or none for the newest page. */
 export type HistoryAt = { before_seq?: number } | { after_seq?: number } | { around_seq?: number };
 
-type SignedIn = Session & { token_type: string; expires_in: number };
+type SignedIn = LoggedIn;
 
 function signedIn(s: SignedIn): User {
   setSession({

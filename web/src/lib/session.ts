@@ -1,15 +1,11 @@
 import { useSyncExternalStore } from "react";
+import type { Me } from "./generated/Me";
 
 // The signed-in session, kept in localStorage so a reload stays signed in. Other modules
 // subscribe to hear about sign-in, token rotation and sign-out.
 
-export interface User {
-  id: string;
-  email: string;
-  display_name: string;
-  avatar_url: string | null;
-  created_at: string;
-}
+/** My account, as `GET /api/users/me` and log-in answer it (generated from the Rust type). */
+export type User = Me;
 
 export interface Session {
   access_token: string;
