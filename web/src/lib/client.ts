@@ -349,12 +349,23 @@ function isReading(conversationId: string): boolean {
   return getState().activeId === conversationId && document.visibilityState === "visible" && document.hasFocus();
 }
 
-/** Marks everything in the conversation read if the person is looking at it. */
+/**
+ * Marks what the person has in front of them read, if they are looking at it: everything, or,
+ * when the list was opened far back (a search hit, a reply's original), only up to the newest
+ * message the window holds; the rest stays unread until they scroll down to it.
+ */
 export function markRead(conversationId: string): void {
   const e = engine;
   if (!e || !isReading(conversationId)) return;
   const c = getState().conversations[conversationId];
   if (!c) return;
+  const thread = getState().threads[conversationId];
+  if (!thread?.loaded) return; // nothing shown yet: the view calls again once it is
+  if (thread.hasNewer) {
+    const seen = thread.items.at(-1)?.seq ?? 0;
+    if (seen > 0) receipt(e, conversationId, "read", seen);
+    return;
+  }
   setUnread(conversationId, 0);
   closeNotifications(conversationId);
   if (c.last_seq > 0) receipt(e, conversationId, "read", c.last_seq);

@@ -17,7 +17,7 @@ import {
   startServer,
   type Server,
 } from "./harness.js";
-import { direct, say, signUp, type Account } from "./seed.js";
+import { direct, readConversation, say, signUp, type Account } from "./seed.js";
 
 const searchBox = (page: Page) => page.getByRole("searchbox", { name: "Search people, chats and messages" });
 const results = (page: Page) => page.getByRole("region", { name: "Search results" });
@@ -167,6 +167,15 @@ describe("the main search box", { timeout: 300_000 }, () => {
     assert.equal(around[0]!.searchParams.get("around_seq"), String(hit.seq));
     assert.equal(history[0], around[0], "the conversation opened straight at the hit");
     assert.equal(history.filter((u) => u.searchParams.has("before_seq")).length, 0, "no paging back");
+    // Only what the window holds counts as read: the 2,000 newer messages stay unread.
+    const readSeq = async () => {
+      const conv = await readConversation(server, ben, c.id);
+      return conv.members.find((m) => m.user_id === ben.id)!.read_seq;
+    };
+    await eventually("the window's messages to be read", async () => {
+      const seq = await readSeq();
+      assert.ok(seq >= hit.seq && seq < newest.seq, `read up to ${seq}, newest ${newest.seq}`);
+    });
     // A message that comes in meanwhile waits: it is not put after the gap (the list, back
     // once the search box is cleared, shows it).
     await searchBox(page).fill("");
@@ -184,6 +193,9 @@ describe("the main search box", { timeout: 300_000 }, () => {
     assert.equal(await target.count(), 0, "the window far back was replaced");
     await eventually("the list to be at the bottom", async () => {
       assert.ok(await log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 80));
+    });
+    await eventually("everything to be read at the live end", async () => {
+      assert.ok((await readSeq()) > newest.seq);
     });
     // Live again: a new message shows as it comes.
     await say(server, dan, c, "Found it!");

@@ -56,6 +56,15 @@ export const group = (server: Server, owner: Account, name: string, members: Acc
     member_ids: members.map((m) => m.id),
   });
 
+/** A conversation with its members' read positions, as `who` sees it. */
+export const readConversation = (server: Server, who: Account, id: string) =>
+  call<Conversation & { members: { user_id: string; read_seq: number }[] }>(
+    server,
+    who.token,
+    "GET",
+    `/api/conversations/${id}`,
+  );
+
 export const say = (server: Server, from: Account, c: Conversation, body: string, attachments: string[] = []) =>
   call<Message>(server, from.token, "POST", `/api/conversations/${c.id}/messages`, {
     client_id: randomUUID(),

@@ -14,8 +14,14 @@ export function ConversationView({ id, openDetails }: { id: string; openDetails:
   const [dragging, setDragging] = useState(false);
 
   useEffect(() => void openThread(id), [id]);
-  // Everything shown while the window has focus counts as read.
-  useEffect(() => markRead(id), [id, lastSeq]);
+  // What is shown while the window has focus counts as read: far back, up to the window's
+  // newest message, so scrolling down (or jumping) to the live end reads the rest.
+  const windowEnd = useChat((s) => {
+    const t = s.threads[id];
+    if (!t?.loaded) return -2;
+    return t.hasNewer ? (t.items.at(-1)?.seq ?? 0) : -1;
+  });
+  useEffect(() => markRead(id), [id, lastSeq, windowEnd]);
 
   if (!conversation) return null;
 
