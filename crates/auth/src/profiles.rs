@@ -71,6 +71,7 @@ pub(crate) fn check_avatar(url: &str) -> Result<String, Invalid> {
     Ok(url.to_owned())
 }
 
+/// Changes my shown name or avatar.
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", request_body = UpdateMe,
     responses((status = 200, body = Me)))]
 async fn update_me(

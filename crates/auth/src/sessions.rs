@@ -110,6 +110,7 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// Logs in with address and password: a new session (one per device) and its tokens.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", security(()), request_body = LoginRequest,
     responses((status = 200, body = LoggedIn)))]
 async fn login(

@@ -124,6 +124,7 @@ pub(crate) enum CreateConversation {
     },
 }
 
+/// Starts a direct conversation (idempotent per pair) or a group.
 #[utoipa::path(post, path = "/api/conversations", tag = "conversations",
     request_body = CreateConversation,
     responses(
@@ -180,6 +181,7 @@ async fn list(
     Ok(Json(ConversationList { conversations }))
 }
 
+/// One of my conversations, with its members and their read positions.
 #[utoipa::path(get, path = "/api/conversations/{id}", tag = "conversations", params(("id" = ConversationId, Path, description = "The conversation.")),
     responses((status = 200, body = Conversation)))]
 async fn show(
@@ -197,6 +199,7 @@ pub(crate) struct Rename {
     pub(crate) name: String,
 }
 
+/// Renames a group (its members only).
 #[utoipa::path(patch, path = "/api/conversations/{id}", tag = "conversations", params(("id" = ConversationId, Path, description = "The conversation.")),
     request_body = Rename, responses((status = 200, body = Conversation)))]
 async fn rename(
@@ -215,6 +218,7 @@ pub(crate) struct AddMembers {
     pub(crate) user_ids: Vec<UserId>,
 }
 
+/// Adds people to a group.
 #[utoipa::path(post, path = "/api/conversations/{id}/members", tag = "conversations",
     params(("id" = ConversationId, Path, description = "The conversation.")), request_body = AddMembers, responses((status = 200, body = Conversation)))]
 async fn add_members(
@@ -230,6 +234,7 @@ async fn add_members(
     ))
 }
 
+/// Removes a member from a group (its owner only).
 #[utoipa::path(delete, path = "/api/conversations/{id}/members/{user_id}", tag = "conversations",
     params(("id" = ConversationId, Path, description = "The conversation."), ("user_id" = UserId, Path, description = "The member to remove.")),
     responses((status = 204, description = "Removed.")))]
@@ -244,6 +249,7 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Leaves a group.
 #[utoipa::path(post, path = "/api/conversations/{id}/leave", tag = "conversations", params(("id" = ConversationId, Path, description = "The conversation.")),
     responses((status = 204, description = "Left.")))]
 async fn leave(
@@ -278,6 +284,7 @@ struct MessagePage {
     has_newer: Option<bool>,
 }
 
+/// A page of history: the newest, before or after a seq, or around one (`around_seq`).
 #[utoipa::path(get, path = "/api/conversations/{id}/messages", tag = "messages",
     params(("id" = ConversationId, Path, description = "The conversation."), HistoryQuery), responses((status = 200, body = MessagePage)))]
 async fn history(
@@ -335,6 +342,7 @@ pub(crate) struct SendBody {
     pub(crate) mentions: Vec<UserId>,
 }
 
+/// Sends a message (the REST form of `message:send`; `client_id` makes it idempotent).
 #[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "messages",
     params(("id" = ConversationId, Path, description = "The conversation.")), request_body = SendBody,
     responses(
@@ -377,6 +385,7 @@ pub(crate) struct ReceiptBody {
     pub(crate) seq: i64,
 }
 
+/// Moves my delivered or read position forward.
 #[utoipa::path(post, path = "/api/conversations/{id}/receipts", tag = "messages",
     params(("id" = ConversationId, Path, description = "The conversation.")), request_body = ReceiptBody, responses((status = 200, body = ReceiptAck)))]
 async fn receipt(
@@ -398,6 +407,7 @@ pub(crate) struct EditBody {
     pub(crate) body: String,
 }
 
+/// Edits my message; an edit that changes its first link changes its preview.
 #[utoipa::path(patch, path = "/api/messages/{id}", tag = "messages", params(("id" = MessageId, Path, description = "The message.")),
     request_body = EditBody, responses((status = 200, body = Message)))]
 async fn edit(
@@ -410,6 +420,7 @@ async fn edit(
     Ok(Json(s.0.edit(user.user_id, None, mid, &req.body).await?))
 }
 
+/// Deletes my message (its seq stays; body and attachments go).
 #[utoipa::path(delete, path = "/api/messages/{id}", tag = "messages", params(("id" = MessageId, Path, description = "The message.")),
     responses((status = 200, description = "The message, now deleted.", body = Message)))]
 async fn remove_message(
@@ -421,6 +432,7 @@ async fn remove_message(
     Ok(Json(s.0.delete(user.user_id, None, mid).await?))
 }
 
+/// Adds my reaction.
 #[utoipa::path(put, path = "/api/messages/{id}/reactions/{emoji}", tag = "messages",
     params(("id" = MessageId, Path, description = "The message."), ("emoji" = String, Path, description = "One emoji (at most 16 characters).")), responses((status = 200, body = Message)))]
 async fn react_on(
@@ -434,6 +446,7 @@ async fn react_on(
     ))
 }
 
+/// Removes my reaction.
 #[utoipa::path(delete, path = "/api/messages/{id}/reactions/{emoji}", tag = "messages",
     params(("id" = MessageId, Path, description = "The message."), ("emoji" = String, Path, description = "One emoji (at most 16 characters).")), responses((status = 200, body = Message)))]
 async fn react_off(
@@ -459,6 +472,7 @@ struct PresenceList {
     presence: Vec<PresenceState>,
 }
 
+/// Who of the given people is online (contacts only).
 #[utoipa::path(get, path = "/api/presence", tag = "presence", params(PresenceQuery),
     responses((status = 200, body = PresenceList)))]
 async fn presence(
@@ -514,6 +528,7 @@ struct MessageSearchPage {
     next_before: Option<String>,
 }
 
+/// Full-text search over the messages of my conversations, newest first.
 #[utoipa::path(get, path = "/api/search/messages", tag = "messages", params(SearchParams),
     responses((status = 200, body = MessageSearchPage)))]
 async fn search_messages(
@@ -607,6 +622,8 @@ pub(crate) struct NotificationsBody {
     pub(crate) muted_until: Option<DateTime<Utc>>,
 }
 
+/// Sets how this conversation notifies me (level, mute); my other devices get
+/// `conversation:notifications`.
 #[utoipa::path(put, path = "/api/conversations/{id}/notifications", tag = "conversations",
     params(("id" = ConversationId, Path, description = "The conversation.")), request_body = NotificationsBody, responses((status = 200, body = Notifications)))]
 async fn set_notifications(
@@ -634,6 +651,7 @@ async fn show_message(
     Ok(Json(s.0.message(user.user_id, mid).await?))
 }
 
+/// My chat settings.
 #[utoipa::path(get, path = "/api/chat-settings", tag = "settings",
     responses((status = 200, body = ChatSettings)))]
 async fn chat_settings(
@@ -645,6 +663,7 @@ async fn chat_settings(
     }))
 }
 
+/// Changes my chat settings; my other devices get `chat:settings`.
 #[utoipa::path(put, path = "/api/chat-settings", tag = "settings", request_body = ChatSettings,
     responses((status = 200, body = ChatSettings)))]
 async fn set_chat_settings(
