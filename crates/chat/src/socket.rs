@@ -265,7 +265,7 @@ async fn on_disconnect<A: Adapter>(s: SocketRef<A>, Extension(chat): Extension<A
     }
 }
 
-/// Common shape of every handler: rate limit, decode, run, ack. Each event runs in a span
+/// Common shape of every handler: count, rate limit, decode, run, ack. Each event runs in a span
 /// carrying its request id (the handshake's `x-request-id`, then `-` and the event's number on
 /// this socket), which a refused event's ack also names.
 async fn handle<A: Adapter, T, R, F, Fut>(
@@ -279,6 +279,7 @@ async fn handle<A: Adapter, T, R, F, Fut>(
     Fut: std::future::Future<Output = ChatResult<R>>,
     R: serde::Serialize,
 {
+    metrics::counter!("chat_events_total", "event" => kind.name()).increment(1);
     let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() else {
         return;
     };
@@ -334,7 +335,6 @@ async fn on_send<A: Adapter>(
     TryData(p): TryData<SendPayload>,
     ack: AckSender<A>,
 ) {
-    metrics::counter!("chat_events_total", "event" => protocol::SEND).increment(1);
     let started = std::time::Instant::now();
     let sid = s.id;
     handle(&s, ack, Kind::Send, p, |ctx, p| async move {
@@ -356,7 +356,6 @@ async fn on_typing<A: Adapter>(
     TryData(p): TryData<TypingPayload>,
     ack: AckSender<A>,
 ) {
-    metrics::counter!("chat_events_total", "event" => protocol::TYPING).increment(1);
     handle(
         &s,
         ack,
@@ -409,7 +408,6 @@ async fn on_receipt<A: Adapter>(
     TryData(p): TryData<ReceiptPayload>,
     ack: AckSender<A>,
 ) {
-    metrics::counter!("chat_events_total", "event" => protocol::RECEIPT).increment(1);
     let sid = s.id;
     handle(
         &s,
@@ -441,7 +439,6 @@ async fn on_sync<A: Adapter>(
     TryData(p): TryData<SyncPayload>,
     ack: AckSender<A>,
 ) {
-    metrics::counter!("chat_events_total", "event" => protocol::SYNC).increment(1);
     handle(
         &s,
         ack,
@@ -469,7 +466,6 @@ async fn on_edit<A: Adapter>(
     TryData(p): TryData<EditPayload>,
     ack: AckSender<A>,
 ) {
-    metrics::counter!("chat_events_total", "event" => protocol::EDIT).increment(1);
     let sid = s.id;
     handle(
         &s,
@@ -495,7 +491,6 @@ async fn on_delete<A: Adapter>(
     TryData(p): TryData<DeletePayload>,
     ack: AckSender<A>,
 ) {
-    metrics::counter!("chat_events_total", "event" => protocol::DELETE).increment(1);
     let sid = s.id;
     handle(
         &s,
@@ -521,7 +516,6 @@ async fn on_react<A: Adapter>(
     TryData(p): TryData<ReactPayload>,
     ack: AckSender<A>,
 ) {
-    metrics::counter!("chat_events_total", "event" => protocol::REACT).increment(1);
     let sid = s.id;
     handle(
         &s,
