@@ -9,7 +9,7 @@ use axum::Router;
 use axum::http::header;
 use axum::response::Redirect;
 use axum::routing::get;
-use chatsync_testkit::{Backends, TestApp};
+use chatsync_testkit::{Backends, Sock, TestApp, TestUser};
 use reqwest::Method;
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -64,20 +64,52 @@ async fn site() -> SocketAddr {
     addr
 }
 
+/// Ann and Bob in a direct conversation, Bob's socket open, and a site to link to that the
+/// chat service may read.
+struct Fx {
+    site: SocketAddr,
+    app: TestApp,
+    ann: TestUser,
+    bob: TestUser,
+    conv: String,
+    bob_sock: Sock,
+}
+
+impl Fx {
+    async fn new(b: Backends) -> Self {
+        let site = site().await;
+        let app = TestApp::spawn_with(b, |c| {
+            c.chat.link_preview_allow = vec!["127.0.0.1".parse().unwrap()];
+        })
+        .await;
+        let ann = app.signup("Ann").await;
+        let bob = app.signup("Bob").await;
+        let conv = app.direct(&ann, &bob).await;
+        let bob_sock = app.socket(&bob).await;
+        Self {
+            site,
+            app,
+            ann,
+            bob,
+            conv,
+            bob_sock,
+        }
+    }
+}
+
 #[rstest]
 #[case::embedded(Backends::EMBEDDED)]
 #[case::production(Backends::PRODUCTION)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_link_gets_a_preview_with_a_copied_image(#[case] b: Backends) {
-    let site = site().await;
-    let app = TestApp::spawn_with(b, |c| {
-        c.chat.link_preview_allow = vec!["127.0.0.1".parse().unwrap()];
-    })
-    .await;
-    let ann = app.signup("Ann").await;
-    let bob = app.signup("Bob").await;
-    let conv = app.direct(&ann, &bob).await;
-    let mut bob_sock = app.socket(&bob).await;
+    let Fx {
+        site,
+        app,
+        ann,
+        bob,
+        conv,
+        mut bob_sock,
+    } = Fx::new(b).await;
 
     let send = |client_id: &'static str, body: String| {
         let app = &app;
@@ -194,15 +226,14 @@ async fn the_first_link_gets_a_preview_with_a_copied_image(#[case] b: Backends) 
 #[case::production(Backends::PRODUCTION)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_that_changes_the_link_changes_the_preview(#[case] b: Backends) {
-    let site = site().await;
-    let app = TestApp::spawn_with(b, |c| {
-        c.chat.link_preview_allow = vec!["127.0.0.1".parse().unwrap()];
-    })
-    .await;
-    let ann = app.signup("Ann").await;
-    let bob = app.signup("Bob").await;
-    let conv = app.direct(&ann, &bob).await;
-    let mut bob_sock = app.socket(&bob).await;
+    let Fx {
+        site,
+        app,
+        ann,
+        bob,
+        conv,
+        mut bob_sock,
+    } = Fx::new(b).await;
     let r = app
         .call(
             Method::POST,
