@@ -10,12 +10,19 @@
 //! SQLite has one writer at a time; the other writes (edits, receipts, sign-ups) still go
 //! through the sqlx pool and wait for this connection's transaction like any other, with the
 //! same busy timeout.
+//!
+//! This thread also keeps the search index: an append only queues its messages for
+//! `message_fts` (see the `search_queue` migration), and [`index_queued`] moves the queue into
+//! the index in one transaction once [`INDEX_AFTER`] messages are queued, when no batch came
+//! for [`INDEX_WHEN_IDLE`], or when a search asks for it ([`Appender::index`]). FTS5 written one
+//! small transaction at a time doubled the cost of an append (a segment per commit, merged
+//! again and again); in batches of hundreds it costs a few per cent.
 
 use crate::{DbResult, from_millis, millis};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
-    AppendBatch, Attachment, LinkPreview, Message, NewMessage, now_millis,
+    AppendBatch, Appended, Attachment, LinkPreview, Message, NewMessage, now_millis,
 };
 use chatsync_store_sql::append;
 use chatsync_store_sql::message_columns;
@@ -35,10 +42,21 @@ pub(crate) struct Appender {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
-struct Job {
-    batch: Vec<NewMessage>,
-    reply: oneshot::Sender<Result<AppendBatch, StoreError>>,
+enum Job {
+    Append {
+        batch: Vec<NewMessage>,
+        reply: oneshot::Sender<Result<AppendBatch, StoreError>>,
+    },
+    /// Index every queued message now.
+    Index {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
+
+/// Queued messages that make the appender index them after its batch.
+const INDEX_AFTER: usize = 1024;
+/// How long without batches after which the appender indexes what is queued.
+const INDEX_WHEN_IDLE: Duration = Duration::from_millis(200);
 
 fn stopped() -> StoreError {
     StoreError::Unavailable {
@@ -65,18 +83,28 @@ impl Appender {
     /// Appends `batch` in one transaction on the appending thread.
     pub(crate) async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
+        self.submit(Job::Append {
             batch: batch.to_vec(),
             reply,
-        };
+        })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Brings the search index up to date with every message committed so far.
+    pub(crate) async fn index(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Index { reply })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
         self.jobs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .ok_or_else(stopped)?
             .send(job)
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| stopped())
     }
 
     /// Stops taking batches; the thread finishes the one in hand and closes its connection.
@@ -100,14 +128,84 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(job) = jobs.recv() {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            append_batch(&mut conn, &job.batch)
-        }))
-        .unwrap_or_else(|_| Err(StoreError::broken("the append panicked")));
-        // The sender may have gone; what was committed stays committed.
-        let _ = job.reply.send(result);
+    // Messages this thread queued for the index since it last indexed.
+    let mut queued = 0;
+    loop {
+        let job = if queued == 0 {
+            jobs.recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+        } else {
+            jobs.recv_timeout(INDEX_WHEN_IDLE)
+        };
+        match job {
+            Ok(Job::Append { batch, reply }) => {
+                let result = guarded("the append", || append_batch(&mut conn, &batch));
+                if let Ok(done) = &result {
+                    queued += done
+                        .outcomes
+                        .iter()
+                        .filter(|o| matches!(o, Appended::New(_)))
+                        .count();
+                }
+                // The sender may have gone; what was committed stays committed.
+                let _ = reply.send(result);
+                if queued >= INDEX_AFTER {
+                    queued = index_in_background(&mut conn);
+                }
+            }
+            Ok(Job::Index { reply }) => {
+                let result = guarded("indexing", || index_queued(&mut conn));
+                if result.is_ok() {
+                    queued = 0;
+                }
+                let _ = reply.send(result);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => queued = index_in_background(&mut conn),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
     }
+    // What is still queued is indexed by the next search, here or after a restart.
+}
+
+/// Runs `f`, turning a panic into an error for its caller.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(StoreError::broken(format!("{what} panicked"))))
+}
+
+/// Indexes the queue when no one is waiting for it; a failure is logged and the queue kept
+/// (the next attempt or search retries). Returns how many messages are still queued.
+fn index_in_background(conn: &mut Connection) -> usize {
+    match guarded("indexing", || index_queued(conn)) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::warn!(error = %chatsync_core::error_chain(&e), "search indexing failed; will retry");
+            // Try again after the next batch or idle spell, not after every batch.
+            INDEX_AFTER / 2
+        }
+    }
+}
+
+/// Moves every queued message into the search index, in one transaction.
+fn index_queued(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .db()?;
+    tx.prepare_cached(
+        "INSERT INTO message_fts (rowid, body)
+         SELECT msg.rowid, msg.body FROM message_fts_queue q
+         JOIN message msg ON msg.rowid = q.message_rowid
+         ORDER BY q.message_rowid",
+    )
+    .db()?
+    .execute([])
+    .db()?;
+    tx.prepare_cached("DELETE FROM message_fts_queue")
+        .db()?
+        .execute([])
+        .db()?;
+    tx.commit().db()?;
+    Ok(())
 }
 
 /// One batch, one transaction: the decisions are [`append::plan`]'s, the SQL is SQLite's.

@@ -624,6 +624,9 @@ impl ChatStore for SqliteStore {
         if q.terms.is_empty() {
             return Ok(Vec::new());
         }
+        // Messages are indexed in batches (see `appender`): index what is queued, so the
+        // search sees every message committed before it.
+        self.appender.index().await?;
         // The index first, newest match first, joined to the messages and the asker's
         // memberships as it goes, until the page is full: rowids grow with every insert as
         // `created_at` does, so FTS5 walks its doclist backwards and stops early, and nothing

@@ -357,6 +357,128 @@ mod tests {
         );
     }
 
+    /// Messages reach the search index in batches (issue 10), yet a search finds every
+    /// committed message, as its body is now: edits and deletes of a message not indexed yet
+    /// leave the index consistent, edits of an indexed one update it, and an idle appender
+    /// indexes the queue by itself.
+    #[tokio::test]
+    #[allow(clippy::too_many_lines)]
+    async fn messages_are_indexed_in_batches_and_searches_see_every_committed_one() {
+        use chatsync_core::ids::UserId;
+        use chatsync_core::ports::ChatStore;
+        use chatsync_core::ports::chat::{Appended, NewMessage, SearchQuery, search_terms};
+        let dir = std::env::temp_dir().join(format!("chatsync-fts-{}", uuid::Uuid::new_v4()));
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .expect("open");
+        store.migrate_chat().await.expect("migrate");
+        let ann = UserId::new();
+        let chat = store.create_group(ann, "team", &[]).await.expect("group");
+        let send = async |client_id: &str, body: &str| {
+            let batch = store
+                .append(&[NewMessage {
+                    conversation_id: chat.id,
+                    sender_id: ann,
+                    client_id: client_id.into(),
+                    body: body.into(),
+                    attachments: Vec::new(),
+                    reply_to: None,
+                    mentions: Vec::new(),
+                }])
+                .await
+                .expect("append");
+            match batch.outcomes.into_iter().next() {
+                Some(Appended::New(m)) => m,
+                other => panic!("not stored: {other:?}"),
+            }
+        };
+        let found = async |words: &str| -> Vec<String> {
+            let q = SearchQuery {
+                terms: search_terms(words),
+                conversation_id: None,
+                before: None,
+                limit: 20,
+            };
+            let mut bodies: Vec<String> = store
+                .search(ann, &q)
+                .await
+                .expect("search")
+                .into_iter()
+                .map(|h| h.message.body)
+                .collect();
+            bodies.sort();
+            bodies
+        };
+        let count = async |sql: &str| -> i64 {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&store.pool)
+                .await
+                .expect(sql)
+        };
+        let queued = "SELECT count(*) FROM message_fts_queue";
+        let integrity = async || {
+            sqlx::query(
+                "INSERT INTO message_fts (message_fts, rank) VALUES ('integrity-check', 1)",
+            )
+            .execute(&store.pool)
+            .await
+            .expect("the index agrees with the messages");
+        };
+
+        let first = send("1", "alpha one").await;
+        send("2", "bravo two").await;
+        assert_eq!(count(queued).await, 2, "an append queues its messages");
+        assert_eq!(
+            count("SELECT count(*) FROM message_fts WHERE message_fts MATCH 'alpha'").await,
+            0,
+            "and does not index them itself"
+        );
+        // Edited while queued: the index gets the body as it is when indexed.
+        store
+            .edit_message(first.id, ann, "delta one", false)
+            .await
+            .expect("edit");
+        assert_eq!(found("delta").await, ["delta one"]);
+        assert!(found("alpha").await.is_empty());
+        assert_eq!(found("two").await, ["bravo two"]);
+        assert_eq!(count(queued).await, 0, "the search indexed the queue");
+        // Edited once indexed: the triggers keep the index in step.
+        store
+            .edit_message(first.id, ann, "echo one", false)
+            .await
+            .expect("edit");
+        assert_eq!(found("echo").await, ["echo one"]);
+        assert!(found("delta").await.is_empty());
+        // Deleted while queued, and deleted for good while queued: nothing is left behind.
+        let gone = send("3", "foxtrot three").await;
+        store.delete_message(gone.id, ann).await.expect("delete");
+        let purged = send("4", "golf four").await;
+        sqlx::query("DELETE FROM message WHERE message_id = ?1")
+            .bind(purged.id.to_string())
+            .execute(&store.pool)
+            .await
+            .expect("purge");
+        assert_eq!(count(queued).await, 1, "the purged message left the queue");
+        assert!(found("foxtrot").await.is_empty());
+        assert!(found("golf").await.is_empty());
+        integrity().await;
+        // Nobody searches: an idle appender indexes what is queued on its own.
+        send("5", "hotel five").await;
+        let mut waited = 0;
+        while count(queued).await > 0 {
+            assert!(waited < 100, "the queue was never indexed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        assert_eq!(
+            count("SELECT count(*) FROM message_fts WHERE message_fts MATCH 'hotel'").await,
+            1
+        );
+        integrity().await;
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// With SQLite's own checkpoints off, only the background task moves the log into the
     /// database file: if it stopped, the file would stay empty and the log would grow forever.
     #[tokio::test]
