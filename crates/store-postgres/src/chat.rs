@@ -169,8 +169,16 @@ async fn insert_members(
 impl PgStore {
     /// One attempt at [`ChatStore::append`]; fails with `Conflict` if another node inserted one
     /// of the same (sender, client_id) pairs concurrently.
+    ///
+    /// Three round trips (issue 10: there were eight, and PostgreSQL's CPU per message at
+    /// ordinary load is mostly per statement and per transaction): two reads the plan needs,
+    /// then one statement that locks the conversations, reserves their seqs, and inserts the
+    /// messages with their mentions and attachments. One statement is one transaction, so it
+    /// needs no `BEGIN` or `COMMIT`. The reads need none either: a concurrent send of the same
+    /// key makes the insert fail on the unique key (and the retry finds the message), and a
+    /// membership read in a transaction would not have been locked any more than this one.
     async fn append_once(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
-        let mut tx = self.pool.begin().await.db()?;
+        let mut db = self.pool.acquire().await.db()?;
         let now = now_millis();
 
         let (senders, client_ids): (Vec<Uuid>, Vec<&str>) =
@@ -184,7 +192,7 @@ impl PgStore {
         ))
         .bind(&senders)
         .bind(&client_ids)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *db)
         .await
         .db()?;
         let mut existing: Vec<Message> = found
@@ -192,61 +200,28 @@ impl PgStore {
             .map(read::message::<Pg>)
             .collect::<Result<_, _>>()
             .db()?;
-        with_reactions(&mut tx, &mut existing).await?;
+        with_reactions(&mut db, &mut existing).await?;
         let member_rows = sqlx::query(
             "SELECT conversation_id, user_id FROM member WHERE conversation_id = ANY($1)",
         )
         .bind(uuids(&append::conversations(batch)))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *db)
         .await
         .db()?;
         let members = read::group_member_ids::<Pg>(&member_rows).db()?;
 
         let plan = append::plan(batch, existing, members);
         if plan.reservations().is_empty() {
-            tx.commit().await.db()?;
             return Ok(plan.finish(Vec::new()));
         }
-
-        // Reserve seqs. Rows are locked in id order (the plan's order) so concurrent batches
-        // on other nodes cannot deadlock.
-        let (ids, counts): (Vec<Uuid>, Vec<i64>) =
+        // Seqs numbered from 1 per conversation; the statement adds the conversation's
+        // `last_seq` before the reservation (`base`), and so does `renumber` below.
+        let mut stored = plan.draft(now)?;
+        let (conversations, counts): (Vec<Uuid>, Vec<i64>) =
             plan.reservations().iter().map(|(c, n)| (c.0, *n)).unzip();
-        sqlx::query(
-            "SELECT 1 FROM conversation WHERE conversation_id = ANY($1)
-             ORDER BY conversation_id FOR UPDATE",
-        )
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-        let reserved = sqlx::query(
-            "UPDATE conversation c SET last_seq = c.last_seq + v.n, last_activity_at = $3
-             FROM UNNEST($1::uuid[], $2::bigint[]) AS v(id, n)
-             WHERE c.conversation_id = v.id
-             RETURNING c.conversation_id, c.last_seq",
-        )
-        .bind(&ids)
-        .bind(&counts)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .db()?;
-        let last_seq = reserved
-            .iter()
-            .map(|r| {
-                Ok((
-                    ConversationId(Pg::uuid(r, "conversation_id")?),
-                    Pg::int(r, "last_seq")?,
-                ))
-            })
-            .collect::<Result<HashMap<_, _>, sqlx::Error>>()
-            .db()?;
-        let stored = plan.assign(&last_seq, now)?;
-
         let ids: Vec<Uuid> = stored.iter().map(|m| m.id.0).collect();
         let cids: Vec<Uuid> = stored.iter().map(|m| m.conversation_id.0).collect();
-        let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+        let offsets: Vec<i64> = stored.iter().map(|m| m.seq).collect();
         let senders: Vec<Uuid> = stored.iter().map(|m| m.sender_id.0).collect();
         let client_ids: Vec<&str> = stored.iter().map(|m| m.client_id.as_str()).collect();
         let bodies: Vec<&str> = stored.iter().map(|m| m.body.as_str()).collect();
@@ -260,88 +235,84 @@ impl PgStore {
             .iter()
             .map(|m| serde_json::to_value(&m.mentions).unwrap_or_default())
             .collect();
-        sqlx::query(
-            "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
-                                  body, attachments, reply_to, mentions, created_at)
-             SELECT id, cid, seq, sender, client_id, body, attachments, reply_to,
-                    ARRAY(SELECT jsonb_array_elements_text(mentioned)::uuid), $8
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
-                         $6::text[], $7::jsonb[], $9::uuid[], $10::jsonb[])
-                  AS t(id, cid, seq, sender, client_id, body, attachments, reply_to, mentioned)",
+        let mut attached: (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = Default::default();
+        for m in &stored {
+            for a in &m.attachments {
+                attached.0.push(a.media_id.0);
+                attached.1.push(m.conversation_id.0);
+                attached.2.push(m.id.0);
+            }
+        }
+        // `locked` takes the conversations' rows in id order (the plan's order), so concurrent
+        // batches on other nodes cannot deadlock; `reserved` moves their `last_seq` on. The
+        // other sub-statements insert from what those return.
+        let reserved = sqlx::query(
+            "WITH locked AS MATERIALIZED (
+                 SELECT conversation_id FROM conversation
+                 WHERE conversation_id = ANY($1) ORDER BY conversation_id FOR UPDATE
+             ), reserved AS (
+                 UPDATE conversation c SET last_seq = c.last_seq + v.n, last_activity_at = $3
+                 FROM locked JOIN UNNEST($1::uuid[], $2::bigint[]) AS v(id, n)
+                      ON v.id = locked.conversation_id
+                 WHERE c.conversation_id = v.id
+                 RETURNING c.conversation_id, c.last_seq - v.n AS base
+             ), inserted AS (
+                 INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
+                                      body, attachments, reply_to, mentions, created_at)
+                 SELECT t.id, t.cid, r.base + t.k, t.sender, t.client_id, t.body, t.attachments,
+                        t.reply_to, ARRAY(SELECT jsonb_array_elements_text(t.mentioned)::uuid), $3
+                 FROM UNNEST($4::uuid[], $5::uuid[], $6::bigint[], $7::uuid[], $8::text[],
+                             $9::text[], $10::jsonb[], $11::uuid[], $12::jsonb[])
+                      AS t(id, cid, k, sender, client_id, body, attachments, reply_to, mentioned)
+                 JOIN reserved r ON r.conversation_id = t.cid
+                 RETURNING message_id, conversation_id, seq, mentions
+             ), mentioned AS (
+                 INSERT INTO mention (user_id, conversation_id, seq, message_id)
+                 SELECT u, i.conversation_id, i.seq, i.message_id
+                 FROM inserted i CROSS JOIN UNNEST(i.mentions) AS u
+             ), attached AS (
+                 INSERT INTO media_attachment (media_id, conversation_id, message_id)
+                 SELECT * FROM UNNEST($13::uuid[], $14::uuid[], $15::uuid[])
+                 WHERE EXISTS (SELECT 1 FROM inserted)
+                 ON CONFLICT DO NOTHING
+             ), marked AS (
+                 UPDATE media SET attached_at = COALESCE(attached_at, $3)
+                 WHERE media_id = ANY($13) AND EXISTS (SELECT 1 FROM inserted)
+             )
+             SELECT conversation_id, base FROM reserved",
         )
+        .bind(&conversations)
+        .bind(&counts)
+        .bind(now)
         .bind(&ids)
         .bind(&cids)
-        .bind(&seqs)
+        .bind(&offsets)
         .bind(&senders)
         .bind(&client_ids)
         .bind(&bodies)
         .bind(&attachments)
-        .bind(now)
         .bind(&replies)
         .bind(&mentions)
-        .execute(&mut *tx)
+        .bind(&attached.0)
+        .bind(&attached.1)
+        .bind(&attached.2)
+        .fetch_all(&mut *db)
         .await
         .db()?;
-        let mentioned: Vec<(Uuid, Uuid, i64, Uuid)> = stored
+        let base = reserved
             .iter()
-            .flat_map(|m| {
-                m.mentions
-                    .iter()
-                    .map(move |u| (u.0, m.conversation_id.0, m.seq, m.id.0))
+            .map(|r| {
+                Ok((
+                    ConversationId(Pg::uuid(r, "conversation_id")?),
+                    Pg::int(r, "base")?,
+                ))
             })
-            .collect();
-        if !mentioned.is_empty() {
-            sqlx::query(
-                "INSERT INTO mention (user_id, conversation_id, seq, message_id)
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[])",
-            )
-            .bind(mentioned.iter().map(|m| m.0).collect::<Vec<_>>())
-            .bind(mentioned.iter().map(|m| m.1).collect::<Vec<_>>())
-            .bind(mentioned.iter().map(|m| m.2).collect::<Vec<_>>())
-            .bind(mentioned.iter().map(|m| m.3).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await
+            .collect::<Result<HashMap<_, _>, sqlx::Error>>()
             .db()?;
-        }
-        let (media, convs, msgs): (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = stored
-            .iter()
-            .flat_map(|m| {
-                m.attachments
-                    .iter()
-                    .map(move |a| (a.media_id.0, m.conversation_id.0, m.id.0))
-            })
-            .fold(
-                (Vec::new(), Vec::new(), Vec::new()),
-                |mut acc, (a, c, m)| {
-                    acc.0.push(a);
-                    acc.1.push(c);
-                    acc.2.push(m);
-                    acc
-                },
-            );
-        if !media.is_empty() {
-            sqlx::query(
-                "INSERT INTO media_attachment (media_id, conversation_id, message_id)
-                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[])
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&media)
-            .bind(&convs)
-            .bind(&msgs)
-            .execute(&mut *tx)
-            .await
-            .db()?;
-            sqlx::query(
-                "UPDATE media SET attached_at = COALESCE(attached_at, $2)
-                 WHERE media_id = ANY($1)",
-            )
-            .bind(&media)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        }
-        tx.commit().await.db()?;
+        // Conversations are never deleted, so none can vanish between the plan and the
+        // statement; if one did, its messages were not inserted and their senders get an
+        // error (a retry with the same client_id is answered as any other).
+        append::renumber(&mut stored, &base)?;
         Ok(plan.finish(stored))
     }
 }

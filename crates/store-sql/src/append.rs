@@ -151,6 +151,14 @@ impl Plan<'_> {
         Ok(out)
     }
 
+    /// The new messages as [`Plan::assign`] makes them, numbered from 1 in each conversation
+    /// (`seq` is the message's place among its conversation's new messages), for a store that
+    /// reserves seqs and inserts in one statement: its SQL adds each conversation's `last_seq`
+    /// before the reservation, and [`renumber`] does the same here once it is known.
+    pub fn draft(&self, now: DateTime<Utc>) -> Result<Vec<Message>, StoreError> {
+        self.assign(&self.reservations.clone().into_iter().collect(), now)
+    }
+
     /// The append's answer once `stored` (what [`Plan::assign`] returned) is committed: one
     /// outcome per input, in input order, and the members of each conversation that received
     /// a new message (for fan-out).
@@ -184,6 +192,24 @@ impl Plan<'_> {
                 .collect(),
         }
     }
+}
+
+/// Gives [`Plan::draft`]'s messages their seqs: `base` is each conversation's `last_seq`
+/// before the reservation. Fails if a conversation has none (it vanished during the append).
+pub fn renumber(
+    draft: &mut [Message],
+    base: &HashMap<ConversationId, i64>,
+) -> Result<(), StoreError> {
+    for m in draft {
+        let b = base.get(&m.conversation_id).ok_or_else(|| {
+            StoreError::broken(format!(
+                "conversation {} vanished during an append",
+                m.conversation_id
+            ))
+        })?;
+        m.seq += b;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -341,6 +367,28 @@ mod tests {
         want.sort();
         assert_eq!(r, want);
         assert_eq!(conversations(&batch), ids.to_vec());
+    }
+
+    /// A draft renumbered with the seqs before the reservation is what `assign` makes with the
+    /// seqs after it.
+    #[test]
+    fn a_renumbered_draft_is_the_assigned_batch() {
+        let (a, b) = (ConversationId::new(), ConversationId::new());
+        let u = UserId::new();
+        let batch = [
+            msg(a, u, "1"),
+            msg(b, u, "2"),
+            msg(a, u, "3"),
+            msg(a, u, "1"),
+        ];
+        let p = plan(&batch, vec![], HashMap::from([(a, vec![u]), (b, vec![u])]));
+        let mut draft = p.draft(Utc::now()).unwrap();
+        let offsets: Vec<i64> = draft.iter().map(|m| m.seq).collect();
+        assert_eq!(offsets, [1, 1, 2]);
+        renumber(&mut draft, &HashMap::from([(a, 7), (b, 0)])).unwrap();
+        let seqs: Vec<i64> = draft.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [8, 1, 9]);
+        assert!(renumber(&mut draft, &HashMap::from([(a, 7)])).is_err());
     }
 
     #[test]
