@@ -357,6 +357,71 @@ mod tests {
         );
     }
 
+    /// Every message of a 45-message batch over two conversations is stored, with its own
+    /// fields and seqs numbered without gaps per conversation.
+    #[tokio::test]
+    async fn a_large_batch_is_stored_whole_in_chunks() {
+        use chatsync_core::ids::UserId;
+        use chatsync_core::ports::ChatStore;
+        use chatsync_core::ports::chat::{Appended, NewMessage, Page};
+        let dir = std::env::temp_dir().join(format!("chatsync-batch-{}", uuid::Uuid::new_v4()));
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .expect("open");
+        store.migrate_chat().await.expect("migrate");
+        let (ann, bob) = (UserId::new(), UserId::new());
+        let one = store.create_group(ann, "one", &[bob]).await.expect("group");
+        let two = store.create_group(bob, "two", &[]).await.expect("group");
+        let batch: Vec<NewMessage> = (0..45)
+            .map(|i| NewMessage {
+                conversation_id: if i % 3 == 0 { two.id } else { one.id },
+                sender_id: if i % 3 == 0 || i % 2 == 0 { bob } else { ann },
+                client_id: format!("c{i}"),
+                body: format!("message {i}"),
+                attachments: Vec::new(),
+                reply_to: None,
+                mentions: if i % 3 == 1 { vec![bob] } else { Vec::new() },
+            })
+            .collect();
+        let done = store.append(&batch).await.expect("append");
+        let stored: Vec<_> = done
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                Appended::New(m) => m.clone(),
+                other => panic!("not new: {other:?}"),
+            })
+            .collect();
+        let page = Page {
+            before_seq: None,
+            after_seq: Some(0),
+            limit: 100,
+        };
+        let mut read = store.messages(one.id, ann, page).await.expect("one");
+        read.extend(store.messages(two.id, bob, page).await.expect("two"));
+        assert_eq!(read.len(), 45, "every message was stored");
+        for m in &stored {
+            let r = read.iter().find(|r| r.id == m.id).expect("stored message read back");
+            assert_eq!(
+                (&r.body, &r.client_id, r.sender_id, r.seq, &r.mentions),
+                (&m.body, &m.client_id, m.sender_id, m.seq, &m.mentions)
+            );
+        }
+        let seqs = |c| {
+            let mut s: Vec<i64> = read
+                .iter()
+                .filter(|m| m.conversation_id == c)
+                .map(|m| m.seq)
+                .collect();
+            s.sort_unstable();
+            s
+        };
+        assert_eq!(seqs(one.id), (1..=30).collect::<Vec<_>>());
+        assert_eq!(seqs(two.id), (1..=15).collect::<Vec<_>>());
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Messages reach the search index in batches (issue 10), yet a search finds every
     /// committed message, as its body is now: edits and deletes of a message not indexed yet
     /// leave the index consistent, edits of an indexed one update it, and an idle appender
