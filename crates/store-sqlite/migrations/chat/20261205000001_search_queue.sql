@@ -9,6 +9,9 @@
 --
 -- A queued message is not in the index yet: an edit or a delete of it changes nothing there
 -- (the indexer reads the body as it is then); a delete takes it off the queue.
+-- A `rebuild` of message_fts (needed after a VACUUM, see the search migration) indexes every
+-- message, queued or not: empty this queue in the same transaction, or the queued ones would
+-- be indexed twice.
 CREATE TABLE message_fts_queue (
     message_rowid  INTEGER PRIMARY KEY
 );
