@@ -401,7 +401,10 @@ mod tests {
         read.extend(store.messages(two.id, bob, page).await.expect("two"));
         assert_eq!(read.len(), 45, "every message was stored");
         for m in &stored {
-            let r = read.iter().find(|r| r.id == m.id).expect("stored message read back");
+            let r = read
+                .iter()
+                .find(|r| r.id == m.id)
+                .expect("stored message read back");
             assert_eq!(
                 (&r.body, &r.client_id, r.sender_id, r.seq, &r.mentions),
                 (&m.body, &m.client_id, m.sender_id, m.seq, &m.mentions)
