@@ -108,38 +108,11 @@ async fn serve_connection(
         inner: stream,
         activity: activity.clone(),
     });
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(req)
-    });
-    {
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(io, service)
-            .with_upgrades();
-        tokio::pin!(conn);
-        let idle = activity.clone().idle(limits.idle_timeout);
-        tokio::pin!(idle);
-        let mut draining = false;
-        loop {
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                    break;
-                }
-                () = &mut idle => {
-                    tracing::debug!(%peer, "closing an idle connection");
-                    return;
-                }
-                () = shutdown.cancelled(), if !draining => {
-                    draining = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
-        }
+    // Boxed: the HTTP connection's state (over a kilobyte) is freed when HTTP is done, instead
+    // of staying reserved in this task for the life of an upgraded socket (issue 10: memory per
+    // idle socket).
+    if !Box::pin(serve_http(io, peer, router, &limits, &activity, &shutdown)).await {
+        return;
     }
     // The connection is done with HTTP. If it was upgraded, its socket lives on with the
     // WebSocket handler: keep closing it when it goes quiet, until it ends or we shut down
@@ -150,6 +123,50 @@ async fn serve_connection(
             () = shutdown.cancelled() => {}
         }
     }
+}
+
+/// Serves HTTP on a connection until it ends, is upgraded, or goes idle (then false: the
+/// connection is closed).
+async fn serve_http(
+    io: TokioIo<Watched>,
+    peer: SocketAddr,
+    router: Router,
+    limits: &ConnectionLimits,
+    activity: &Arc<Activity>,
+    shutdown: &CancellationToken,
+) -> bool {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .serve_connection(io, service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let idle = activity.clone().idle(limits.idle_timeout);
+    tokio::pin!(idle);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = &mut idle => {
+                tracing::debug!(%peer, "closing an idle connection");
+                return false;
+            }
+            () = shutdown.cancelled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+    true
 }
 
 /// When bytes last moved on a connection, and a way to close it from outside.
