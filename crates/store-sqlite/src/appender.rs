@@ -174,13 +174,14 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T
 }
 
 /// Indexes the queue when no one is waiting for it; a failure is logged and the queue kept
-/// (the next attempt or search retries). Returns how many messages are still queued.
+/// (the next attempt or search retries). Returns the count of queued messages to go on with:
+/// 0 once indexed; after a failure, half the threshold, so the next try comes after half as
+/// many appends again or the next idle spell, not after every batch.
 fn index_in_background(conn: &mut Connection) -> usize {
     match guarded("indexing", || index_queued(conn)) {
         Ok(()) => 0,
         Err(e) => {
             tracing::warn!(error = %chatsync_core::error_chain(&e), "search indexing failed; will retry");
-            // Try again after the next batch or idle spell, not after every batch.
             INDEX_AFTER / 2
         }
     }
