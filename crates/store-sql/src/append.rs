@@ -156,7 +156,8 @@ impl Plan<'_> {
     /// reserves seqs and inserts in one statement: its SQL adds each conversation's `last_seq`
     /// before the reservation, and [`renumber`] does the same here once it is known.
     pub fn draft(&self, now: DateTime<Utc>) -> Result<Vec<Message>, StoreError> {
-        self.assign(&self.reservations.clone().into_iter().collect(), now)
+        let counts = self.reservations.iter().map(|(c, n)| (*c, *n)).collect();
+        self.assign(&counts, now)
     }
 
     /// The append's answer once `stored` (what [`Plan::assign`] returned) is committed: one

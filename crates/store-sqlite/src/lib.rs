@@ -321,6 +321,17 @@ fn like_prefix(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A store on a new file under the temporary directory, with the chat tables; the caller
+    /// removes `dir` when done.
+    async fn chat_store(tag: &str) -> (SqliteStore, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("chatsync-{tag}-{}", uuid::Uuid::new_v4()));
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .expect("open");
+        store.migrate_chat().await.expect("migrate");
+        (store, dir)
+    }
+
     /// A closed store refuses appends with an error a caller can show, instead of leaving
     /// the sender waiting for a thread that has gone.
     #[tokio::test]
@@ -328,11 +339,7 @@ mod tests {
         use chatsync_core::ids::{ConversationId, UserId};
         use chatsync_core::ports::ChatStore;
         use chatsync_core::ports::chat::NewMessage;
-        let dir = std::env::temp_dir().join(format!("chatsync-closed-{}", uuid::Uuid::new_v4()));
-        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
-            .await
-            .expect("open");
-        store.migrate_chat().await.expect("migrate");
+        let (store, dir) = chat_store("closed").await;
         let msg = NewMessage {
             conversation_id: ConversationId(uuid::Uuid::new_v4()),
             sender_id: UserId(uuid::Uuid::new_v4()),
@@ -364,11 +371,7 @@ mod tests {
         use chatsync_core::ids::UserId;
         use chatsync_core::ports::ChatStore;
         use chatsync_core::ports::chat::{Appended, NewMessage, Page};
-        let dir = std::env::temp_dir().join(format!("chatsync-batch-{}", uuid::Uuid::new_v4()));
-        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
-            .await
-            .expect("open");
-        store.migrate_chat().await.expect("migrate");
+        let (store, dir) = chat_store("batch").await;
         let (ann, bob) = (UserId::new(), UserId::new());
         let one = store.create_group(ann, "one", &[bob]).await.expect("group");
         let two = store.create_group(bob, "two", &[]).await.expect("group");
@@ -435,11 +438,7 @@ mod tests {
         use chatsync_core::ids::UserId;
         use chatsync_core::ports::ChatStore;
         use chatsync_core::ports::chat::{Appended, NewMessage, SearchQuery, search_terms};
-        let dir = std::env::temp_dir().join(format!("chatsync-fts-{}", uuid::Uuid::new_v4()));
-        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
-            .await
-            .expect("open");
-        store.migrate_chat().await.expect("migrate");
+        let (store, dir) = chat_store("fts").await;
         let ann = UserId::new();
         let chat = store.create_group(ann, "team", &[]).await.expect("group");
         let send = async |client_id: &str, body: &str| {
