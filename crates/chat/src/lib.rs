@@ -37,7 +37,7 @@ pub use service::Chat;
 use axum::Router;
 use chatsync_core::config::ChatConfig;
 use chatsync_core::events::{self, Event, SessionRevoked, UserUpserted};
-use chatsync_core::ports::bus::topology;
+use chatsync_core::ports::bus::{Subscription, topology};
 use chatsync_core::ports::{ChatStore, EventBus, HealthCheck, Presence, SessionStore, Throttle};
 use chatsync_platform::http::Authenticator;
 use directory::UserDirectory;
@@ -213,14 +213,23 @@ impl ChatService {
         socket::register(io, self.chat.clone())
     }
 
-    /// Runs the service's background work until `shutdown`: the profile-event consumer, the
-    /// revoked-session listener, presence lease renewal and the session re-check.
-    pub async fn run_background(&self, shutdown: CancellationToken) {
-        tokio::join!(
-            self.consume_profiles(shutdown.clone()),
-            self.watch_revocations(shutdown.clone()),
-            self.maintain_sockets(shutdown),
-        );
+    /// Binds the service's bus subscriptions, then returns its background work, to run until
+    /// `shutdown`: the profile-event consumer, the revoked-session listener, presence lease
+    /// renewal and the session re-check. Await it before the node serves: once it has
+    /// returned, a session revoked on any node closes that session's sockets on this one
+    /// (subscribing later would miss a logout taken in between).
+    pub async fn start_background(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let revocations = self.listen_for_revocations().await;
+        async move {
+            tokio::join!(
+                self.consume_profiles(shutdown.clone()),
+                self.watch_revocations(revocations, shutdown.clone()),
+                self.maintain_sockets(shutdown),
+            );
+        }
     }
 
     async fn consume_profiles(&self, shutdown: CancellationToken) {
@@ -253,17 +262,39 @@ impl ChatService {
         }
     }
 
-    async fn watch_revocations(&self, shutdown: CancellationToken) {
-        let pattern = format!(
+    fn revocation_pattern() -> String {
+        format!(
             "{}.#",
             SessionRevoked::TOPIC.split('.').next().unwrap_or("session")
-        );
-        let mut sub = match self.bus.subscribe(&pattern).await {
-            Ok(s) => s,
+        )
+    }
+
+    async fn listen_for_revocations(&self) -> Option<Box<dyn Subscription>> {
+        match self.bus.subscribe(&Self::revocation_pattern()).await {
+            Ok(s) => Some(s),
             Err(e) => {
-                tracing::error!(error = %chatsync_core::error_chain(&e), "cannot listen for revoked sessions");
-                return;
+                tracing::error!(error = %chatsync_core::error_chain(&e), "cannot listen for revoked sessions yet; retrying");
+                None
             }
+        }
+    }
+
+    async fn watch_revocations(
+        &self,
+        mut sub: Option<Box<dyn Subscription>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut backoff = Duration::from_millis(250);
+        let mut sub = loop {
+            if let Some(s) = sub.take() {
+                break s;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            sub = self.listen_for_revocations().await;
         };
         loop {
             let d = tokio::select! {

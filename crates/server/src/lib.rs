@@ -172,8 +172,7 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
                 refuse_new_sessions_while_draining,
             )));
         health.extend(chat.health_checks());
-        let stop = stop_work.clone();
-        tracker.spawn(async move { chat.run_background(stop).await });
+        tracker.spawn(chat.start_background(stop_work.clone()).await);
         let stop = stop_work.clone();
         tracker.spawn(async move { media.run_cleanup(stop).await });
     }
