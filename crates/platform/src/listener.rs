@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -46,6 +46,36 @@ impl ConnectionLimits {
             max_connections: cfg.max_connections.max(1),
         }
     }
+}
+
+/// Connections the kernel keeps ready for `accept` (the listen backlog; the kernel caps it at
+/// `net.core.somaxconn`). The 128 that the standard library and tokio ask for overflowed in a
+/// burst of WebSocket connects while the one runtime thread was busy: the kernel dropped the
+/// SYNs, and each client waited a second for its retry (issue 10, connect rate).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (`host:port`; a name is resolved, its first address that binds is used) for
+/// [`serve`], with a [`LISTEN_BACKLOG`] deep accept queue.
+pub async fn bind(addr: &str) -> io::Result<TcpListener> {
+    let mut failed = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(e) => failed = Some(e),
+        }
+    }
+    Err(failed.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} names no address"),
+        )
+    }))
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and lets
@@ -290,5 +320,31 @@ impl AsyncWrite for Watched {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of connects larger than the old 128-deep queue completes while nothing accepts
+    /// (the runtime thread busy): none is dropped to wait a second for its SYN's retry.
+    #[tokio::test]
+    async fn a_burst_of_connects_waits_in_the_accept_queue() {
+        let listener = bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let connects = (0..600)
+            .map(|_| tokio::time::timeout(Duration::from_millis(900), TcpStream::connect(addr)));
+        let done = futures::future::join_all(connects).await;
+        let completed = done.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(completed, 600, "connects completed without an accept");
+        drop(listener);
+    }
+
+    #[tokio::test]
+    async fn a_name_is_resolved_and_a_bad_address_is_an_error() {
+        let l = bind("localhost:0").await.expect("localhost binds");
+        assert!(l.local_addr().expect("address").ip().is_loopback());
+        assert!(bind("no-such-host.invalid:80").await.is_err());
     }
 }

@@ -427,7 +427,7 @@ fn dedup_health(checks: &mut Vec<Arc<dyn HealthCheck>>) {
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(cfg: Config, only: Services) -> anyhow::Result<()> {
     let bind = format!("{}:{}", cfg.http.host, cfg.http.port);
-    let listener = TcpListener::bind(&bind)
+    let listener = chatsync_platform::listener::bind(&bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
     let running = start(cfg, only, listener).await?;
