@@ -99,9 +99,8 @@ pub async fn connect(
     }
     // tungstenite's default read buffer is 128 KiB, zero-filled on every read: a load
     // generator holding thousands of sockets spent its core on `memset` instead of talking.
-    // No Nagle delay, as browsers and Node's `ws` do for a WebSocket.
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true)
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
         .await
         .map_err(|e| transport(&e))?;
     let (mut tx, mut rx) = ws.split();
