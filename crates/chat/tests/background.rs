@@ -77,8 +77,8 @@ async fn a_session_revoked_once_background_work_has_started_closes_its_sockets()
     let work = chat.start_background(shutdown.clone()).await;
 
     let revoked = SessionRevoked {
-        session_id: SessionId(uuid::Uuid::new_v4()),
-        user_id: UserId(uuid::Uuid::new_v4()),
+        session_id: SessionId::new(),
+        user_id: UserId::new(),
     };
     bus.publish(
         SessionRevoked::TOPIC,

@@ -54,8 +54,9 @@ async fn a_reply_names_its_original_everywhere_the_message_appears(#[case] b: Ba
     assert_eq!(ack["ok"], true, "{ack}");
     let reply = ack["message"].clone();
     assert_eq!(reply["reply_to"], original.as_str());
-    // Ann's socket may also hear "Lunch at noon?", sent over REST just before it connected
-    // (its fan-out can arrive late through the Redis adapter): wait for the reply itself.
+    // Ann's socket may also hear "Lunch at noon?", sent over REST just before it connected:
+    // messages are fanned out after the ack (the writer's fan-out task), so that one can
+    // still be on its way. Wait for the reply itself.
     let seen = ann_sock
         .event_where("message:new", |m| m["client_id"] == "a1")
         .await;
