@@ -17,6 +17,16 @@
 //! for [`INDEX_WHEN_IDLE`], or when a search asks for it ([`Appender::index`]). FTS5 written one
 //! small transaction at a time doubled the cost of an append (a segment per commit, merged
 //! again and again); in batches of hundreds it costs a few per cent.
+//!
+//! And this thread checkpoints the write-ahead log it writes, between batches, once the log
+//! holds [`CHECKPOINT_PAGES`] pages. The pool's background checkpoint (see
+//! `SqliteStore::connect`) cannot keep the log short under steady appends: a checkpoint copies
+//! the frames that were there when it started, the appender commits more meanwhile, and SQLite
+//! only starts the log over when a writer finds every frame copied. At 2,000 msgs/s the log
+//! grew by 20 MB a second, without end (issue 10). Run by the writer between its own
+//! transactions, the checkpoint copies everything, the next batch starts the log from the top,
+//! and the log's file stays the same size: commits overwrite pages the kernel already has
+//! instead of allocating new ones, and `fdatasync` has no new file size to write.
 
 use crate::{DbResult, from_millis, millis};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
@@ -30,6 +40,7 @@ use chatsync_store_sql::rows::{self as read, Dialect};
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, mpsc};
@@ -57,6 +68,20 @@ enum Job {
 const INDEX_AFTER: usize = 1024;
 /// How long without batches after which the appender indexes what is queued.
 const INDEX_WHEN_IDLE: Duration = Duration::from_millis(200);
+
+/// The write-ahead log's length, in pages, at which the appender checkpoints it (16 MiB with
+/// 4 KiB pages; SQLite's own automatic checkpoint uses 1,000).
+pub(crate) const CHECKPOINT_PAGES: i32 = 4096;
+
+thread_local! {
+    /// The pages in the write-ahead log after this thread's last commit (SQLite's WAL hook).
+    static LOG_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+fn note_log_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    LOG_PAGES.set(pages);
+    Ok(())
+}
 
 fn stopped() -> StoreError {
     StoreError::Unavailable {
@@ -124,12 +149,15 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // After the pragma, which clears any hook: SQLite's own checkpoint is the same hook.
+    conn.wal_hook(Some(note_log_pages));
     Ok(conn)
 }
 
 fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
     // Messages this thread queued for the index since it last indexed.
     let mut queued = 0;
+    let mut checkpoint_at = CHECKPOINT_PAGES;
     loop {
         let job = if queued == 0 {
             jobs.recv()
@@ -163,6 +191,14 @@ fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
             Err(mpsc::RecvTimeoutError::Timeout) => queued = index_in_background(&mut conn),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+        let pages = LOG_PAGES.get();
+        if pages < checkpoint_at - CHECKPOINT_PAGES {
+            // Started over since a checkpoint left frames behind (another one finished it).
+            checkpoint_at = CHECKPOINT_PAGES;
+        }
+        if pages >= checkpoint_at {
+            checkpoint_at = checkpoint(&conn);
+        }
     }
     // What is still queued is indexed by the next search, here or after a restart.
 }
@@ -183,6 +219,25 @@ fn index_in_background(conn: &mut Connection) -> usize {
         Err(e) => {
             tracing::warn!(error = %chatsync_core::error_chain(&e), "search indexing failed; will retry");
             INDEX_AFTER / 2
+        }
+    }
+}
+
+/// Copies the write-ahead log into the database without waiting for anyone (`PASSIVE`), so the
+/// next commit starts the log over. Returns the log length for the next checkpoint: when a
+/// reader's snapshot kept some frames in the log, the log cannot start over and goes on
+/// growing, so the next try comes [`CHECKPOINT_PAGES`] later, not after every batch. A failure
+/// is logged; the pool's background checkpoint goes on as well.
+fn checkpoint(conn: &Connection) -> i32 {
+    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i32>(1)?, r.get::<_, i32>(2)?))
+    });
+    match done {
+        Ok((log, copied)) if copied < log => log.saturating_add(CHECKPOINT_PAGES),
+        Ok(_) => CHECKPOINT_PAGES,
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+            LOG_PAGES.get().saturating_add(CHECKPOINT_PAGES)
         }
     }
 }

@@ -40,7 +40,9 @@ impl Drop for AbortOnDrop {
 }
 
 /// Copies the write-ahead log into the database every second, without blocking writers
-/// (`PASSIVE`), until the pool is closed.
+/// (`PASSIVE`), until the pool is closed. This moves what the pool's own connections write; under
+/// steady appends the appender checkpoints between its batches as well (see `appender`), since
+/// a checkpoint that runs beside a busy writer never lets the log start over.
 async fn checkpoints(pool: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -75,9 +77,10 @@ impl SqliteStore {
             // A batch insert keeps a statement journal (it may abort half-way on a constraint):
             // in memory, not in a temporary file opened and closed for every batch.
             .pragma("temp_store", "memory")
-            // Checkpoints run in the background (see `checkpoints`), not inside whichever
-            // commit happens to cross the threshold: that commit, and every message waiting
-            // behind it, would stall for the checkpoint's writes and fsync.
+            // Checkpoints run in the background (see `checkpoints`) and on the appender's
+            // thread between batches, not inside whichever commit happens to cross the
+            // threshold: that commit, and every message waiting behind it, would stall for the
+            // checkpoint's writes and fsync.
             .pragma("wal_autocheckpoint", "0")
             // A batch's queries return hundreds of rows; with sqlx's default of 50 the SQLite
             // thread stops and hands over to the runtime several times per query.
@@ -578,6 +581,51 @@ mod tests {
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
         assert!(grew, "the database file never received the logged pages");
+    }
+
+    /// Under steady appends the appender keeps the write-ahead log short by itself (issue 10):
+    /// the pool's background checkpoint is stopped here, so without the appender's own the log
+    /// would hold every batch ever written (about 60 MB by the end).
+    #[tokio::test]
+    async fn the_appender_keeps_the_log_short_under_steady_appends() {
+        use chatsync_core::ids::UserId;
+        use chatsync_core::ports::ChatStore;
+        use chatsync_core::ports::chat::NewMessage;
+        let (store, dir) = chat_store("log").await;
+        store._checkpoints.0.abort();
+        let (ann, bob) = (UserId::new(), UserId::new());
+        let group = store.create_group(ann, "g", &[bob]).await.expect("group");
+        let body = "x".repeat(3000);
+        let batches = 80;
+        for b in 0..batches {
+            let batch: Vec<NewMessage> = (0..200)
+                .map(|i| NewMessage {
+                    conversation_id: group.id,
+                    sender_id: if i % 2 == 0 { ann } else { bob },
+                    client_id: format!("c{b}-{i}"),
+                    body: body.clone(),
+                    attachments: Vec::new(),
+                    reply_to: None,
+                    mentions: Vec::new(),
+                })
+                .collect();
+            store.append(&batch).await.expect("append");
+        }
+        let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+        let (log, db) = (size("t.db-wal"), size("t.db"));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        let written = batches * 200 * 3000;
+        assert!(
+            db > written,
+            "the messages reached the database file: {db} bytes"
+        );
+        // A frame is a page and its 24-byte header; a batch is about 150 pages.
+        let most = (u64::try_from(appender::CHECKPOINT_PAGES).expect("pages") + 400) * (4096 + 24);
+        assert!(
+            log <= most,
+            "the log grew to {log} bytes (at most {most} expected)"
+        );
     }
 
     /// A unique violation from the real schema comes back as the conflict it is, through the
