@@ -335,23 +335,37 @@ mod tests {
         (store, dir)
     }
 
+    /// A plain text message: no attachments, reply or mentions.
+    fn text(
+        conversation_id: chatsync_core::ids::ConversationId,
+        sender_id: chatsync_core::ids::UserId,
+        client_id: impl Into<String>,
+        body: impl Into<String>,
+    ) -> chatsync_core::ports::chat::NewMessage {
+        chatsync_core::ports::chat::NewMessage {
+            conversation_id,
+            sender_id,
+            client_id: client_id.into(),
+            body: body.into(),
+            attachments: Vec::new(),
+            reply_to: None,
+            mentions: Vec::new(),
+        }
+    }
+
     /// A closed store refuses appends with an error a caller can show, instead of leaving
     /// the sender waiting for a thread that has gone.
     #[tokio::test]
     async fn a_closed_store_refuses_appends() {
         use chatsync_core::ids::{ConversationId, UserId};
         use chatsync_core::ports::ChatStore;
-        use chatsync_core::ports::chat::NewMessage;
         let (store, dir) = chat_store("closed").await;
-        let msg = NewMessage {
-            conversation_id: ConversationId(uuid::Uuid::new_v4()),
-            sender_id: UserId(uuid::Uuid::new_v4()),
-            client_id: "c1".into(),
-            body: "hi".into(),
-            attachments: Vec::new(),
-            reply_to: None,
-            mentions: Vec::new(),
-        };
+        let msg = text(
+            ConversationId(uuid::Uuid::new_v4()),
+            UserId(uuid::Uuid::new_v4()),
+            "c1",
+            "hi",
+        );
         let open = store
             .append(std::slice::from_ref(&msg))
             .await
@@ -380,13 +394,13 @@ mod tests {
         let two = store.create_group(bob, "two", &[]).await.expect("group");
         let batch: Vec<NewMessage> = (0..45)
             .map(|i| NewMessage {
-                conversation_id: if i % 3 == 0 { two.id } else { one.id },
-                sender_id: if i % 3 == 0 || i % 2 == 0 { bob } else { ann },
-                client_id: format!("c{i}"),
-                body: format!("message {i}"),
-                attachments: Vec::new(),
-                reply_to: None,
                 mentions: if i % 3 == 1 { vec![bob] } else { Vec::new() },
+                ..text(
+                    if i % 3 == 0 { two.id } else { one.id },
+                    if i % 3 == 0 || i % 2 == 0 { bob } else { ann },
+                    format!("c{i}"),
+                    format!("message {i}"),
+                )
             })
             .collect();
         let done = store.append(&batch).await.expect("append");
@@ -440,21 +454,13 @@ mod tests {
     async fn messages_are_indexed_in_batches_and_searches_see_every_committed_one() {
         use chatsync_core::ids::UserId;
         use chatsync_core::ports::ChatStore;
-        use chatsync_core::ports::chat::{Appended, NewMessage, SearchQuery, search_terms};
+        use chatsync_core::ports::chat::{Appended, SearchQuery, search_terms};
         let (store, dir) = chat_store("fts").await;
         let ann = UserId::new();
         let chat = store.create_group(ann, "team", &[]).await.expect("group");
         let send = async |client_id: &str, body: &str| {
             let batch = store
-                .append(&[NewMessage {
-                    conversation_id: chat.id,
-                    sender_id: ann,
-                    client_id: client_id.into(),
-                    body: body.into(),
-                    attachments: Vec::new(),
-                    reply_to: None,
-                    mentions: Vec::new(),
-                }])
+                .append(&[text(chat.id, ann, client_id, body)])
                 .await
                 .expect("append");
             match batch.outcomes.into_iter().next() {
@@ -599,14 +605,13 @@ mod tests {
         let batches = 80;
         for b in 0..batches {
             let batch: Vec<NewMessage> = (0..200)
-                .map(|i| NewMessage {
-                    conversation_id: group.id,
-                    sender_id: if i % 2 == 0 { ann } else { bob },
-                    client_id: format!("c{b}-{i}"),
-                    body: body.clone(),
-                    attachments: Vec::new(),
-                    reply_to: None,
-                    mentions: Vec::new(),
+                .map(|i| {
+                    text(
+                        group.id,
+                        if i % 2 == 0 { ann } else { bob },
+                        format!("c{b}-{i}"),
+                        body.as_str(),
+                    )
                 })
                 .collect();
             store.append(&batch).await.expect("append");
