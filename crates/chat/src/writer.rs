@@ -7,7 +7,7 @@
 //! message arrives, so nearly every message paid a transaction, an fsync and a new full-text
 //! segment of its own (issue 10: the SQLite appender spent 120 µs of kernel time per message).
 //! So when commits follow each other closely, a small batch waits a short window
-//! (`commit_window`, a millisecond by default) for company before it commits. Only then: a
+//! (`commit_window`, two milliseconds by default) for company before it commits. Only then: a
 //! node that commits rarely commits at once, and a batch that filled during the previous
 //! commit goes straight in.
 //!

@@ -608,7 +608,7 @@ impl Default for ChatConfig {
             ws_read_buffer_bytes: 1024,
             socket_queue_packets: 4096,
             max_batch: 512,
-            commit_window_us: 1000,
+            commit_window_us: 2000,
             max_page: 200,
             send_per_account: RateLimit::new(100, 10),
             max_sockets_per_account: 20,
