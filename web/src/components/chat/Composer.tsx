@@ -23,6 +23,8 @@ export function Composer({
 }) {
   const [body, setBody] = useState("");
   const text = useRef<HTMLTextAreaElement>(null);
+  // Where the caret goes once React has written a picked mention into the box.
+  const caretAfterRender = useRef<number | null>(null);
   const picker = useRef<HTMLInputElement>(null);
   const canSend = (body.trim().length > 0 || uploads.ready > 0) && !uploads.busy && body.length <= MAX_BODY;
   const replyId = useChat((s) => (s.replyTo?.conversation_id === conversationId ? s.replyTo.message_id : null));
@@ -48,7 +50,7 @@ export function Composer({
     if (!el) return;
     el.style.height = "auto";
     el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
-  }, [body]);
+  });
 
   useLayoutEffect(() => () => stopTyping(conversationId), [conversationId]);
 
@@ -78,13 +80,19 @@ export function Composer({
     setActive(0);
     // The inserted name still reads as a query from its `@` (names have spaces): done with it.
     setDismissedAt(mention.start);
-    const el = text.current;
-    if (el) {
-      el.focus();
-      // After React writes the new value.
-      requestAnimationFrame(() => el.setSelectionRange(next.caret, next.caret));
-    }
+    // Placed right after React writes the new value (below), before the next key is handled: a
+    // caret set a frame later moved keys typed meanwhile after the name.
+    caretAfterRender.current = next.caret;
+    text.current?.focus();
   };
+
+  useLayoutEffect(() => {
+    const at = caretAfterRender.current;
+    if (at !== null && text.current) {
+      caretAfterRender.current = null;
+      text.current.setSelectionRange(at, at);
+    }
+  });
 
   const cancelReply = () => {
     setReplyTo(null);
