@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Server CPU per message, per thread, at the benchmark's CPU rate (2,000 msgs/s): runs
+# `chatsync-bench --scenarios cpu` against one ChatSync binary (server on CPU 0, bench on CPU 1)
+# and reads each server thread's utime+stime from /proc over 8 s of the measurement. Used for
+# the paired runs of bench/RESULTS.md (issue 10, fifth pass), where the appender's own share
+# moves less between runs than the whole server's.
+#
+#   bench/thread-cpu.sh target/release/chatsync            # after cargo build --release
+set -euo pipefail
+cd "$(dirname "$0")/.."
+srv=$1
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+taskset -c 1 target/release/chatsync-bench --targets chatsync-sqlite --scenarios cpu --cpu-secs 14 \
+  --server "$srv" --server-cpu 0 >"$out/run.json" 2>"$out/run.err" &
+bench=$!
+for _ in $(seq 1 240); do grep -q 'cpu…' "$out/run.err" 2>/dev/null && break; sleep 0.5; done
+sleep 3
+pid=$(pgrep -n -x "$(basename "$srv" | cut -c1-15)")
+# Per thread (id and name), so a thread that ends between the two readings (tokio's blocking
+# pool) drops out instead of taking its ticks out of its name's sum.
+snap() {
+  for t in /proc/"$pid"/task/*; do
+    read -r -a s < <(sed 's/.*) //' "$t/stat" 2>/dev/null) || continue
+    echo "$(basename "$t"):$(tr ' ' '_' <"$t/comm") $((s[11] + s[12]))"
+  done | sort
+}
+snap >"$out/t0"
+sleep 8
+snap >"$out/t1"
+wait "$bench"
+# Clock ticks (1/100 s) over 8 s at 2,000 msgs/s: µs per message = ticks * 10,000 / 16,000.
+join "$out/t0" "$out/t1" |
+  awk '{split($1, k, ":"); a[k[2]] += ($3 - $2) * 10000 / 16000}
+       END {for (n in a) if (a[n] > 0.5) printf "%s %.1f µs/msg\n", n, a[n]}'
+grep -o 'server CPU per message at the CPU rate, µs | [0-9]*' "$out/run.json" | head -1
