@@ -72,6 +72,12 @@ static int flush_log_of(GatherFile *p) {
   return p->wal != 0 ? flush_log(p->wal) : SQLITE_OK;
 }
 
+/* Writes out whatever this file holds back: its own buffer (a log) or its log's (a database). */
+static int flush_all(GatherFile *p) {
+  int rc = flush_log(p);
+  return rc != SQLITE_OK ? rc : flush_log_of(p);
+}
+
 static int gather_close(sqlite3_file *f) {
   GatherFile *p = (GatherFile *)f;
   int rc = flush_log(p);
@@ -140,16 +146,14 @@ static int gather_write(sqlite3_file *f, const void *z, int n, sqlite3_int64 off
 
 static int gather_truncate(sqlite3_file *f, sqlite3_int64 size) {
   GatherFile *p = (GatherFile *)f;
-  int rc = flush_log(p);
-  if (rc == SQLITE_OK) rc = flush_log_of(p);
+  int rc = flush_all(p);
   if (rc != SQLITE_OK) return rc;
   return real_methods(p)->xTruncate(p->real, size);
 }
 
 static int gather_sync(sqlite3_file *f, int flags) {
   GatherFile *p = (GatherFile *)f;
-  int rc = flush_log(p);
-  if (rc == SQLITE_OK) rc = flush_log_of(p);
+  int rc = flush_all(p);
   if (rc != SQLITE_OK) return rc;
   return real_methods(p)->xSync(p->real, flags);
 }
@@ -163,8 +167,7 @@ static int gather_file_size(sqlite3_file *f, sqlite3_int64 *size) {
 
 static int gather_lock(sqlite3_file *f, int level) {
   GatherFile *p = (GatherFile *)f;
-  int rc = flush_log(p);
-  if (rc == SQLITE_OK) rc = flush_log_of(p);
+  int rc = flush_all(p);
   if (rc != SQLITE_OK) return rc;
   return real_methods(p)->xLock(p->real, level);
 }
@@ -198,8 +201,7 @@ static int gather_file_control(sqlite3_file *f, int op, void *arg) {
     }
     return rc;
   }
-  rc = flush_log(p);
-  if (rc == SQLITE_OK) rc = flush_log_of(p);
+  rc = flush_all(p);
   if (rc != SQLITE_OK) return rc;
   return real_methods(p)->xFileControl(p->real, op, arg);
 }

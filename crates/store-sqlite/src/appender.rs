@@ -579,6 +579,19 @@ mod gather_vfs_tests {
         conn
     }
 
+    /// Rows in `t` and the bytes of their `v`, as `conn` reads them.
+    fn rows_and_bytes(conn: &Connection) -> (i64, i64) {
+        conn.query_row("SELECT count(*), sum(length(v)) FROM t", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("read")
+    }
+
+    fn integrity(conn: &Connection) -> String {
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("integrity check")
+    }
+
     /// This thread's write system calls so far (`pwrite` among them), from the kernel.
     fn writes_by_this_thread() -> u64 {
         let io = std::fs::read_to_string("/proc/thread-self/io").expect("/proc/thread-self/io");
@@ -643,11 +656,7 @@ mod gather_vfs_tests {
                     .expect("insert");
                 }
                 tx.commit().expect("commit");
-                let (count, bytes): (i64, i64) = reader
-                    .query_row("SELECT count(*), sum(length(v)) FROM t", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .expect("read");
+                let (count, bytes) = rows_and_bytes(&reader);
                 let expected: i64 = (0..(round + 1) * 5).map(|n| 2000 + n % 3000).sum();
                 assert_eq!(
                     (count, bytes),
@@ -662,10 +671,7 @@ mod gather_vfs_tests {
                         .expect("checkpoint");
                 }
             }
-            let check: String = reader
-                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-                .expect("integrity check");
-            assert_eq!(check, "ok", "synchronous={synchronous}");
+            assert_eq!(integrity(&reader), "ok", "synchronous={synchronous}");
             drop((writer, reader));
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -702,19 +708,11 @@ mod gather_vfs_tests {
                 .expect("a commit after the rollback");
         }
         for conn in [&other, &gathering] {
-            let (count, bytes): (i64, i64) = conn
-                .query_row("SELECT count(*), sum(length(v)) FROM t", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .expect("read");
-            assert_eq!((count, bytes), (40, 20 * 3000 + 20 * 10));
+            assert_eq!(rows_and_bytes(conn), (40, 20 * 3000 + 20 * 10));
         }
         drop((gathering, other));
         let fresh = Connection::open(&path).expect("reopen");
-        let check: String = fresh
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .expect("integrity check");
-        assert_eq!(check, "ok");
+        assert_eq!(integrity(&fresh), "ok");
         let zeros: i64 = fresh
             .query_row(
                 "SELECT count(*) FROM t WHERE n < 20 AND v = zeroblob(3000)",
