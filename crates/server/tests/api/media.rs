@@ -815,27 +815,28 @@ async fn uploads_never_attached_are_cleaned_up(#[case] b: Backends) {
     let orphan_id = orphan.body["id"].as_str().unwrap().to_owned();
     let orphan_url = orphan.body["url"].as_str().unwrap().to_owned();
 
+    // The cleaner deletes the record first and the bytes right after, so wait for both.
+    let media_dir = app.cfg.data_dir.path().join("media/media");
+    let bytes_on_disk = || {
+        std::fs::read_dir(&media_dir).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&orphan_id)
+        })
+    };
     chatsync_testkit::eventually(Duration::from_secs(20), || async {
-        (app.get(&format!("/api/media/{orphan_id}"), &ann.access)
+        let record = app
+            .get(&format!("/api/media/{orphan_id}"), &ann.access)
             .await
-            .status
-            == 404)
-            .then_some(())
+            .status;
+        (record == 404 && !bytes_on_disk()).then_some(())
     })
     .await;
     assert_eq!(
         fetch(&app, &orphan_url, &[]).await.status(),
         404,
         "bytes are gone too"
-    );
-    assert!(
-        !std::fs::read_dir(app.cfg.data_dir.path().join("media/media"))
-            .unwrap()
-            .any(|e| e
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with(&orphan_id))
     );
     assert_eq!(
         app.get(&format!("/api/media/{kept_id}"), &bob.access)
