@@ -13,8 +13,7 @@ import argparse, os, resource, tempfile, time
 ap = argparse.ArgumentParser()
 ap.add_argument('--dir', default=tempfile.gettempdir())
 args = ap.parse_args()
-path = os.path.join(args.dir, 'chatsync-fsync-cost.bin')
-fd = os.open(path, os.O_RDWR | os.O_CREAT)
+fd, path = tempfile.mkstemp(dir=args.dir, prefix='chatsync-fsync-cost-')
 os.pwrite(fd, b'\0' * (24 << 20), 0)
 os.fsync(fd)
 buf = b'x' * 90000
