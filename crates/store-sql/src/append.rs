@@ -57,6 +57,18 @@ pub fn conversations(batch: &[NewMessage]) -> Vec<ConversationId> {
     ids
 }
 
+/// Whether every sender of `batch` is a member of the conversation they send to, by
+/// `members` (as [`plan`] reads it).
+pub fn all_members(batch: &[NewMessage], members: &HashMap<ConversationId, Vec<UserId>>) -> bool {
+    batch.iter().all(|m| is_member(m, members))
+}
+
+fn is_member(m: &NewMessage, members: &HashMap<ConversationId, Vec<UserId>>) -> bool {
+    members
+        .get(&m.conversation_id)
+        .is_some_and(|ms| ms.contains(&m.sender_id))
+}
+
 /// Decides each message's fate. `existing` holds the messages already stored under any of
 /// the batch's keys; `members` the current members of the batch's conversations.
 pub fn plan<'a>(
@@ -81,10 +93,7 @@ pub fn plan<'a>(
             first_of.insert(key, i);
             if let Some(found) = existing.remove(&(m.sender_id, m.client_id.clone())) {
                 Fate::Duplicate(Box::new(found))
-            } else if members
-                .get(&m.conversation_id)
-                .is_some_and(|ms| ms.contains(&m.sender_id))
-            {
+            } else if is_member(m, &members) {
                 *reservations.entry(m.conversation_id).or_default() += 1;
                 Fate::New
             } else {

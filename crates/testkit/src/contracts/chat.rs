@@ -545,6 +545,42 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
     }
     all.sort_unstable();
     assert_eq!(all, (1..=240).collect::<Vec<i64>>());
+
+    // A retry among new sends: the retry gets the stored message, and the new ones are
+    // numbered on from the last stored one, without gaps.
+    let mixed = store
+        .append(&[
+            msg(c.id, cat, "after-1", "first new"),
+            msg(c.id, cat, "w0-0", "retried"),
+            msg(c.id, eve, "after-2", "second new"),
+        ])
+        .await
+        .unwrap();
+    match &mixed.outcomes[..] {
+        [Appended::New(a), Appended::Duplicate(r), Appended::New(b)] => {
+            assert_eq!((a.seq, b.seq), (241, 242));
+            assert_eq!((r.client_id.as_str(), r.body.as_str()), ("w0-0", "x"));
+        }
+        other => panic!("expected new, duplicate, new: {other:?}"),
+    }
+    assert_eq!(send(&store, c.id, eve, "after-3").await.seq, 243);
+
+    // Someone who has left still gets, on a retry, the message they sent while a member;
+    // what they had not sent is refused.
+    let sent = send(&store, g.id, eve, "eve-g").await;
+    store.remove_member(g.id, eve).await.unwrap();
+    let late = store
+        .append(&[
+            msg(g.id, eve, "eve-g", "eve-g"),
+            msg(g.id, eve, "eve-g2", "x"),
+        ])
+        .await
+        .unwrap();
+    match &late.outcomes[..] {
+        [Appended::Duplicate(m), Appended::NotMember] => assert_eq!(m, &sent),
+        other => panic!("expected duplicate, refused: {other:?}"),
+    }
+    assert!(late.members.is_empty(), "nothing new, nothing to fan out");
 }
 
 /// Searches as `user` and returns the hits' bodies, newest first.
