@@ -11,8 +11,9 @@ use chatsync_core::ports::chat::{
     NewMessage, Notifications, NotifyLevel, Page, Profile, Reacted, ReceiptKind, Role,
     SearchCursor, SearchHit, SearchQuery, SyncBatch, SyncFrom, UNREAD_COUNT_CAP, now_millis,
 };
+use chatsync_store_sql::append::{self, Look};
 use chatsync_store_sql::rows::{self as read, Dialect};
-use chatsync_store_sql::{append, conversation_columns, message_columns, search};
+use chatsync_store_sql::{conversation_columns, message_columns, search};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 use std::collections::HashMap;
@@ -167,48 +168,26 @@ async fn insert_members(
 }
 
 impl PgStore {
-    /// One attempt at [`ChatStore::append`]; fails with `Conflict` if another node inserted one
-    /// of the same (sender, client_id) pairs concurrently.
+    /// One attempt at [`ChatStore::append`]; fails with `Conflict` if one of the batch's
+    /// (sender, client_id) pairs is stored already and was not read first: sent before and
+    /// `look` did not ask for the read, or sent concurrently on another node.
     ///
-    /// Three round trips (issue 10: there were eight, and PostgreSQL's CPU per message at
-    /// ordinary load is mostly per statement and per transaction): two reads the plan needs,
+    /// Two round trips (issue 10: there were eight, and PostgreSQL's CPU per message at
+    /// ordinary load is mostly per statement and per transaction): the members the plan needs,
     /// then one statement that locks the conversations, reserves their seqs, and inserts the
-    /// messages with their mentions and attachments. One statement is one transaction, so it
-    /// needs no `BEGIN` or `COMMIT`. The reads need none either: a concurrent send of the same
-    /// key makes the insert fail on the unique key (and the retry finds the message), and a
+    /// messages with their mentions and attachments; a third, before it, reads earlier sends
+    /// when `look` says so. One statement is one transaction, so it needs no `BEGIN` or
+    /// `COMMIT`. The reads need none either: a repeated key, sent now or before, makes the
+    /// insert fail on the unique key (and the retry, looking first, finds the message), and a
     /// membership read in a transaction would not have been locked any more than this one.
-    async fn append_once(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
+    async fn append_once(
+        &self,
+        batch: &[NewMessage],
+        look: Look,
+    ) -> Result<AppendBatch, StoreError> {
         let mut db = self.pool.acquire().await.db()?;
         let now = now_millis();
 
-        let (senders, client_ids): (Vec<Uuid>, Vec<&str>) =
-            append::keys(batch).map(|(s, c)| (s.0, c)).unzip();
-        // One index probe per key, whatever the planner knows of the table: as a join, a
-        // young table (no statistics yet) got a generic plan that read all of `message` for
-        // every batch (issue 10: 14,000 rows per append in the bench, growing with the table).
-        // `LIMIT 1` (the key is unique) keeps the planner from flattening the subquery back
-        // into that join.
-        let found = sqlx::query(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM UNNEST($1::uuid[], $2::text[]) AS k(sender_id, client_id)
-             CROSS JOIN LATERAL (
-                 SELECT * FROM message m
-                 WHERE m.sender_id = k.sender_id AND m.client_id = k.client_id
-                 LIMIT 1
-             ) AS msg"
-        ))
-        .bind(&senders)
-        .bind(&client_ids)
-        .fetch_all(&mut *db)
-        .await
-        .db()?;
-        let mut existing: Vec<Message> = found
-            .iter()
-            .map(read::message::<Pg>)
-            .collect::<Result<_, _>>()
-            .db()?;
-        with_reactions(&mut db, &mut existing).await?;
         let member_rows = sqlx::query(
             "SELECT conversation_id, user_id FROM member WHERE conversation_id = ANY($1)",
         )
@@ -217,6 +196,40 @@ impl PgStore {
         .await
         .db()?;
         let members = read::group_member_ids::<Pg>(&member_rows).db()?;
+
+        let existing = if look.needed(batch, &members) {
+            let (senders, client_ids): (Vec<Uuid>, Vec<&str>) =
+                append::keys(batch).map(|(s, c)| (s.0, c)).unzip();
+            // One index probe per key, whatever the planner knows of the table: as a join, a
+            // young table (no statistics yet) got a generic plan that read all of `message` for
+            // every batch (issue 10: 14,000 rows per append in the bench, growing with the table).
+            // `LIMIT 1` (the key is unique) keeps the planner from flattening the subquery back
+            // into that join.
+            let found = sqlx::query(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM UNNEST($1::uuid[], $2::text[]) AS k(sender_id, client_id)
+                 CROSS JOIN LATERAL (
+                     SELECT * FROM message m
+                     WHERE m.sender_id = k.sender_id AND m.client_id = k.client_id
+                     LIMIT 1
+                 ) AS msg"
+            ))
+            .bind(&senders)
+            .bind(&client_ids)
+            .fetch_all(&mut *db)
+            .await
+            .db()?;
+            let mut existing: Vec<Message> = found
+                .iter()
+                .map(read::message::<Pg>)
+                .collect::<Result<_, _>>()
+                .db()?;
+            with_reactions(&mut db, &mut existing).await?;
+            existing
+        } else {
+            Vec::new()
+        };
 
         let plan = append::plan(batch, existing, members);
         if plan.reservations().is_empty() {
@@ -617,14 +630,20 @@ impl ChatStore for PgStore {
     }
 
     async fn append(&self, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
-        // A concurrent insert of the same idempotency key on another node makes the whole
-        // transaction fail; the retry then finds that message and answers it as a duplicate.
-        // A serialization failure or deadlock is retried too. Any other conflict (a seq taken
-        // twice would mean the lock order in `append_once` was broken) is a bug, and retrying
-        // would hide it.
+        // A repeated idempotency key makes the whole statement fail, whether it was sent
+        // before (the first try does not look for earlier sends unless it must, see `Look`)
+        // or concurrently on another node; the retries look first, find that message and
+        // answer it as a duplicate. A serialization failure or deadlock is retried too. Any
+        // other conflict (a seq taken twice would mean the lock order in `append_once` was
+        // broken) is a bug, and retrying would hide it.
         let mut attempt = 0;
         loop {
-            match self.append_once(batch).await {
+            let look = if attempt == 0 {
+                Look::IfNeeded
+            } else {
+                Look::First
+            };
+            match self.append_once(batch, look).await {
                 Err(StoreError::Conflict(c)) if c.is_retryable() && attempt < 2 => attempt += 1,
                 other => return other,
             }

@@ -35,7 +35,7 @@ use chatsync_core::ports::chat::{
     AppendBatch, Appended, Attachment, LinkPreview, Message, NewMessage, now_millis,
 };
 use chatsync_core::ports::{Conflict, StoreError};
-use chatsync_store_sql::append;
+use chatsync_store_sql::append::{self, Look};
 use chatsync_store_sql::message_columns;
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chrono::{DateTime, Utc};
@@ -270,11 +270,9 @@ fn index_queued(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 /// One batch, one transaction: the decisions are [`append::plan`]'s, the SQL is SQLite's.
-///
-/// A retried send is rare, so the first try does not look for messages stored earlier under
-/// the batch's (sender, `client_id`) keys: the keys' unique index finds a repeat when its
-/// insert fails, and then the batch starts over in a new transaction, looking first. Looking
-/// every time cost the appender about 3 µs per message at 2,000 msgs/s (issue 10).
+/// The first try does not look for earlier sends unless it must ([`Look`]); a repeat fails
+/// its insert on the keys' unique index, and the batch starts over in a new transaction,
+/// looking first.
 ///
 /// Not inlined, so that callgrind can count this function alone (`examples/append_cost.rs`).
 #[inline(never)]
@@ -287,16 +285,6 @@ fn append_batch(conn: &mut Connection, batch: &[NewMessage]) -> Result<AppendBat
     }
 }
 
-/// Whether [`try_append`] looks for earlier sends before it writes.
-#[derive(Clone, Copy, PartialEq)]
-enum Look {
-    /// Always.
-    First,
-    /// Only when a sender is not a member: a member's repeat fails its insert, but the
-    /// answer to a former member's repeat is the stored message, not "not a member".
-    IfNeeded,
-}
-
 fn try_append(
     conn: &mut Connection,
     batch: &[NewMessage],
@@ -307,7 +295,7 @@ fn try_append(
         .db()?;
     let now = now_millis();
     let members = members(&tx, &append::conversations(batch)).db()?;
-    let existing = if look == Look::First || !append::all_members(batch, &members) {
+    let existing = if look.needed(batch, &members) {
         earlier_sends(&tx, batch).db()?
     } else {
         Vec::new()
