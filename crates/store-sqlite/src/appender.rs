@@ -411,7 +411,7 @@ fn insert(db: &Connection, stored: &[Message], now: DateTime<Utc>) -> rusqlite::
     )?;
     // The new rows' rowids, for the search index's queue (see the `queue_in_the_append`
     // migration).
-    let mut rowids = String::from("[");
+    let mut rowids = Vec::with_capacity(stored.len());
     for m in stored {
         message.execute(params![
             m.id.to_string(),
@@ -425,16 +425,12 @@ fn insert(db: &Connection, stored: &[Message], now: DateTime<Utc>) -> rusqlite::
             serde_json::to_string(&m.mentions).unwrap_or_else(|_| "[]".into()),
             millis(now),
         ])?;
-        if rowids.len() > 1 {
-            rowids.push(',');
-        }
-        rowids.push_str(&db.last_insert_rowid().to_string());
+        rowids.push(db.last_insert_rowid());
     }
-    rowids.push(']');
     db.prepare_cached(
         "INSERT INTO message_fts_queue (message_rowid) SELECT value FROM json_each(?1)",
     )?
-    .execute([rowids])?;
+    .execute([serde_json::to_string(&rowids).expect("a list of integers is JSON")])?;
     if stored.iter().any(|m| !m.mentions.is_empty()) {
         let mut mention = db.prepare_cached(
             "INSERT INTO mention (user_id, conversation_id, seq, message_id)
