@@ -24,6 +24,7 @@ pub mod fanout;
 #[doc(hidden)]
 pub mod fuzzing;
 mod limits;
+mod meters;
 mod previews;
 pub mod protocol;
 mod rest;

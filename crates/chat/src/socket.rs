@@ -4,6 +4,7 @@
 
 use crate::error::{ChatError, ChatResult};
 use crate::fanout::{SocketUser, user_room};
+use crate::meters;
 use crate::protocol::{self, *};
 use crate::service::Chat;
 use chatsync_core::ids::ConversationId;
@@ -279,7 +280,10 @@ async fn handle<A: Adapter, T, R, F, Fut>(
     Fut: std::future::Future<Output = ChatResult<R>>,
     R: serde::Serialize,
 {
-    metrics::counter!("chat_events_total", "event" => kind.name()).increment(1);
+    match kind {
+        Kind::Send => meters::SEND.events.increment(1),
+        Kind::Other(event) => metrics::counter!("chat_events_total", "event" => event).increment(1),
+    }
     let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() else {
         return;
     };
@@ -347,7 +351,9 @@ async fn on_send<A: Adapter>(
     })
     .await;
     // From the event's arrival to its ack (durable in the store), refused sends included.
-    metrics::histogram!("chat_ack_seconds").record(started.elapsed().as_secs_f64());
+    meters::SEND
+        .ack_seconds
+        .record(started.elapsed().as_secs_f64());
 }
 
 async fn on_typing<A: Adapter>(

@@ -18,6 +18,7 @@
 
 use crate::error::{ChatError, ChatResult};
 use crate::fanout::{Fanout, emit_message};
+use crate::meters;
 use crate::protocol;
 use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::chat::{Appended, Message, NewMessage};
@@ -163,7 +164,7 @@ async fn commit_loop(
             }
         }
         let batch: Vec<NewMessage> = jobs.iter().map(|j| j.msg.clone()).collect();
-        metrics::histogram!("chat_commit_batch_size").record(batch.len() as f64);
+        meters::SEND.batch_size.record(batch.len() as f64);
         match shard.store.append(&batch).await {
             Ok(result) => {
                 let members: HashMap<ConversationId, Arc<Vec<UserId>>> = result
@@ -175,7 +176,7 @@ async fn commit_loop(
                 for (job, outcome) in jobs.drain(..).zip(result.outcomes) {
                     let reply = match outcome {
                         Appended::New(mut m) => {
-                            metrics::counter!("chat_messages_total").increment(1);
+                            meters::SEND.messages.increment(1);
                             if let Some(recipients) = members.get(&m.conversation_id) {
                                 // Unsigned: each recipient gets URLs of their own.
                                 out.push(Delivery {

@@ -39,7 +39,8 @@ use chatsync_store_sql::append::{self, Look};
 use chatsync_store_sql::message_columns;
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chrono::{DateTime, Utc};
-use rusqlite::types::ValueRef;
+use rusqlite::ToSql;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -320,7 +321,7 @@ fn try_append(
             )
             .db()?;
         for (cid, n) in plan.reservations() {
-            let id = cid.to_string();
+            let id = TextId::new(cid.0);
             let seq: Option<i64> = read.query_row([&id], |r| r.get(0)).optional().db()?;
             if let Some(seq) = seq {
                 let last = seq + n;
@@ -352,7 +353,7 @@ fn earlier_sends(db: &Connection, batch: &[NewMessage]) -> rusqlite::Result<Vec<
             continue;
         }
         if let Some(m) = find
-            .query_row(params![sender.to_string(), client_id], |r| {
+            .query_row(params![TextId::new(sender.0), client_id], |r| {
                 read::message::<Rusqlite>(r).map_err(decode_failed)
             })
             .optional()?
@@ -366,7 +367,7 @@ fn earlier_sends(db: &Connection, batch: &[NewMessage]) -> rusqlite::Result<Vec<
         )?;
         let mut all = Vec::new();
         for m in &found {
-            let rows = reactions.query_map([m.id.to_string()], |r| {
+            let rows = reactions.query_map([TextId::new(m.id.0)], |r| {
                 Ok((
                     MessageId(Rusqlite::uuid(r, "message_id").map_err(decode_failed)?),
                     UserId(Rusqlite::uuid(r, "user_id").map_err(decode_failed)?),
@@ -391,7 +392,7 @@ fn members(
     let mut out = HashMap::with_capacity(ids.len());
     for cid in ids {
         let users = stmt
-            .query_map([cid.to_string()], |r| {
+            .query_map([TextId::new(cid.0)], |r| {
                 Rusqlite::uuid(r, "user_id")
                     .map(UserId)
                     .map_err(decode_failed)
@@ -414,14 +415,14 @@ fn insert(db: &Connection, stored: &[Message], now: DateTime<Utc>) -> rusqlite::
     let mut rowids = Vec::with_capacity(stored.len());
     for m in stored {
         message.execute(params![
-            m.id.to_string(),
-            m.conversation_id.to_string(),
+            TextId::new(m.id.0),
+            TextId::new(m.conversation_id.0),
             m.seq,
-            m.sender_id.to_string(),
+            TextId::new(m.sender_id.0),
             m.client_id,
             m.body,
             serde_json::to_string(&m.attachments).unwrap_or_else(|_| "[]".into()),
-            m.reply_to.map(|r| r.to_string()),
+            m.reply_to.map(|r| TextId::new(r.0)),
             serde_json::to_string(&m.mentions).unwrap_or_else(|_| "[]".into()),
             millis(now),
         ])?;
@@ -439,10 +440,10 @@ fn insert(db: &Connection, stored: &[Message], now: DateTime<Utc>) -> rusqlite::
         for m in stored {
             for u in &m.mentions {
                 mention.execute(params![
-                    u.to_string(),
-                    m.conversation_id.to_string(),
+                    TextId::new(u.0),
+                    TextId::new(m.conversation_id.0),
                     m.seq,
-                    m.id.to_string()
+                    TextId::new(m.id.0)
                 ])?;
             }
         }
@@ -457,17 +458,36 @@ fn insert(db: &Connection, stored: &[Message], now: DateTime<Utc>) -> rusqlite::
         )?;
         for m in stored {
             for a in &m.attachments {
-                let media = a.media_id.to_string();
+                let media = TextId::new(a.media_id.0);
                 attach.execute(params![
                     media,
-                    m.conversation_id.to_string(),
-                    m.id.to_string()
+                    TextId::new(m.conversation_id.0),
+                    TextId::new(m.id.0)
                 ])?;
                 attached.execute(params![media, millis(now)])?;
             }
         }
     }
     Ok(())
+}
+
+/// An id bound as the TEXT the schema keeps it in (hyphenated, lower case, as `Display`
+/// writes it), formatted on the stack: the appender binds several per message, and a `String`
+/// each was a tenth of its own (non-SQLite) instructions (issue 10).
+struct TextId([u8; uuid::fmt::Hyphenated::LENGTH]);
+
+impl TextId {
+    fn new(id: Uuid) -> Self {
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        id.hyphenated().encode_lower(&mut text);
+        Self(text)
+    }
+}
+
+impl ToSql for TextId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(&self.0)))
+    }
 }
 
 /// A row mapper's error, as rusqlite's (the mapper closures must return one).
@@ -587,6 +607,30 @@ impl Dialect for Rusqlite {
 /// The appender's VFS (`c/gather_vfs.c`) against the unix VFS, on plain connections: it must
 /// save the writes it is there for, and no reader on another connection may ever see a
 /// difference.
+#[cfg(test)]
+mod text_id_tests {
+    use super::TextId;
+    use rusqlite::Connection;
+
+    /// The stack-formatted id binds the very text the pool's queries bind and compare with.
+    #[test]
+    fn a_text_id_binds_the_id_as_display_writes_it() {
+        let conn = Connection::open_in_memory().expect("open");
+        for id in [
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::max(),
+        ] {
+            let (text, kind): (String, String) = conn
+                .query_row("SELECT ?1, typeof(?1)", [TextId::new(id)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .expect("select");
+            assert_eq!((text, kind.as_str()), (id.to_string(), "text"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod gather_vfs_tests {
     use super::GATHER_VFS;
