@@ -186,9 +186,29 @@ static int gather_check_reserved_lock(sqlite3_file *f, int *out) {
   return real_methods(p)->xCheckReservedLock(p->real, out);
 }
 
+/* `PRAGMA chatsync_sync_database` on a connection through this VFS syncs the database file
+ * (`fdatasync`) and returns "synced". The checkpointer runs it after a pass that copied log
+ * frames (`checkpointer.rs`): SQLite syncs the database file only in a checkpoint that copies
+ * the whole log, so the pass that runs beside a busy writer never syncs what it wrote, and
+ * the writer's own checkpoint after it, the one that completes the log, would sync all of it
+ * while every message waits. Run through SQLite, the sync is the unix VFS's, on its own file
+ * descriptor: a second descriptor on the file, once closed, would drop the process's locks on
+ * it. SQLite hands the pragma over while it prepares the statement, so each run needs a
+ * statement of its own, not a cached one. */
+#define SYNC_PRAGMA "chatsync_sync_database"
+
 static int gather_file_control(sqlite3_file *f, int op, void *arg) {
   GatherFile *p = (GatherFile *)f;
   int rc;
+  if (op == SQLITE_FCNTL_PRAGMA) {
+    char **words = (char **)arg;
+    if (words[1] != 0 && sqlite3_stricmp(words[1], SYNC_PRAGMA) == 0) {
+      rc = flush_all(p);
+      if (rc == SQLITE_OK) rc = real_methods(p)->xSync(p->real, SQLITE_SYNC_NORMAL);
+      if (rc == SQLITE_OK) words[0] = sqlite3_mprintf("synced");
+      return rc;
+    }
+  }
   if (op == SQLITE_FCNTL_VFSNAME) {
     /* As SQLite's shims do: name this layer, then the one below. */
     rc = real_methods(p)->xFileControl(p->real, op, arg);

@@ -19,16 +19,19 @@
 //! an append (a segment per commit, merged again and again); in batches of hundreds it costs
 //! a few per cent.
 //!
-//! And this thread checkpoints the write-ahead log it writes, between batches, once the log
-//! holds [`CHECKPOINT_PAGES`] pages. The pool's background checkpoint (see
-//! `SqliteStore::connect`) cannot keep the log short under steady appends: a checkpoint copies
-//! the frames that were there when it started, the appender commits more meanwhile, and SQLite
-//! only starts the log over when a writer finds every frame copied. At 2,000 msgs/s the log
-//! grew by 20 MB a second, without end (issue 10). Run by the writer between its own
-//! transactions, the checkpoint copies everything, the next batch starts the log from the top,
-//! and the log's file stays the same size: commits overwrite pages the kernel already has
-//! instead of allocating new ones, and `fdatasync` has no new file size to write.
+//! And this thread sees that the write-ahead log it writes starts over, once it holds
+//! [`CHECKPOINT_PAGES`] pages. A checkpoint that runs beside the writer cannot do that by
+//! itself: it copies the frames that were there when it started, the appender commits more
+//! meanwhile, and SQLite only starts the log over when a writer finds every frame copied. At
+//! 2,000 msgs/s the log grew by 20 MB a second, without end (issue 10). So the checkpoint comes
+//! in two parts: the [`Checkpointer`] copies the log on its own thread, beside the appends (the
+//! bulk of the writes and the database file's sync, which held up every message behind it
+//! when this thread did all of it); then this thread, between two batches, copies the few
+//! frames committed meanwhile, and its next batch starts the log from the top. The log's file
+//! stays the same size: commits overwrite pages the kernel already has instead of allocating
+//! new ones, and `fdatasync` has no new file size to write.
 
+use crate::checkpointer::{self, Checkpointer, Copied};
 use crate::{DbResult, from_millis, millis};
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
 use chatsync_core::ports::chat::{
@@ -45,7 +48,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -53,6 +58,17 @@ use uuid::Uuid;
 /// Hands batches to the appending thread. The thread ends when this is closed or dropped.
 pub(crate) struct Appender {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Frames copied by each part of the checkpoints, for the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) copies: Arc<Copies>,
+}
+
+/// Frames of the log copied into the database file by the appender's checkpoints: by the
+/// checkpointer when asked, and by the appender itself after it.
+#[derive(Default)]
+pub(crate) struct Copies {
+    pub(crate) by_checkpointer: AtomicU64,
+    pub(crate) by_appender: AtomicU64,
 }
 
 enum Job {
@@ -74,6 +90,11 @@ const INDEX_WHEN_IDLE: Duration = Duration::from_millis(200);
 /// The write-ahead log's length, in pages, at which the appender checkpoints it (16 MiB with
 /// 4 KiB pages; SQLite's own automatic checkpoint uses 1,000).
 pub(crate) const CHECKPOINT_PAGES: i32 = 4096;
+
+/// Frames left after the checkpointer's pass above which the appender asks for another pass
+/// rather than copy them itself (1 MiB), at most [`PASSES`] in all.
+const LEFT_FOR_THE_APPENDER: i32 = 256;
+const PASSES: u32 = 3;
 
 thread_local! {
     /// The pages in the write-ahead log after this thread's last commit (SQLite's WAL hook).
@@ -97,13 +118,17 @@ impl Appender {
     /// pool) with the pool's durability settings, and starts the thread that owns it.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = connect(path).db()?;
+        let checkpointer = Checkpointer::open(path)?;
+        let copies = Arc::new(Copies::default());
         let (tx, rx) = mpsc::channel::<Job>();
+        let counts = Arc::clone(&copies);
         std::thread::Builder::new()
             .name("sqlite-appender".into())
-            .spawn(move || run(conn, &rx))
+            .spawn(move || run(conn, &rx, &checkpointer, &counts))
             .map_err(|e| StoreError::other("starting the SQLite appender", e))?;
         Ok(Self {
             jobs: Mutex::new(Some(tx)),
+            copies,
         })
     }
 
@@ -144,11 +169,12 @@ impl Appender {
 /// each commit's log frames reach the file in one `pwrite` instead of two per page.
 pub(crate) const GATHER_VFS: &str = "chatsync-gather";
 
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), GATHER_VFS)?;
     // The same settings as the pool's connections (see `SqliteStore::connect` for why):
-    // FULL, so an acknowledged message survives power loss; checkpoints only in the
-    // background task; statement journals in memory.
+    // FULL, so an acknowledged message survives power loss (and a checkpoint syncs the
+    // database file before the log starts over); checkpoints only by the appender and the
+    // checkpointer; statement journals in memory.
     conn.busy_timeout(Duration::from_secs(10))?;
     let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -160,10 +186,25 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
+/// Where the appender's checkpoint stands.
+enum Checkpoint {
+    /// Waiting for the log to reach `at` pages.
+    Waiting { at: i32 },
+    /// The checkpointer is on its `pass`-th pass over the log.
+    Copying { pass: u32 },
+}
+
+fn run(
+    mut conn: Connection,
+    jobs: &mpsc::Receiver<Job>,
+    checkpointer: &Checkpointer,
+    copies: &Copies,
+) {
     // Messages this thread queued for the index since it last indexed.
     let mut queued = 0;
-    let mut checkpoint_at = CHECKPOINT_PAGES;
+    let mut checkpoint = Checkpoint::Waiting {
+        at: CHECKPOINT_PAGES,
+    };
     loop {
         let job = if queued == 0 {
             jobs.recv()
@@ -197,16 +238,105 @@ fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
             Err(mpsc::RecvTimeoutError::Timeout) => queued = index_in_background(&mut conn),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        let pages = LOG_PAGES.get();
-        if pages < checkpoint_at - CHECKPOINT_PAGES {
-            // Started over since a checkpoint left frames behind (another one finished it).
-            checkpoint_at = CHECKPOINT_PAGES;
-        }
-        if pages >= checkpoint_at {
-            checkpoint_at = checkpoint(&conn);
-        }
+        checkpoint = next(checkpoint, &conn, checkpointer, copies);
     }
     // What is still queued is indexed by the next search, here or after a restart.
+}
+
+/// Moves the checkpoint on after a job: asks the checkpointer for a pass once the log is long
+/// enough, and when the pass is done, either asks for another (too much was committed
+/// meanwhile) or copies the rest on this connection.
+fn next(
+    state: Checkpoint,
+    conn: &Connection,
+    checkpointer: &Checkpointer,
+    copies: &Copies,
+) -> Checkpoint {
+    let pages = LOG_PAGES.get();
+    match state {
+        Checkpoint::Waiting { at } if pages < at - CHECKPOINT_PAGES => {
+            // Started over since a checkpoint left frames behind (another one finished it).
+            Checkpoint::Waiting {
+                at: CHECKPOINT_PAGES,
+            }
+        }
+        Checkpoint::Waiting { at } if pages >= at => {
+            if checkpointer.request() {
+                Checkpoint::Copying { pass: 1 }
+            } else {
+                Checkpoint::Waiting {
+                    at: copy_the_rest(conn, None, copies),
+                }
+            }
+        }
+        waiting @ Checkpoint::Waiting { .. } => waiting,
+        Checkpoint::Copying { pass } => match checkpointer.finished() {
+            None => Checkpoint::Copying { pass },
+            Some(Ok(done)) if !done.busy && done.copied < done.log => {
+                // A reader's snapshot holds frames back: this thread could not copy them
+                // either. Try again once the log is longer.
+                copies
+                    .by_checkpointer
+                    .fetch_add(count(done.copied), Relaxed);
+                Checkpoint::Waiting {
+                    at: done.log.saturating_add(CHECKPOINT_PAGES),
+                }
+            }
+            Some(Ok(done)) => {
+                // Another checkpoint was running, or much was committed during this one.
+                let again = done.busy || pages - done.copied > LEFT_FOR_THE_APPENDER;
+                if again && pass < PASSES && checkpointer.request() {
+                    return Checkpoint::Copying { pass: pass + 1 };
+                }
+                if !done.busy {
+                    // `copied` counts from the top of the log, so the last pass has them all.
+                    copies
+                        .by_checkpointer
+                        .fetch_add(count(done.copied), Relaxed);
+                }
+                Checkpoint::Waiting {
+                    at: copy_the_rest(conn, (!done.busy).then_some(done), copies),
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %chatsync_core::error_chain(&e), "WAL checkpoint failed");
+                Checkpoint::Waiting {
+                    at: copy_the_rest(conn, None, copies),
+                }
+            }
+        },
+    }
+}
+
+fn count(frames: i32) -> u64 {
+    u64::try_from(frames).unwrap_or(0)
+}
+
+/// Copies what is left of the log into the database without waiting for anyone (`PASSIVE`),
+/// on this, the writer's, connection between two batches, so the next commit starts the log
+/// over; `before` is the checkpointer's pass, if any, that copied the rest. Returns the log
+/// length for the next checkpoint: when a reader's snapshot kept some frames in the log, the
+/// log cannot start over and goes on growing, so the next try comes [`CHECKPOINT_PAGES`]
+/// later, not after every batch. A failure is logged; the checkpointer's pass every second
+/// goes on as well.
+fn copy_the_rest(conn: &Connection, before: Option<Copied>, copies: &Copies) -> i32 {
+    match checkpointer::passive(conn) {
+        Ok(done) => {
+            let from = before.map_or(0, |b| b.copied);
+            copies
+                .by_appender
+                .fetch_add(count(done.copied - from), Relaxed);
+            if done.copied < done.log {
+                done.log.saturating_add(CHECKPOINT_PAGES)
+            } else {
+                CHECKPOINT_PAGES
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+            LOG_PAGES.get().saturating_add(CHECKPOINT_PAGES)
+        }
+    }
 }
 
 /// Runs `f`, turning a panic into an error for its caller.
@@ -225,25 +355,6 @@ fn index_in_background(conn: &mut Connection) -> usize {
         Err(e) => {
             tracing::warn!(error = %chatsync_core::error_chain(&e), "search indexing failed; will retry");
             INDEX_AFTER / 2
-        }
-    }
-}
-
-/// Copies the write-ahead log into the database without waiting for anyone (`PASSIVE`), so the
-/// next commit starts the log over. Returns the log length for the next checkpoint: when a
-/// reader's snapshot kept some frames in the log, the log cannot start over and goes on
-/// growing, so the next try comes [`CHECKPOINT_PAGES`] later, not after every batch. A failure
-/// is logged; the pool's background checkpoint goes on as well.
-fn checkpoint(conn: &Connection) -> i32 {
-    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get::<_, i32>(1)?, r.get::<_, i32>(2)?))
-    });
-    match done {
-        Ok((log, copied)) if copied < log => log.saturating_add(CHECKPOINT_PAGES),
-        Ok(_) => CHECKPOINT_PAGES,
-        Err(e) => {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-            LOG_PAGES.get().saturating_add(CHECKPOINT_PAGES)
         }
     }
 }
