@@ -31,7 +31,8 @@ pub(crate) struct Copied {
 }
 
 /// Runs `PRAGMA wal_checkpoint(PASSIVE)` on `conn`: copies what no reader still needs, without
-/// waiting for anyone, and syncs the database file (with `synchronous` FULL or NORMAL).
+/// waiting for anyone. SQLite syncs the database file only when that is the whole log (and
+/// `synchronous` is FULL or NORMAL).
 pub(crate) fn passive(conn: &Connection) -> rusqlite::Result<Copied> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok(Copied {
@@ -98,12 +99,15 @@ pub(crate) fn sync_database(conn: &Connection) -> rusqlite::Result<()> {
     .map(drop)
 }
 
-/// A pass over the log, then the database file's sync if the pass copied anything.
-fn pass(conn: &Connection) -> rusqlite::Result<Copied> {
+/// A pass over the log, then the database file's sync if the pass copied frames: if it found
+/// the log as the previous pass (`last`) left it, there is nothing to sync, and an idle server
+/// does not sync its file every second.
+fn pass(conn: &Connection, last: &mut Option<Copied>) -> rusqlite::Result<Copied> {
     let done = passive(conn)?;
-    if !done.busy && done.copied > 0 {
+    if !done.busy && done.copied > 0 && *last != Some(done) {
         sync_database(conn)?;
     }
+    *last = Some(done);
     Ok(done)
 }
 
@@ -112,15 +116,16 @@ fn run(
     asked: &mpsc::Receiver<()>,
     answer: &mpsc::Sender<rusqlite::Result<Copied>>,
 ) {
+    let mut last = None;
     loop {
         match asked.recv_timeout(EVERY) {
             Ok(()) => {
-                if answer.send(pass(conn)).is_err() {
+                if answer.send(pass(conn, &mut last)).is_err() {
                     break;
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(e) = pass(conn) {
+                if let Err(e) = pass(conn, &mut last) {
                     tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
                 }
             }
