@@ -94,6 +94,9 @@ pub(crate) const CHECKPOINT_PAGES: i32 = 4096;
 /// Frames left after the checkpointer's pass above which the appender asks for another pass
 /// rather than copy them itself (1 MiB), at most [`PASSES`] in all.
 const LEFT_FOR_THE_APPENDER: i32 = 256;
+/// The checkpointer's passes per checkpoint, at most: where the appends outrun it (a disk
+/// slower for its writes than for the log's), the appender then copies the rest itself rather
+/// than let the log grow on.
 const PASSES: u32 = 3;
 
 thread_local! {
