@@ -596,12 +596,14 @@ mod tests {
         );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
+        // Each 3,000-byte message takes a page of its own; those of the last checkpoint's
+        // round may still be only in the log (up to the bound below).
         let written = batches * 200 * 3000;
         assert!(
-            db > written,
-            "the messages reached the database file: {db} bytes"
+            db > written / 2,
+            "the messages reached the database file: {db} bytes of {written} written"
         );
-        // A frame is a page and its 24-byte header; a batch is about 150 pages. The log grows
+        // A frame is a page and its 24-byte header; a batch is some 200 pages. The log grows
         // past the threshold by what is committed while the checkpointer copies it: on a disk
         // where its passes are no faster than the appends, up to a threshold's worth in each
         // of its three passes.
