@@ -3,6 +3,7 @@ import {
   addUnread,
   expireMutes,
   getState,
+  mergeMessages,
   nextMuteEnd,
   resetState,
   setConversationList,
@@ -38,6 +39,22 @@ describe("mention counts", () => {
     expect(conv().mention_count).toBe(1);
     addUnread(CID, [message(4, { sender_id: CAROL, mentions: [CAROL, ME] })], ME);
     expect(conv().mention_count).toBe(2);
+  });
+
+  test("a list answer read before a live mention keeps the counts that mention moved", () => {
+    setConversationList([summary({ kind: "group", last_seq: 4, unread_count: 0, mention_count: 0 })]);
+    // The mention comes over the socket while a second list request (sent on connect) is
+    // still on its way, answered from before it.
+    const live = message(5, { sender_id: BOB, mentions: [ME] });
+    addUnread(CID, mergeMessages(CID, [live], ME), ME);
+    expect(conv().mention_count).toBe(1);
+    setConversationList([summary({ kind: "group", last_seq: 4, unread_count: 0, mention_count: 0 })]);
+    expect(conv().last_seq).toBe(5);
+    expect(conv().unread_count).toBe(1);
+    expect(conv().mention_count).toBe(1);
+    // A list that has seen the message is taken as it is (read elsewhere meanwhile, say).
+    setConversationList([summary({ kind: "group", last_seq: 5, unread_count: 0, mention_count: 0 })]);
+    expect(conv().mention_count).toBe(0);
   });
 
   test("my own messages (from another device) count for nothing", () => {

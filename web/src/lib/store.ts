@@ -152,13 +152,17 @@ export function setConversationList(list: ConversationSummary[]): void {
     const conversations: Record<string, ConversationEntry> = {};
     for (const c of list) {
       const known = s.conversations[c.id];
-      // A newer message already seen over the socket wins over a slower list answer.
+      // A newer message already seen over the socket wins over a slower list answer, and so
+      // do the unread and mention counts it moved: the list was read before it was sent, and
+      // a catch-up starts after it, so nothing would count it again.
       const last = newer(known?.last_message ?? null, c.last_message);
+      const behind = known !== undefined && known.last_seq > c.last_seq;
       conversations[c.id] = {
         ...c,
         members: keepPositions(c.members, known?.members),
         last_message: last,
         last_seq: Math.max(c.last_seq, last?.seq ?? 0),
+        ...(behind ? { unread_count: known.unread_count, mention_count: known.mention_count } : {}),
       };
     }
     return { ...s, conversations, listLoaded: true, versions: knownVersions(s.versions, list) };
