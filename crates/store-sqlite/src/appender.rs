@@ -752,10 +752,7 @@ mod gather_vfs_tests {
     use std::path::{Path, PathBuf};
 
     fn scratch(tag: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("chatsync-gather-{tag}-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        dir
+        crate::scratch_dir(&format!("gather-{tag}"))
     }
 
     fn open(path: &Path, vfs: Option<&str>, synchronous: &str) -> Connection {

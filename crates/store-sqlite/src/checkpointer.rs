@@ -138,20 +138,27 @@ fn run(
 mod tests {
     use super::{Checkpointer, passive, sync_database};
     use crate::appender::connect;
+    use rusqlite::Connection;
+    use std::path::PathBuf;
     use std::time::Duration;
+
+    /// A new database file, `t.db` in a scratch directory, with a table `t (v BLOB)`, and the
+    /// connection (through the gathering VFS) that created it.
+    fn database() -> (PathBuf, PathBuf, Connection) {
+        let dir = crate::scratch_dir("ckpt");
+        let path = dir.join("t.db");
+        let conn = connect(&path).expect("open");
+        conn.execute_batch("CREATE TABLE t (v BLOB)")
+            .expect("create");
+        (dir, path, conn)
+    }
 
     /// Asked, the checkpointer copies the whole log into the database file from its own
     /// connection, and with nothing committed meanwhile the writer's next commit starts the
     /// log over, the writer having copied nothing itself.
     #[test]
     fn asked_it_copies_the_log_from_its_own_connection() {
-        let dir = std::env::temp_dir().join(format!("chatsync-ckpt-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("t.db");
-        let writer = connect(&path).expect("writer");
-        writer
-            .execute_batch("CREATE TABLE t (v BLOB)")
-            .expect("create");
+        let (dir, path, writer) = database();
         let tx = writer.unchecked_transaction().expect("begin");
         for _ in 0..300 {
             tx.execute("INSERT INTO t VALUES (randomblob(3000))", [])
@@ -192,13 +199,7 @@ mod tests {
     /// (not a silent no-op) on a connection through any other VFS.
     #[test]
     fn the_sync_pragma_answers_only_through_the_gathering_vfs() {
-        let dir = std::env::temp_dir().join(format!("chatsync-ckpt-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("t.db");
-        let gathering = connect(&path).expect("open");
-        gathering
-            .execute_batch("CREATE TABLE t (v BLOB)")
-            .expect("create");
+        let (dir, path, gathering) = database();
         for _ in 0..3 {
             let answer: String = gathering
                 .query_row("PRAGMA chatsync_sync_database", [], |r| r.get(0))
@@ -206,7 +207,7 @@ mod tests {
             assert_eq!(answer, "synced");
         }
         sync_database(&gathering).expect("sync");
-        let plain = rusqlite::Connection::open(&path).expect("open plainly");
+        let plain = Connection::open(&path).expect("open plainly");
         assert!(matches!(
             sync_database(&plain),
             Err(rusqlite::Error::QueryReturnedNoRows)
@@ -219,9 +220,7 @@ mod tests {
     /// connection.
     #[test]
     fn the_thread_ends_with_its_handle() {
-        let dir = std::env::temp_dir().join(format!("chatsync-ckpt-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let conn = connect(&dir.join("t.db")).expect("open");
+        let (dir, _, conn) = database();
         let Checkpointer { requests, done } = Checkpointer::start(conn).expect("start");
         drop(requests);
         assert!(matches!(

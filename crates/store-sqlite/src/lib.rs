@@ -289,6 +289,14 @@ fn like_prefix(s: &str) -> String {
     out
 }
 
+/// A new empty directory under the temporary directory, named after `tag`, for a test's files.
+#[cfg(test)]
+pub(crate) fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chatsync-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
