@@ -15,6 +15,10 @@ pub(crate) struct SendMeters {
     pub(crate) messages: Counter,
     /// `chat_commit_batch_size`: messages per group commit.
     pub(crate) batch_size: Histogram,
+    /// `chat_commit_seconds`: how long each group commit took in the store, its transaction
+    /// and the disk's flush (SQLite's `fdatasync`, PostgreSQL's commit) included. A flush the
+    /// disk holds up holds up every message of the batch and of those queued behind it.
+    pub(crate) commit_seconds: Histogram,
 }
 
 /// Registered on first use, after the process's recorder is in place (installing it if
@@ -26,5 +30,6 @@ pub(crate) static SEND: LazyLock<SendMeters> = LazyLock::new(|| {
         ack_seconds: metrics::histogram!("chat_ack_seconds"),
         messages: metrics::counter!("chat_messages_total"),
         batch_size: metrics::histogram!("chat_commit_batch_size"),
+        commit_seconds: metrics::histogram!("chat_commit_seconds"),
     }
 });

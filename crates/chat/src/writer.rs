@@ -165,7 +165,12 @@ async fn commit_loop(
         }
         let batch: Vec<NewMessage> = jobs.iter().map(|j| j.msg.clone()).collect();
         meters::SEND.batch_size.record(batch.len() as f64);
-        match shard.store.append(&batch).await {
+        let started = Instant::now();
+        let appended = shard.store.append(&batch).await;
+        meters::SEND
+            .commit_seconds
+            .record(started.elapsed().as_secs_f64());
+        match appended {
             Ok(result) => {
                 let members: HashMap<ConversationId, Arc<Vec<UserId>>> = result
                     .members
