@@ -65,6 +65,12 @@ if ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'matplotlib>=3.8,<4'
 fi
 
+# The build leaves a few hundred MB of dirty pages that the kernel writes back about 30 s later,
+# in the middle of the first target's measurements: every durable commit's flush waits behind
+# that writeback, 50-100 ms at once, which fails a sweep step (bench/RESULTS.md, tenth pass).
+# Write them now.
+sync
+
 # chatsync-bench gives PostgreSQL's processes their own CPU affinity back when it ends, is
 # interrupted or fails; if it is killed outright, this does it instead.
 declare -A pg_affinity=()
