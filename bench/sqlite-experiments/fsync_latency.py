@@ -5,10 +5,17 @@ Writes 64 KiB (about one commit's log frames at 1,000-2,000 msgs/s) and syncs it
 for `--secs` seconds, to a file of its own, preallocated (`--mode prealloc`, like a log that
 is overwritten) or emptied every 64 MiB so every write allocates blocks (`--mode sparse`,
 like a database file that grows), and prints the latency distribution, how many syncs took
-10, 20 and 50 ms or more, and when (seconds from the start) those of 20 ms or more came. Every durable commit waits for one such sync before its messages
-are acknowledged, so a sync the disk holds up holds up every message behind it.
+10, 20 and 50 ms or more, and when (seconds from the start) those of 20 ms or more came.
+Every durable commit waits for one such sync before its messages are acknowledged, so a sync
+the disk holds up holds up every message behind it.
 
     python3 bench/sqlite-experiments/fsync_latency.py [--dir /tmp] [--secs 60] [--mode prealloc]
+
+Another process's writeback, for example 250 MB of dirty pages, which the kernel writes back
+about 30 s after they were written, shows as a cluster of slow syncs then:
+
+    (sleep 3; head -c 250M /dev/urandom > /tmp/dirty.bin) &
+    python3 bench/sqlite-experiments/fsync_latency.py --secs 45; rm /tmp/dirty.bin
 """
 import argparse, os, tempfile, time
 
