@@ -749,11 +749,7 @@ mod text_id_tests {
 mod gather_vfs_tests {
     use super::GATHER_VFS;
     use rusqlite::{Connection, OpenFlags};
-    use std::path::{Path, PathBuf};
-
-    fn scratch(tag: &str) -> PathBuf {
-        crate::scratch_dir(&format!("gather-{tag}"))
-    }
+    use std::path::Path;
 
     fn open(path: &Path, vfs: Option<&str>, synchronous: &str) -> Connection {
         let conn = match vfs {
@@ -797,7 +793,7 @@ mod gather_vfs_tests {
 
     /// Write calls made by one commit of 40 rows of 3 KB (about 40 log frames).
     fn writes_per_commit(vfs: Option<&str>) -> u64 {
-        let dir = scratch("count");
+        let dir = crate::scratch_dir("gather-count");
         let conn = open(&dir.join("t.db"), vfs, "FULL");
         conn.execute_batch("CREATE TABLE t (v BLOB)")
             .expect("create");
@@ -833,7 +829,7 @@ mod gather_vfs_tests {
     #[test]
     fn readers_on_other_connections_see_each_commit_whole_at_once() {
         for synchronous in ["FULL", "NORMAL", "OFF"] {
-            let dir = scratch("visible");
+            let dir = crate::scratch_dir("gather-visible");
             let path = dir.join("t.db");
             let writer = open(&path, Some(GATHER_VFS), synchronous);
             writer
@@ -877,7 +873,7 @@ mod gather_vfs_tests {
     /// the file after that.
     #[test]
     fn a_rolled_back_transaction_s_spilled_frames_never_overwrite_a_later_commit() {
-        let dir = scratch("spill");
+        let dir = crate::scratch_dir("gather-spill");
         let path = dir.join("t.db");
         let gathering = open(&path, Some(GATHER_VFS), "FULL");
         gathering

@@ -304,7 +304,7 @@ mod tests {
     /// A store on a new file under the temporary directory, with the chat tables; the caller
     /// removes `dir` when done.
     async fn chat_store(tag: &str) -> (SqliteStore, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("chatsync-{tag}-{}", uuid::Uuid::new_v4()));
+        let dir = crate::scratch_dir(tag);
         let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
             .await
             .expect("open");
@@ -537,7 +537,7 @@ mod tests {
     /// would grow forever.
     #[tokio::test]
     async fn the_log_is_checkpointed_in_the_background() {
-        let dir = std::env::temp_dir().join(format!("chatsync-wal-{}", uuid::Uuid::new_v4()));
+        let dir = crate::scratch_dir("wal");
         let path = dir.join("t.db");
         let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
             .await
@@ -633,7 +633,7 @@ mod tests {
     /// error keeps the driver's as its source.
     #[tokio::test]
     async fn errors_name_the_broken_rule_and_keep_their_cause() {
-        let dir = std::env::temp_dir().join(format!("chatsync-errors-{}", uuid::Uuid::new_v4()));
+        let dir = crate::scratch_dir("errors");
         let path = dir.join("t.db");
         let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
             .await

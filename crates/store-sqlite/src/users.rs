@@ -386,7 +386,7 @@ mod tests {
     /// was bound to the account id) still matches, and a verified account is untouched.
     #[tokio::test]
     async fn pending_accounts_become_registrations_on_upgrade() {
-        let dir = std::env::temp_dir().join(format!("chatsync-upgrade-{}", uuid::Uuid::new_v4()));
+        let dir = crate::scratch_dir("upgrade");
         let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
             .await
             .unwrap();
