@@ -174,6 +174,11 @@ impl ChatService {
     /// for the socket's whole life, and hyper parses that head as slices of the connection's
     /// read buffer (8–16 KiB). Copying the URI and headers out lets the buffer go: about 8 KB
     /// less per idle socket (SPEC §7, bench/RESULTS.md).
+    ///
+    /// Only the headers something behind this layer reads are copied ([`SOCKET_HEADERS`]); the
+    /// dozen others a browser sends (user agent, languages, cookies) would stay with every
+    /// socket. The layers in front of this one (request ids, client address, CORS) have
+    /// already seen them all.
     pub async fn detach_request_head(req: axum::extract::Request) -> axum::extract::Request {
         let (mut parts, body) = req.into_parts();
         if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
@@ -189,13 +194,12 @@ impl ChatService {
             }
             parts.uri = uri;
         }
-        let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
-        for (name, value) in &parts.headers {
-            if let (Ok(n), Ok(v)) = (
-                http::HeaderName::from_bytes(name.as_str().as_bytes()),
-                http::HeaderValue::from_bytes(value.as_bytes()),
-            ) {
-                headers.append(n, v);
+        let mut headers = http::HeaderMap::new();
+        for name in SOCKET_HEADERS {
+            for value in parts.headers.get_all(&name) {
+                if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                    headers.append(name.clone(), v);
+                }
             }
         }
         parts.headers = headers;
@@ -339,6 +343,15 @@ impl ChatService {
     }
 }
 
+/// The request headers a socket's stored head keeps (see [`ChatService::detach_request_head`]):
+/// engineioxide reads the WebSocket key of an upgrade and the content type of a long-polling
+/// post; the socket's context reads the request id.
+const SOCKET_HEADERS: [http::HeaderName; 3] = [
+    http::header::SEC_WEBSOCKET_KEY,
+    http::header::CONTENT_TYPE,
+    chatsync_platform::http::REQUEST_ID,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,31 +362,48 @@ mod tests {
         r.contains(&b.as_ptr())
     }
 
-    /// The copied head must keep every value and share no memory with the buffer it was
-    /// parsed from (which is what kept 16 KiB alive per idle socket).
+    /// The copied head must keep the values the socket needs, drop the others, and share no
+    /// memory with the buffer it was parsed from (which is what kept 16 KiB alive per idle
+    /// socket).
     #[tokio::test]
     async fn the_request_head_no_longer_borrows_the_read_buffer() {
-        let buf = Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket|Bearer t0ken|x-v");
+        let buf = Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket|dGhlIHNhbXBsZQ==|x-v");
         let uri = http::Uri::from_maybe_shared(buf.slice(0..37)).expect("uri");
         let mut req = axum::extract::Request::new(axum::body::Body::empty());
         *req.uri_mut() = uri.clone();
         req.headers_mut().insert(
-            http::header::AUTHORIZATION,
-            http::HeaderValue::from_maybe_shared(buf.slice(38..50)).expect("value"),
+            http::header::SEC_WEBSOCKET_KEY,
+            http::HeaderValue::from_maybe_shared(buf.slice(38..54)).expect("value"),
+        );
+        req.headers_mut().insert(
+            chatsync_platform::http::REQUEST_ID,
+            http::HeaderValue::from_static("req-1"),
+        );
+        req.headers_mut().insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("theme=dark; other=1"),
+        );
+        req.headers_mut().insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("Mozilla/5.0"),
         );
         req.extensions_mut()
             .insert(axum::extract::OriginalUri(uri.clone()));
         assert!(within(
             &buf,
-            req.headers()[http::header::AUTHORIZATION].as_bytes()
+            req.headers()[http::header::SEC_WEBSOCKET_KEY].as_bytes()
         ));
 
         let out = ChatService::detach_request_head(req).await;
 
         assert_eq!(out.uri(), &uri);
-        let auth = &out.headers()[http::header::AUTHORIZATION];
-        assert_eq!(auth, "Bearer t0ken");
-        assert!(!within(&buf, auth.as_bytes()));
+        let key = &out.headers()[http::header::SEC_WEBSOCKET_KEY];
+        assert_eq!(key, "dGhlIHNhbXBsZQ==");
+        assert!(!within(&buf, key.as_bytes()));
+        assert_eq!(out.headers()[chatsync_platform::http::REQUEST_ID], "req-1");
+        assert!(out.headers().get(http::header::COOKIE).is_none());
+        assert!(out.headers().get(http::header::USER_AGENT).is_none());
+        assert_eq!(out.headers().len(), 2);
         let original = out
             .extensions()
             .get::<axum::extract::OriginalUri>()

@@ -251,8 +251,7 @@ where
                     break;
                 }
                 Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    socket.heartbeat_received();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
@@ -338,10 +337,12 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 }
             },
         };
-        feed_packets(&mut tx, &socket, packets).await;
+        // Boxed: inline, the feeding's state (an iterator, a packet, the sink's future) would
+        // sit in this task's state for as long as the socket lives.
+        Box::pin(feed_packets(&mut tx, &socket, packets)).await;
         if buffered {
             while let Ok(packets) = buffered_rx.try_recv() {
-                feed_packets(&mut tx, &socket, *packets).await;
+                Box::pin(feed_packets(&mut tx, &socket, *packets)).await;
             }
         }
 
