@@ -154,27 +154,26 @@ async fn serve<H: EngineIoHandler, S>(
     }
 }
 
+/// An open socket, ready for [`serve`]: its engine, itself, and the stream's reading half.
+type Opened<H, S> = (
+    Arc<EngineIo<H>>,
+    Arc<Socket<<H as EngineIoHandler>::Data>>,
+    SplitStream<WebSocketStream<S>>,
+);
+
 /// Creates the session (or finds the one being upgraded), completes the handshake and starts
 /// the task that writes to the socket.
 #[cfg_attr(
     feature = "tracing",
     tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
 )]
-#[allow(clippy::type_complexity)]
 async fn open<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<
-    (
-        Arc<EngineIo<H>>,
-        Arc<Socket<H::Data>>,
-        SplitStream<WebSocketStream<S>>,
-    ),
-    Error,
->
+) -> Result<Opened<H, S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
