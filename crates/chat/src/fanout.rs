@@ -114,11 +114,11 @@ impl<A: Adapter> Fanout for IoFanout<A> {
             return;
         }
         let rooms: Vec<String> = users.iter().map(|u| user_room(*u)).collect();
-        let op = self.0.to(rooms);
-        let op = match except {
-            // Each socket is in a room named by its id (see `socket::on_connect`).
-            Some(sid) => op.except(sid),
-            None => op,
+        // A broadcast from a socket skips that socket, on every node. `except` is always a
+        // socket of this node (the one whose event this is), or gone.
+        let op = match except.and_then(|sid| self.0.get_socket(sid)) {
+            Some(origin) => origin.to(rooms),
+            None => self.0.to(rooms),
         };
         if let Err(e) = op.emit(event, &data).await {
             tracing::warn!(error = %e, event, "emit failed");

@@ -196,10 +196,9 @@ impl SocketCtx {
 }
 
 fn set_up<A: Adapter>(s: &SocketRef<A>, chat: &Arc<Chat>, user: Arc<SocketUser>) {
-    // The user's room receives their events on every device; the socket's own room lets a
-    // broadcast skip the sender (`except(sid)`).
+    // The user's room receives their events on every device. (No room of the socket's own:
+    // a broadcast skips its sender by being made from the sender's socket, see `fanout`.)
     s.join(user_room(user.user_id));
-    s.join(s.id.to_string());
     s.extensions.insert(user.clone());
     s.extensions.insert(chat.clone());
     s.extensions.insert(Arc::new(SocketCtx {

@@ -605,7 +605,7 @@ impl Default for ChatConfig {
             events_per_sec: 50,
             typing_timeout_secs: 6,
             max_payload_bytes: 64 * 1024,
-            ws_read_buffer_bytes: 1024,
+            ws_read_buffer_bytes: 256,
             socket_queue_packets: 4096,
             max_batch: 512,
             commit_window_us: 2000,

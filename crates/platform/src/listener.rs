@@ -15,13 +15,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -88,6 +89,12 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let upgraded = Arc::new(Upgraded::default());
+    tokio::spawn(
+        upgraded
+            .clone()
+            .watch(limits.idle_timeout, shutdown.clone()),
+    );
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -111,48 +118,28 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let io = Watched::new(stream, slot);
         let router = router.clone();
         let shutdown = shutdown.clone();
+        let upgraded = upgraded.clone();
         connections.spawn(async move {
-            metrics::gauge!("http_connections_open").increment(1.0);
-            serve_connection(stream, peer, router, limits, shutdown).await;
-            metrics::gauge!("http_connections_open").decrement(1.0);
-            drop(slot);
+            let activity = io.activity.clone();
+            // Boxed: the HTTP connection's state (over a kilobyte) is not kept in this task.
+            let io = TokioIo::new(io);
+            let open = Box::pin(serve_http(io, peer, router, &limits, &activity, &shutdown)).await;
+            // Upgraded, its socket lives on with the WebSocket handler, which holds the other
+            // reference to its activity. One task watches every such socket for idleness, so
+            // this one ends here instead of living as long as the socket (issue 10: memory
+            // per idle socket).
+            if open && Arc::strong_count(&activity) > 1 && !shutdown.is_cancelled() {
+                upgraded.add(activity);
+            }
         });
     }
     drop(listener);
     connections.close();
     connections.wait().await;
     Ok(())
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    router: Router,
-    limits: ConnectionLimits,
-    shutdown: CancellationToken,
-) {
-    let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched {
-        inner: stream,
-        activity: activity.clone(),
-    });
-    // Boxed: the HTTP connection's state (over a kilobyte) is freed when HTTP is done, instead
-    // of staying reserved in this task for the life of an upgraded socket (issue 10: memory per
-    // idle socket).
-    if !Box::pin(serve_http(io, peer, router, &limits, &activity, &shutdown)).await {
-        return;
-    }
-    // The connection is done with HTTP. If it was upgraded, its socket lives on with the
-    // WebSocket handler: keep closing it when it goes quiet, until it ends or we shut down
-    // (then the handler closes its sockets itself).
-    if Arc::strong_count(&activity) > 1 && !shutdown.is_cancelled() {
-        tokio::select! {
-            () = activity.idle(limits.idle_timeout) => tracing::debug!(%peer, "closing an idle WebSocket"),
-            () = shutdown.cancelled() => {}
-        }
-    }
 }
 
 /// Serves HTTP on a connection until it ends, is upgraded, or goes idle (then false: the
@@ -206,7 +193,6 @@ struct Activity {
     last_ms: AtomicU64,
     closed: AtomicBool,
     reader: AtomicWaker,
-    dropped: Notify,
 }
 
 impl Activity {
@@ -216,7 +202,6 @@ impl Activity {
             last_ms: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             reader: AtomicWaker::new(),
-            dropped: Notify::new(),
         }
     }
 
@@ -225,34 +210,100 @@ impl Activity {
         self.last_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// Resolves when nothing has moved for `timeout` (after closing the connection), or when
-    /// the connection's socket is dropped.
+    /// When the connection goes idle unless a byte moves before then.
+    fn deadline(&self, timeout: Duration) -> Instant {
+        self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout
+    }
+
+    /// Makes the connection read as ended (so whoever reads it lets go of it) and fail writes.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.reader.wake();
+    }
+
+    /// Resolves, after closing the connection, when nothing has moved for `timeout`.
     async fn idle(self: Arc<Self>, timeout: Duration) {
         loop {
-            let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            let deadline = last + timeout;
+            let deadline = self.deadline(timeout);
             if Instant::now() >= deadline {
-                self.closed.store(true, Ordering::Release);
-                self.reader.wake();
+                self.close();
                 return;
             }
+            tokio::time::sleep_until(deadline.into()).await;
+        }
+    }
+}
+
+/// A listener's upgraded connections, watched for idleness by one task for all of them (a
+/// task per socket, with its timer, cost about a kilobyte for as long as the socket lived).
+#[derive(Default)]
+struct Upgraded {
+    open: Mutex<Vec<Arc<Activity>>>,
+}
+
+impl Upgraded {
+    fn add(&self, activity: Arc<Activity>) {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(activity);
+    }
+
+    /// Every tenth of `timeout` (at least 100 ms, at most 5 s), closes the connections on
+    /// which nothing has moved for `timeout` and forgets those that have ended, until shutdown
+    /// (then the WebSocket handler closes its sockets itself).
+    async fn watch(self: Arc<Self>, timeout: Duration, shutdown: CancellationToken) {
+        let period = (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
             tokio::select! {
-                () = tokio::time::sleep_until(deadline.into()) => {}
-                () = self.dropped.notified() => return,
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let now = Instant::now();
+            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            open.retain(|a| {
+                if Arc::strong_count(a) == 1 {
+                    return false; // the socket is gone
+                }
+                if now >= a.deadline(timeout) {
+                    tracing::debug!("closing an idle WebSocket");
+                    a.close();
+                    return false;
+                }
+                true
+            });
+            if open.capacity() > 2 * open.len() + 64 {
+                open.shrink_to_fit(); // after a crowd has left
             }
         }
     }
 }
 
-/// A socket that records when bytes move, and reads as closed once its [`Activity`] says so.
+/// A socket that records when bytes move, and reads as ended once its [`Activity`] says so.
+/// It holds the connection's slot under the cap and gives it back when dropped: when the
+/// connection ends or, once upgraded, when the WebSocket handler lets go of it.
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Watched {
+    fn new(inner: TcpStream, slot: OwnedSemaphorePermit) -> Self {
+        metrics::gauge!("http_connections_open").increment(1.0);
+        Self {
+            inner,
+            activity: Arc::new(Activity::new()),
+            _slot: slot,
+        }
+    }
 }
 
 impl Drop for Watched {
     fn drop(&mut self) {
-        self.activity.dropped.notify_one();
+        metrics::gauge!("http_connections_open").decrement(1.0);
     }
 }
 

@@ -73,7 +73,6 @@ use smallvec::{SmallVec, smallvec};
 use tokio::sync::{
     Mutex, Notify,
     mpsc::{self, Receiver, error::TrySendError},
-    watch,
 };
 
 pub use engineioxide_core::Sid;
@@ -167,19 +166,45 @@ pub(crate) struct InternalRx {
     pub buffered_rx: Receiver<Queued>,
     /// Boxed (ChatSync's patch, see `vendor/README.md`): 168 bytes inline in every socket.
     pub peeked_packet: Option<Box<PacketBuf>>,
-    pub volatile_rx: watch::Receiver<Option<PacketBuf>>,
 }
 
 impl InternalRx {
-    fn new(
-        buffered_rx: Receiver<Queued>,
-        volatile_rx: watch::Receiver<Option<PacketBuf>>,
-    ) -> Self {
+    fn new(buffered_rx: Receiver<Queued>) -> Self {
         Self {
             buffered_rx,
             peeked_packet: None,
-            volatile_rx,
         }
+    }
+}
+
+/// The latest volatile packets not yet sent, which the next volatile send replaces, and the
+/// wake-up of whoever sends them (the WebSocket writer or a polling request).
+///
+/// ChatSync's patch (see `vendor/README.md`): in place of a `watch` channel, whose shared state
+/// (eight `Notify`s for its receivers, the packets inline) took 512 bytes per socket.
+#[derive(Debug, Default)]
+pub(crate) struct Volatile {
+    latest: std::sync::Mutex<Option<Queued>>,
+    /// Notified on every send; a send while nobody waits is kept for the next wait.
+    pub ready: Notify,
+}
+
+impl Volatile {
+    fn set(&self, packets: PacketBuf) {
+        *self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Box::new(packets));
+        self.ready.notify_one();
+    }
+
+    /// Takes the latest volatile packets, if any are waiting.
+    pub(crate) fn take(&self) -> Option<PacketBuf> {
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .map(|p| *p)
     }
 }
 
@@ -225,10 +250,9 @@ where
     /// Channel to send [PacketBuf] to the internal connection
     pub(crate) internal_tx: mpsc::Sender<Queued>,
 
-    /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
-    /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
+    /// Volatile [PacketBuf]s, which bypass the internal buffer. Only the latest volatile
     /// message is retained; subsequent volatile sends overwrite the previous one.
-    volatile_tx: watch::Sender<Option<PacketBuf>>,
+    pub(crate) volatile: Volatile,
 
     /// Wakes the heartbeat job (a separate task) when a Pong (v4 protocol) or Ping (v3
     /// protocol) [`Packet`] arrives; one that arrives while the job is not waiting is kept for
@@ -266,7 +290,6 @@ where
         supports_binary: bool,
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
             id: Sid::new(),
@@ -274,10 +297,10 @@ where
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: Volatile::default(),
 
             heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),
@@ -307,6 +330,11 @@ where
     /// Records a Pong (v4) or Ping (v3) from the client for the heartbeat job.
     pub(crate) fn heartbeat_received(&self) {
         self.heartbeat.notify_one();
+    }
+    /// Resolves at the next Pong (v4) or Ping (v3), or at once for one that came while nobody
+    /// waited. ChatSync's patch: for the heartbeat the WebSocket writer runs (`transport/ws.rs`).
+    pub(crate) fn heartbeat_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.heartbeat.notified()
     }
     pub(crate) fn is_upgrading(&self) -> bool {
         self.upgrading.load(Ordering::Relaxed)
@@ -551,7 +579,8 @@ where
     }
 
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile_tx.send(Some(packets)).is_ok()
+        self.volatile.set(packets);
+        true
     }
 }
 
@@ -611,7 +640,6 @@ where
         buffer_size: usize,
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
         let (internal_tx, internal_rx) = mpsc::channel(buffer_size);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
             id: sid,
@@ -619,10 +647,10 @@ where
             transport: AtomicU8::new(TransportType::Websocket as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: Volatile::default(),
 
             heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),

@@ -4,7 +4,7 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures_util::{
     FutureExt as _, SinkExt, StreamExt, TryFutureExt as _, TryStreamExt,
@@ -14,6 +14,7 @@ use futures_util::{
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
@@ -183,7 +184,7 @@ where
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
     let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
-    let (socket, ws) = if let Some(sid) = sid {
+    let (socket, ws, heartbeat) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
             Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
@@ -208,7 +209,7 @@ where
                         return Err(Error::Upgrade);
                     }
                 }
-                (socket, ws)
+                (socket, ws, None)
             }
         }
     } else {
@@ -219,15 +220,22 @@ where
 
         let mut ws = ws_init().await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
-        (socket, ws)
+        let (interval, timeout) = (engine.config.ping_interval, engine.config.ping_timeout);
+        // ChatSync's patch (see `vendor/README.md`): the writer runs v4's heartbeat (the server
+        // pings) instead of a task of its own. A socket opened by polling keeps the heartbeat
+        // task it started with; v3's (the client pings) keeps its task too.
+        let heartbeat = if protocol == ProtocolVersion::V4 {
+            Some(Heartbeat::new(interval, timeout))
+        } else {
+            socket.clone().spawn_heartbeat(interval, timeout);
+            None
+        };
+        (socket, ws, heartbeat)
     };
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx, heartbeat));
     Ok((engine, socket, rx))
 }
 
@@ -289,6 +297,7 @@ where
 async fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
     mut tx: SplitSink<WebSocketStream<S>, Message>,
+    mut heartbeat: Option<Heartbeat>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -302,11 +311,10 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
+    // The heartbeat's timer, when this task runs the heartbeat.
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     //
@@ -324,15 +332,23 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 }
             }
             _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                match val {
+            () = socket.volatile.ready.notified() => {
+                match socket.volatile.take() {
                     Some(packets) => {
                         #[cfg(feature = "tracing")]
                         tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
                         (packets, false)
                     }
                     None => continue,
+                }
+            },
+            beat = Heartbeat::due(heartbeat.as_mut(), timer.as_mut(), &socket) => match beat {
+                Beat::Ping => (smallvec![Packet::Ping], false),
+                Beat::Missed => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = ?socket.id, "heartbeat timeout");
+                    socket.close(DisconnectReason::HeartbeatTimeout);
+                    break;
                 }
             },
         };
@@ -356,6 +372,76 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+/// Engine.IO v4's heartbeat, run by the writer of a socket opened over WebSocket: a ping at
+/// once and then every `interval`, and the socket closed when a pong does not come within
+/// `timeout` of its ping (as `Socket::spawn_heartbeat` does).
+///
+/// ChatSync's patch (see `vendor/README.md`): a task of its own per socket, with its timer,
+/// took about 1 KB for as long as the socket lived.
+struct Heartbeat {
+    interval: Duration,
+    timeout: Duration,
+    next_ping: Instant,
+    /// A ping is out and its pong not yet in; the timer is set to its deadline.
+    awaiting_pong: bool,
+}
+
+/// What the heartbeat asks of the writer.
+enum Beat {
+    /// Send a ping.
+    Ping,
+    /// The last ping's pong did not come in time: close the socket.
+    Missed,
+}
+
+impl Heartbeat {
+    fn new(interval: Duration, timeout: Duration) -> Self {
+        Self {
+            interval,
+            timeout,
+            next_ping: Instant::now(),
+            awaiting_pong: false,
+        }
+    }
+
+    /// Resolves when the writer has something to do for the heartbeat; never without one.
+    /// Dropping it before then loses nothing: its state changes only as it resolves.
+    async fn due<D>(
+        heartbeat: Option<&mut Self>,
+        mut timer: Pin<&mut Sleep>,
+        socket: &Socket<D>,
+    ) -> Beat
+    where
+        D: Default + Send + Sync + 'static,
+    {
+        let Some(hb) = heartbeat else {
+            return std::future::pending().await;
+        };
+        loop {
+            if hb.awaiting_pong {
+                tokio::select! {
+                    biased;
+                    () = socket.heartbeat_notified() => {
+                        hb.awaiting_pong = false;
+                        timer.as_mut().reset(hb.next_ping);
+                    }
+                    () = timer.as_mut() => return Beat::Missed,
+                }
+            } else {
+                if timer.deadline() != hb.next_ping {
+                    timer.as_mut().reset(hb.next_ping);
+                }
+                timer.as_mut().await;
+                let now = Instant::now();
+                hb.awaiting_pong = true;
+                hb.next_ping = (hb.next_ping + hb.interval).max(now);
+                timer.as_mut().reset(now + hb.timeout);
+                return Beat::Ping;
+            }
+        }
+    }
+}
+
 /// Maps each packet to a websocket message and feeds it to `tx`, unflushed.
 async fn feed_packets<D, S>(
     tx: &mut SplitSink<WebSocketStream<S>, Message>,
@@ -533,14 +619,87 @@ mod tests {
     }
 
     fn socket() -> Arc<Socket<()>> {
+        socket_closed_into(Arc::default())
+    }
+
+    /// A socket that records why it was closed in `closed`.
+    fn socket_closed_into(closed: Arc<std::sync::Mutex<Option<DisconnectReason>>>) -> Arc<Socket<()>> {
         Arc::new(Socket::new(
             ProtocolVersion::V4,
             TransportType::Websocket,
             &EngineIoConfig::default(),
             Request::<()>::default().into_parts().0,
-            Box::new(|_, _| ()),
+            Box::new(move |_, reason| *closed.lock().unwrap() = Some(reason)),
             false,
         ))
+    }
+
+    async fn next_text(client: &mut WebSocketStream<DuplexStream>) -> Message {
+        tokio::time::timeout(TIMEOUT, client.next())
+            .await
+            .expect("a message within the timeout")
+            .expect("the stream is open")
+            .expect("a message")
+    }
+
+    /// ChatSync's patch: the writer runs the heartbeat of a socket opened over WebSocket.
+    #[tokio::test]
+    async fn writer_pings_and_closes_the_socket_when_no_pong_comes() {
+        let closed = Arc::default();
+        let socket = socket_closed_into(Arc::clone(&closed));
+        let (server, mut client) = ws_pair().await;
+        let (tx, _rx) = server.split();
+        let heartbeat = Heartbeat::new(Duration::from_millis(50), Duration::from_millis(50));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            Some(heartbeat),
+        ));
+
+        assert_eq!(next_text(&mut client).await, Message::text("2"));
+        tokio::time::timeout(TIMEOUT, writer)
+            .await
+            .expect("the writer should stop after the missed pong")
+            .unwrap();
+        assert_eq!(
+            *closed.lock().unwrap(),
+            Some(DisconnectReason::HeartbeatTimeout)
+        );
+    }
+
+    #[tokio::test]
+    async fn writer_keeps_pinging_while_pongs_come() {
+        let closed = Arc::default();
+        let socket = socket_closed_into(Arc::clone(&closed));
+        let (server, mut client) = ws_pair().await;
+        let (tx, _rx) = server.split();
+        // A pong is due within 5 s of its ping: far more than answering takes here.
+        let heartbeat = Heartbeat::new(Duration::from_millis(50), Duration::from_secs(5));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            Some(heartbeat),
+        ));
+
+        for _ in 0..3 {
+            assert_eq!(next_text(&mut client).await, Message::text("2"));
+            socket.heartbeat_received();
+        }
+        // Packets still go out between pings.
+        socket.emit(Str::from("hello")).unwrap();
+        loop {
+            match next_text(&mut client).await {
+                m if m == Message::text("2") => socket.heartbeat_received(),
+                m => {
+                    assert_eq!(m, Message::text("4hello"));
+                    break;
+                }
+            }
+        }
+        assert!(!writer.is_finished());
+        assert_eq!(*closed.lock().unwrap(), None);
+        socket.cancellation_token.cancel();
+        tokio::time::timeout(TIMEOUT, writer).await.unwrap().unwrap();
     }
 
     async fn ws_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
@@ -559,7 +718,7 @@ mod tests {
         let (tx, _rx) = server.split();
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, None));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!writer.is_finished(), "the writer should wait for the lock");
 
@@ -580,7 +739,7 @@ mod tests {
         let (tx, _rx) = server.split();
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, None));
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
