@@ -118,21 +118,24 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = Watched::new(stream, slot);
+        let slot = Slot::new(slot);
         let router = router.clone();
         let shutdown = shutdown.clone();
         let upgraded = upgraded.clone();
         connections.spawn(async move {
-            let activity = io.activity.clone();
+            let activity = Arc::new(Activity::new());
+            let io = TokioIo::new(Watched {
+                inner: stream,
+                activity: activity.clone(),
+            });
             // Boxed: the HTTP connection's state (over a kilobyte) is not kept in this task.
-            let io = TokioIo::new(io);
             let open = Box::pin(serve_http(io, peer, router, &limits, &activity, &shutdown)).await;
             // Upgraded, its socket lives on with the WebSocket handler, which holds the other
-            // reference to its activity. One task watches every such socket for idleness, so
-            // this one ends here instead of living as long as the socket (issue 10: memory
-            // per idle socket).
+            // reference to its activity. One task watches every such socket for idleness, and
+            // keeps its slot, so this one ends here instead of living as long as the socket
+            // (issue 10: memory per idle socket).
             if open && Arc::strong_count(&activity) > 1 && !shutdown.is_cancelled() {
-                upgraded.add(activity);
+                upgraded.add(activity, slot);
             }
         });
     }
@@ -234,24 +237,43 @@ impl Activity {
     }
 }
 
-/// A listener's upgraded connections, watched for idleness by one task for all of them (a
-/// task per socket, with its timer, cost about a kilobyte for as long as the socket lived).
+/// A connection's place under `max_connections`, given back when dropped.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit) -> Self {
+        metrics::gauge!("http_connections_open").increment(1.0);
+        Self { _permit: permit }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        metrics::gauge!("http_connections_open").decrement(1.0);
+    }
+}
+
+/// A listener's upgraded connections, with their slots, watched for idleness by one task for
+/// all of them (a task per socket, with its timer, cost about a kilobyte for as long as the
+/// socket lived).
 #[derive(Default)]
 struct Upgraded {
-    open: Mutex<Vec<Arc<Activity>>>,
+    open: Mutex<Vec<(Arc<Activity>, Slot)>>,
 }
 
 impl Upgraded {
-    fn add(&self, activity: Arc<Activity>) {
+    fn add(&self, activity: Arc<Activity>, slot: Slot) {
         self.open
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(activity);
+            .push((activity, slot));
     }
 
     /// Every tenth of `timeout` (at least 100 ms, at most 5 s), closes the connections on
-    /// which nothing has moved for `timeout` and forgets those that have ended, until shutdown
-    /// (then the WebSocket handler closes its sockets itself).
+    /// which nothing has moved for `timeout` and forgets those that have ended, giving their
+    /// slots back, until shutdown (then the WebSocket handler closes its sockets itself).
     async fn watch(self: Arc<Self>, timeout: Duration, shutdown: CancellationToken) {
         let period = (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let mut ticks = tokio::time::interval(period);
@@ -263,7 +285,7 @@ impl Upgraded {
             }
             let now = Instant::now();
             let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-            open.retain(|a| {
+            open.retain(|(a, _)| {
                 if Arc::strong_count(a) == 1 {
                     return false; // the socket is gone
                 }
@@ -282,29 +304,9 @@ impl Upgraded {
 }
 
 /// A socket that records when bytes move, and reads as ended once its [`Activity`] says so.
-/// It holds the connection's slot under the cap and gives it back when dropped: when the
-/// connection ends or, once upgraded, when the WebSocket handler lets go of it.
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl Watched {
-    fn new(inner: TcpStream, slot: OwnedSemaphorePermit) -> Self {
-        metrics::gauge!("http_connections_open").increment(1.0);
-        Self {
-            inner,
-            activity: Arc::new(Activity::new()),
-            _slot: slot,
-        }
-    }
-}
-
-impl Drop for Watched {
-    fn drop(&mut self) {
-        metrics::gauge!("http_connections_open").decrement(1.0);
-    }
 }
 
 impl AsyncRead for Watched {
@@ -390,6 +392,38 @@ mod tests {
         let completed = done.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
         assert_eq!(completed, 600, "connects completed without an accept");
         drop(listener);
+    }
+
+    /// The one watcher of upgraded connections closes a quiet one, keeps a busy one, forgets
+    /// one whose socket is gone, and gives back the slots of the two it let go.
+    #[tokio::test]
+    async fn the_watcher_closes_quiet_upgraded_connections_and_frees_their_slots() {
+        let slots = Arc::new(Semaphore::new(3));
+        let slot = || Slot::new(slots.clone().try_acquire_owned().expect("a free slot"));
+        let upgraded = Arc::new(Upgraded::default());
+        let shutdown = CancellationToken::new();
+        let timeout = Duration::from_secs(2);
+        tokio::spawn(upgraded.clone().watch(timeout, shutdown.clone()));
+
+        // Each `*_socket` stands for the reference the socket's stream holds.
+        let quiet_socket = Arc::new(Activity::new());
+        let busy_socket = Arc::new(Activity::new());
+        upgraded.add(quiet_socket.clone(), slot());
+        upgraded.add(busy_socket.clone(), slot());
+        upgraded.add(Arc::new(Activity::new()), slot()); // its socket is already gone
+
+        let waited = tokio::time::timeout(Duration::from_secs(20), async {
+            while !quiet_socket.closed.load(Ordering::Acquire) {
+                busy_socket.touch();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the quiet connection was not closed");
+        assert!(Instant::now() >= quiet_socket.deadline(timeout));
+        assert!(!busy_socket.closed.load(Ordering::Acquire));
+        assert_eq!(slots.available_permits(), 2, "the slots of the two let go");
+        shutdown.cancel();
     }
 
     #[tokio::test]
