@@ -325,6 +325,18 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     loop {
         let (packets, buffered) = tokio::select! {
             biased;
+            // First: with packets always waiting, a branch after them would never run, and a
+            // busy socket would go without pings (its client closes it then). It is ready only
+            // when a ping is due or a pong is late.
+            beat = Heartbeat::due(heartbeat.as_mut(), timer.as_mut(), &socket) => match beat {
+                Beat::Ping => (smallvec![Packet::Ping], false),
+                Beat::Missed => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = ?socket.id, "heartbeat timeout");
+                    socket.close(DisconnectReason::HeartbeatTimeout);
+                    break;
+                }
+            },
             items = buffered_rx.recv() => {
                 match items {
                     Some(packets) => (*packets, true),
@@ -342,21 +354,17 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                     None => continue,
                 }
             },
-            beat = Heartbeat::due(heartbeat.as_mut(), timer.as_mut(), &socket) => match beat {
-                Beat::Ping => (smallvec![Packet::Ping], false),
-                Beat::Missed => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "heartbeat timeout");
-                    socket.close(DisconnectReason::HeartbeatTimeout);
-                    break;
-                }
-            },
         };
         // Boxed: inline, the feeding's state (an iterator, a packet, the sink's future) would
         // sit in this task's state for as long as the socket lives.
         Box::pin(feed_packets(&mut tx, &socket, packets)).await;
         if buffered {
-            while let Ok(packets) = buffered_rx.try_recv() {
+            // Until the channel is empty, or the heartbeat has something due (ChatSync's
+            // patch: on a socket whose channel never empties, pings would wait for ever).
+            while heartbeat.is_none() || !timer.is_elapsed() {
+                let Ok(packets) = buffered_rx.try_recv() else {
+                    break;
+                };
                 Box::pin(feed_packets(&mut tx, &socket, *packets)).await;
             }
         }
@@ -623,7 +631,9 @@ mod tests {
     }
 
     /// A socket that records why it was closed in `closed`.
-    fn socket_closed_into(closed: Arc<std::sync::Mutex<Option<DisconnectReason>>>) -> Arc<Socket<()>> {
+    fn socket_closed_into(
+        closed: Arc<std::sync::Mutex<Option<DisconnectReason>>>,
+    ) -> Arc<Socket<()>> {
         Arc::new(Socket::new(
             ProtocolVersion::V4,
             TransportType::Websocket,
@@ -667,6 +677,57 @@ mod tests {
         );
     }
 
+    /// Packets that never stop coming do not hold the pings back: while a ping is out they go
+    /// on until its pong's deadline, so pings come at most max(interval, timeout) apart.
+    #[tokio::test]
+    async fn writer_pings_a_socket_whose_channel_never_empties() {
+        let closed = Arc::default();
+        let socket = socket_closed_into(Arc::clone(&closed));
+        // Every frame written at once, so the writer waits for the reader between packets,
+        // and packets keep coming meanwhile.
+        let (server, client) = tokio::io::duplex(64);
+        let config = WebSocketConfig::default().write_buffer_size(0);
+        let server = WebSocketStream::from_raw_socket(server, Role::Server, Some(config)).await;
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let (tx, _rx) = server.split();
+        let heartbeat = Heartbeat::new(Duration::from_millis(50), Duration::from_secs(1));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            Some(heartbeat),
+        ));
+        let producer = tokio::spawn({
+            let socket = socket.clone();
+            async move {
+                loop {
+                    while socket.emit(Str::from("x")).is_ok() {}
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+
+        let counted = tokio::time::timeout(Duration::from_secs(30), async {
+            let (mut pings, mut messages) = (0, 0);
+            while pings < 3 {
+                match next_text(&mut client).await {
+                    m if m == Message::text("2") => {
+                        pings += 1;
+                        socket.heartbeat_received();
+                    }
+                    _ => messages += 1,
+                }
+            }
+            messages
+        })
+        .await;
+        producer.abort();
+        let messages = counted.expect("three pings among the packets");
+        assert!(messages > 100, "packets kept coming: {messages}");
+        assert!(!writer.is_finished());
+        assert_eq!(*closed.lock().unwrap(), None);
+        socket.cancellation_token.cancel();
+    }
+
     #[tokio::test]
     async fn writer_keeps_pinging_while_pongs_come() {
         let closed = Arc::default();
@@ -699,7 +760,10 @@ mod tests {
         assert!(!writer.is_finished());
         assert_eq!(*closed.lock().unwrap(), None);
         socket.cancellation_token.cancel();
-        tokio::time::timeout(TIMEOUT, writer).await.unwrap().unwrap();
+        tokio::time::timeout(TIMEOUT, writer)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     async fn ws_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
@@ -718,7 +782,11 @@ mod tests {
         let (tx, _rx) = server.split();
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, None));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            None,
+        ));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!writer.is_finished(), "the writer should wait for the lock");
 
@@ -739,7 +807,11 @@ mod tests {
         let (tx, _rx) = server.split();
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx, None));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            None,
+        ));
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
