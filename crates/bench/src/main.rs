@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use client::Report;
 use serde_json::{Map, Value, json};
-use server::{Launch, Server, Target, User, post};
+use server::{Launch, Purge, Server, Target, User, post};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -643,22 +643,32 @@ async fn run_sweep(server: &Server, load: &mut Load, args: &Args) -> anyhow::Res
     }))
 }
 
-/// Everything measured on one target, on a fresh server.
+/// Everything measured on one target: the idle sockets on a fresh server of their own, the
+/// rest on another, started as deployed.
 async fn run_target(target: Target, args: &Args, launch: &Launch) -> anyhow::Result<Value> {
     let scenarios: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
-    let server = server::start(target, launch).await?;
+    let mut out = json!({"target": target.name(), "server_cpu": args.server_cpu});
+    if scenarios.contains(&"sockets") {
+        // On a server of its own, whose allocator gives memory back at once (see `Purge`).
+        let server = server::start(target, launch, Purge::AtOnce).await?;
+        eprintln!("[{}] setting up 100 users…", target.name());
+        let users = server::users(&server, 100).await?;
+        eprintln!("[{}] sockets…", target.name());
+        out["sockets"] = sockets(&server, &users, args.sockets, args.connect_concurrency).await?;
+        out["server_rss_mib_at_end"] = json!(server.rss_kib() as f64 / 1024.0);
+    }
+    let scenarios: Vec<&str> = scenarios.into_iter().filter(|s| *s != "sockets").collect();
+    if scenarios.is_empty() {
+        return Ok(out);
+    }
+    let server = server::start(target, launch, Purge::AsDeployed).await?;
     let needed = (args.pairs * 2).max(args.group_size).max(100);
     eprintln!("[{}] setting up {needed} users…", target.name());
     let users = server::users(&server, needed).await?;
-    let mut out = json!({"target": target.name(), "server_cpu": args.server_cpu});
     let mut one_to_one: Option<Load> = None;
     for s in &scenarios {
         eprintln!("[{}] {s}…", target.name());
         let v = match *s {
-            "sockets" => {
-                let some = &users[..100.min(users.len())];
-                sockets(&server, some, args.sockets, args.connect_concurrency).await?
-            }
             "sweep" | "cpu" | "direct" => {
                 let load = match &mut one_to_one {
                     Some(l) => l,
