@@ -184,11 +184,7 @@ pub(crate) enum Purge {
     AtOnce,
 }
 
-pub(crate) async fn start(
-    target: Target,
-    launch: &Launch,
-    purge: Purge,
-) -> anyhow::Result<Server> {
+pub(crate) async fn start(target: Target, launch: &Launch, purge: Purge) -> anyhow::Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
