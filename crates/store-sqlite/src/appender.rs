@@ -205,6 +205,7 @@ fn run(
 ) {
     // Messages this thread queued for the index since it last indexed.
     let mut queued = 0;
+    let mut seqs = Seqs::default();
     let mut checkpoint = Checkpoint::Waiting {
         at: CHECKPOINT_PAGES,
     };
@@ -217,7 +218,7 @@ fn run(
         };
         match job {
             Ok(Job::Append { batch, reply }) => {
-                let result = guarded("the append", || append_batch(&mut conn, &batch));
+                let result = guarded("the append", || append_batch(&mut conn, &mut seqs, &batch));
                 if let Ok(done) = &result {
                     queued += done
                         .outcomes
@@ -391,17 +392,48 @@ fn index_queued(conn: &mut Connection) -> Result<(), StoreError> {
 ///
 /// Not inlined, so that callgrind can count this function alone (`examples/append_cost.rs`).
 #[inline(never)]
-fn append_batch(conn: &mut Connection, batch: &[NewMessage]) -> Result<AppendBatch, StoreError> {
-    match try_append(conn, batch, Look::IfNeeded) {
+fn append_batch(
+    conn: &mut Connection,
+    seqs: &mut Seqs,
+    batch: &[NewMessage],
+) -> Result<AppendBatch, StoreError> {
+    match try_append(conn, seqs, batch, Look::IfNeeded) {
         Err(StoreError::Conflict(Conflict::DuplicateClientId)) => {
-            try_append(conn, batch, Look::First)
+            try_append(conn, seqs, batch, Look::First)
         }
         done => done,
     }
 }
 
+/// Each conversation's `last_seq` as this thread last committed it, so that a batch moves it
+/// with one statement instead of a read and a write (issue 10). Only ever a guess: the update
+/// is made only where the row still holds the remembered value, and where it does not (no
+/// entry yet, or the row changed some other way) the append reads the row as before.
+#[derive(Default)]
+struct Seqs {
+    last: HashMap<ConversationId, i64>,
+}
+
+impl Seqs {
+    /// Entries kept at most (about 40 bytes each); beyond it the map starts over.
+    const MAX: usize = 100_000;
+
+    fn get(&self, cid: ConversationId) -> Option<i64> {
+        self.last.get(&cid).copied()
+    }
+
+    /// What a committed transaction left in the rows it reserved seqs in.
+    fn committed(&mut self, last_seq: &HashMap<ConversationId, i64>) {
+        if self.last.len() + last_seq.len() > Self::MAX {
+            self.last.clear();
+        }
+        self.last.extend(last_seq);
+    }
+}
+
 fn try_append(
     conn: &mut Connection,
+    seqs: &mut Seqs,
     batch: &[NewMessage],
     look: Look,
 ) -> Result<AppendBatch, StoreError> {
@@ -420,9 +452,11 @@ fn try_append(
         tx.commit().db()?;
         return Ok(plan.finish(Vec::new()));
     }
-    // Read, then write: this transaction holds the write lock, so nobody moves `last_seq`
-    // in between. One `UPDATE … RETURNING` did both, but SQLite runs such a statement through
-    // a result table and a statement journal, which cost more than the two plain ones.
+    // Where the remembered `last_seq` still holds (see `Seqs`), one conditional update;
+    // elsewhere read, then write: this transaction holds the write lock, so nobody moves
+    // `last_seq` in between. One `UPDATE … RETURNING` did both, but SQLite runs such a
+    // statement through a result table and a statement journal, which cost more than the
+    // two plain ones.
     let mut last_seq = HashMap::new();
     {
         let mut read = tx
@@ -434,8 +468,23 @@ fn try_append(
                  WHERE conversation_id = ?3",
             )
             .db()?;
+        let mut reserve_after = tx
+            .prepare_cached(
+                "UPDATE conversation SET last_seq = ?1, last_activity_at = ?2
+                 WHERE conversation_id = ?3 AND last_seq = ?4",
+            )
+            .db()?;
         for (cid, n) in plan.reservations() {
             let id = TextId::new(cid.0);
+            if let Some(seq) = seqs.get(*cid)
+                && reserve_after
+                    .execute(params![seq + n, millis(now), id, seq])
+                    .db()?
+                    == 1
+            {
+                last_seq.insert(*cid, seq + n);
+                continue;
+            }
             let seq: Option<i64> = read.query_row([&id], |r| r.get(0)).optional().db()?;
             if let Some(seq) = seq {
                 let last = seq + n;
@@ -448,6 +497,7 @@ fn try_append(
     // An error rolls the transaction back (dropping `tx` does), seqs and all.
     insert(&tx, &stored, now).db()?;
     tx.commit().db()?;
+    seqs.committed(&last_seq);
     Ok(plan.finish(stored))
 }
 
@@ -507,9 +557,11 @@ fn members(
     for cid in ids {
         let users = stmt
             .query_map([TextId::new(cid.0)], |r| {
-                Rusqlite::uuid(r, "user_id")
+                // By position: a lookup by name compares every column's name, per row.
+                let text = r.get_ref(0)?.as_str()?;
+                Uuid::parse_str(text)
                     .map(UserId)
-                    .map_err(decode_failed)
+                    .map_err(|e| decode_failed(decode("user_id", e)))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         out.insert(*cid, users);

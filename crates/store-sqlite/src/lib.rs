@@ -422,6 +422,36 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The appender remembers each conversation's `last_seq` between batches; where the row
+    /// moved some other way since (here another connection's update), the next message still
+    /// gets the seq after the row's, not after the remembered one.
+    #[tokio::test]
+    async fn a_seq_moved_elsewhere_is_read_again_rather_than_reused() {
+        use chatsync_core::ids::UserId;
+        use chatsync_core::ports::ChatStore;
+        use chatsync_core::ports::chat::Appended;
+        let (store, dir) = chat_store("seqs").await;
+        let ann = UserId::new();
+        let chat = store.create_group(ann, "team", &[]).await.expect("group");
+        let seq_of = |batch: chatsync_core::ports::chat::AppendBatch| match &batch.outcomes[..] {
+            [Appended::New(m)] => m.seq,
+            other => panic!("not one new message: {other:?}"),
+        };
+        let first = store.append(&[text(chat.id, ann, "c1", "one")]).await;
+        assert_eq!(seq_of(first.expect("append")), 1);
+        sqlx::query("UPDATE conversation SET last_seq = last_seq + 4 WHERE conversation_id = ?1")
+            .bind(chat.id.0.to_string())
+            .execute(&store.pool)
+            .await
+            .expect("moved by another connection");
+        let second = store.append(&[text(chat.id, ann, "c2", "two")]).await;
+        assert_eq!(seq_of(second.expect("append")), 6);
+        let third = store.append(&[text(chat.id, ann, "c3", "three")]).await;
+        assert_eq!(seq_of(third.expect("append")), 7, "remembered again");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Messages reach the search index in batches (issue 10), yet a search finds every
     /// committed message, as its body is now: edits and deletes of a message not indexed yet
     /// leave the index consistent, edits of an indexed one update it, and an idle appender
