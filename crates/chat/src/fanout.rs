@@ -33,6 +33,8 @@ pub struct SocketUser {
 pub enum Payload<'a> {
     /// A message.
     Message(&'a chatsync_core::ports::chat::Message),
+    /// A message serialized already.
+    Json(&'a protocol::MessageJson),
     /// A conversation.
     Conversation(&'a chatsync_core::ports::chat::Conversation),
     /// `typing`.

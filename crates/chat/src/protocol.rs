@@ -12,6 +12,7 @@ use chatsync_core::ids::{ConversationId, MediaId, MessageId, UserId};
 use chatsync_core::ports::chat::{Message, Notifications, ReceiptKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Client → server: send a message. Ack: `{ok, message}`.
 pub const SEND: &str = "message:send";
@@ -174,6 +175,42 @@ impl From<Option<i64>> for ReceiptAck {
 
 // ---- Acks (server → client, answering a client event) ----
 
+/// A message serialized once, for its sender's ack and every recipient's `message:new`
+/// (issue 10: the runtime serialized each message twice); its JSON is [`Message`]'s.
+#[derive(Clone, Debug)]
+pub struct MessageJson(Arc<serde_json::value::RawValue>);
+
+impl MessageJson {
+    /// `m` as JSON.
+    pub fn new(m: &Message) -> serde_json::Result<Self> {
+        serde_json::value::to_raw_value(m).map(|raw| Self(Arc::from(raw)))
+    }
+}
+
+impl Serialize for MessageJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // A raw value: its text goes into the packet as it is.
+        self.0.serialize(s)
+    }
+}
+
+/// The ack of `message:send` as it is sent: [`SendAck`], with the message serialized
+/// already where it was ([`MessageJson`]).
+#[derive(Debug, Serialize)]
+pub(crate) struct SendReply {
+    pub(crate) ok: bool,
+    pub(crate) message: MessageOrJson,
+    pub(crate) duplicate: bool,
+}
+
+/// A message, typed or serialized; either way the same JSON.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum MessageOrJson {
+    Typed(Box<Message>),
+    Json(MessageJson),
+}
+
 /// The ack of `message:send`.
 #[derive(Debug, Serialize, ts_rs::TS)]
 pub struct SendAck {
@@ -311,4 +348,65 @@ pub struct NotificationsChanged {
 pub struct ChatSettings {
     /// Send (and see) read receipts.
     pub read_receipts: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::Payload;
+    use chatsync_core::ports::chat::now_millis;
+    use socketioxide_core::parser::Parse;
+    use socketioxide_parser_common::CommonParser;
+
+    fn message() -> Message {
+        Message {
+            id: MessageId::new(),
+            conversation_id: ConversationId::new(),
+            seq: 7,
+            sender_id: UserId::new(),
+            client_id: "c-\"quoted\"".into(),
+            body: "héllo \u{1F600} <b>\\n".into(),
+            attachments: Vec::new(),
+            reply_to: Some(MessageId::new()),
+            mentions: vec![UserId::new()],
+            preview: None,
+            created_at: now_millis(),
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
+        }
+    }
+
+    /// The packet text socketioxide makes of `data` for `event`.
+    fn packet(data: &impl Serialize, event: &str) -> String {
+        let value = CommonParser
+            .encode_value(data, Some(event))
+            .expect("serializable");
+        value.as_str().expect("text").to_string()
+    }
+
+    /// A message serialized once goes out as the very text the typed message made, through
+    /// socketioxide's serializer, in `message:new` and in the send ack alike.
+    #[test]
+    fn a_message_serialized_once_sends_the_same_packets_as_the_typed_one() {
+        let m = message();
+        let json = MessageJson::new(&m).expect("serializable");
+        assert_eq!(
+            packet(&Payload::Json(&json), MESSAGE_NEW),
+            packet(&Payload::Message(&m), MESSAGE_NEW)
+        );
+        let typed = SendAck {
+            ok: true,
+            message: m.clone(),
+            duplicate: false,
+        };
+        let shared = SendReply {
+            ok: true,
+            message: MessageOrJson::Json(json),
+            duplicate: false,
+        };
+        let (typed, shared) = (packet(&typed, "ack"), packet(&shared, "ack"));
+        assert_eq!(shared, typed);
+        assert!(typed.contains(r#""client_id":"c-\"quoted\"""#), "{typed}");
+    }
 }

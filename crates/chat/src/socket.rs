@@ -342,9 +342,12 @@ async fn on_send<A: Adapter>(
     let sid = s.id;
     handle(&s, ack, Kind::Send, p, |ctx, p| async move {
         let sent = chat.send(ctx.user.user_id, Some(sid), p).await?;
-        Ok(SendAck {
+        Ok(SendReply {
             ok: true,
-            message: sent.message,
+            message: match sent.json {
+                Some(json) => MessageOrJson::Json(json),
+                None => MessageOrJson::Typed(Box::new(sent.message)),
+            },
             duplicate: !sent.new,
         })
     })

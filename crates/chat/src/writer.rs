@@ -17,9 +17,9 @@
 //! order, while different conversations commit side by side.
 
 use crate::error::{ChatError, ChatResult};
-use crate::fanout::{Fanout, emit_message};
+use crate::fanout::{Fanout, Payload, emit_message};
 use crate::meters;
-use crate::protocol;
+use crate::protocol::{self, MessageJson, MessageOrJson};
 use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::chat::{Appended, Message, NewMessage};
 use chatsync_core::ports::{Attachments, ChatStore};
@@ -51,13 +51,28 @@ pub(crate) struct Sent {
     pub(crate) message: Message,
     /// False when the (sender, client_id) was seen before: nothing new was delivered.
     pub(crate) new: bool,
+    /// `message` serialized, where the sender and every recipient see the same (no signed
+    /// URLs): the ack and the `message:new`s share it.
+    pub(crate) json: Option<MessageJson>,
 }
 
 /// A committed message on its way to the other members.
 struct Delivery {
-    message: Message,
+    /// Serialized already where everyone sees the same (see [`Sent::json`]).
+    message: MessageOrJson,
     recipients: Arc<Vec<UserId>>,
     origin: Option<Sid>,
+}
+
+/// `m` serialized once for everyone, if everyone sees the same: no attachments and no
+/// preview, whose URLs are signed per viewer (see [`emit_message`]).
+fn shared_json(m: &Message) -> Option<MessageJson> {
+    if !m.attachments.is_empty() || m.preview.is_some() {
+        return None;
+    }
+    MessageJson::new(m)
+        .inspect_err(|e| tracing::warn!(error = %e, "message not serializable"))
+        .ok()
 }
 
 /// What a shard's tasks share.
@@ -182,10 +197,14 @@ async fn commit_loop(
                     let reply = match outcome {
                         Appended::New(mut m) => {
                             meters::SEND.messages.increment(1);
+                            let json = shared_json(&m);
                             if let Some(recipients) = members.get(&m.conversation_id) {
                                 // Unsigned: each recipient gets URLs of their own.
                                 out.push(Delivery {
-                                    message: m.clone(),
+                                    message: match &json {
+                                        Some(json) => MessageOrJson::Json(json.clone()),
+                                        None => MessageOrJson::Typed(Box::new(m.clone())),
+                                    },
                                     recipients: recipients.clone(),
                                     origin: job.origin,
                                 });
@@ -194,6 +213,7 @@ async fn commit_loop(
                             Ok(Sent {
                                 message: m,
                                 new: true,
+                                json,
                             })
                         }
                         Appended::Duplicate(mut m) => {
@@ -201,6 +221,7 @@ async fn commit_loop(
                             Ok(Sent {
                                 message: m,
                                 new: false,
+                                json: None,
                             })
                         }
                         Appended::NotMember => Err(ChatError::NotFound("conversation")),
@@ -234,15 +255,29 @@ async fn fanout_loop(
 ) {
     while let Some(batch) = rx.recv().await {
         for d in batch {
-            emit_message(
-                fanout.as_ref(),
-                attachments.as_deref(),
-                &d.recipients,
-                d.origin,
-                protocol::MESSAGE_NEW,
-                &d.message,
-            )
-            .await;
+            match &d.message {
+                MessageOrJson::Json(json) => {
+                    fanout
+                        .to_users(
+                            &d.recipients,
+                            d.origin,
+                            protocol::MESSAGE_NEW,
+                            Payload::Json(json),
+                        )
+                        .await;
+                }
+                MessageOrJson::Typed(m) => {
+                    emit_message(
+                        fanout.as_ref(),
+                        attachments.as_deref(),
+                        &d.recipients,
+                        d.origin,
+                        protocol::MESSAGE_NEW,
+                        m,
+                    )
+                    .await;
+                }
+            }
         }
     }
 }
