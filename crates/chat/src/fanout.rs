@@ -68,6 +68,12 @@ pub trait Fanout: Send + Sync + 'static {
     fn local_sockets(&self) -> Vec<(String, SocketUser)>;
 }
 
+/// Whether `m` carries URLs signed for each viewer (its attachments', its preview image's),
+/// so that no one JSON of it serves every recipient.
+pub(crate) fn signed_per_viewer(m: &Message) -> bool {
+    !m.attachments.is_empty() || m.preview.as_ref().is_some_and(|p| p.image.is_some())
+}
+
 /// Emits a message to every socket of `users` except `except`. Attachments carry URLs signed
 /// for each viewer (see [`Attachments::present`]), so a message with attachments goes to each
 /// user on their own; one without (the common case, the hot path) is serialized and sent once.
@@ -79,8 +85,7 @@ pub(crate) async fn emit_message(
     event: &'static str,
     m: &Message,
 ) {
-    let signed = !m.attachments.is_empty() || m.preview.as_ref().is_some_and(|p| p.image.is_some());
-    let Some(a) = attachments.filter(|_| signed) else {
+    let Some(a) = attachments.filter(|_| signed_per_viewer(m)) else {
         fanout
             .to_users(users, except, event, Payload::Message(m))
             .await;

@@ -194,20 +194,13 @@ impl Serialize for MessageJson {
     }
 }
 
-/// The ack of `message:send` as it is sent: [`SendAck`], with the message serialized
-/// already where it was ([`MessageJson`]).
-#[derive(Debug, Serialize)]
-pub(crate) struct SendReply {
-    pub(crate) ok: bool,
-    pub(crate) message: MessageOrJson,
-    pub(crate) duplicate: bool,
-}
-
-/// A message, typed or serialized; either way the same JSON.
+/// A message, typed or serialized already; either way the same JSON.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub(crate) enum MessageOrJson {
+pub enum MessageOrJson {
+    /// As stored.
     Typed(Box<Message>),
+    /// Serialized once for everyone who gets it.
     Json(MessageJson),
 }
 
@@ -218,7 +211,8 @@ pub struct SendAck {
     #[ts(type = "true")]
     pub ok: bool,
     /// The stored message.
-    pub message: Message,
+    #[ts(as = "Message")]
+    pub message: MessageOrJson,
     /// The `client_id` had been used before: this is the message stored then.
     pub duplicate: bool,
 }
@@ -397,10 +391,10 @@ mod tests {
         );
         let typed = SendAck {
             ok: true,
-            message: m.clone(),
+            message: MessageOrJson::Typed(Box::new(m.clone())),
             duplicate: false,
         };
-        let shared = SendReply {
+        let shared = SendAck {
             ok: true,
             message: MessageOrJson::Json(json),
             duplicate: false,

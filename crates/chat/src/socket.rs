@@ -342,7 +342,7 @@ async fn on_send<A: Adapter>(
     let sid = s.id;
     handle(&s, ack, Kind::Send, p, |ctx, p| async move {
         let sent = chat.send(ctx.user.user_id, Some(sid), p).await?;
-        Ok(SendReply {
+        Ok(SendAck {
             ok: true,
             message: match sent.json {
                 Some(json) => MessageOrJson::Json(json),

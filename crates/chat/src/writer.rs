@@ -17,7 +17,7 @@
 //! order, while different conversations commit side by side.
 
 use crate::error::{ChatError, ChatResult};
-use crate::fanout::{Fanout, Payload, emit_message};
+use crate::fanout::{Fanout, Payload, emit_message, signed_per_viewer};
 use crate::meters;
 use crate::protocol::{self, MessageJson, MessageOrJson};
 use chatsync_core::ids::{ConversationId, UserId};
@@ -64,10 +64,9 @@ struct Delivery {
     origin: Option<Sid>,
 }
 
-/// `m` serialized once for everyone, if everyone sees the same: no attachments and no
-/// preview, whose URLs are signed per viewer (see [`emit_message`]).
+/// `m` serialized once for everyone, if everyone sees the same (see [`signed_per_viewer`]).
 fn shared_json(m: &Message) -> Option<MessageJson> {
-    if !m.attachments.is_empty() || m.preview.is_some() {
+    if signed_per_viewer(m) {
         return None;
     }
     MessageJson::new(m)
