@@ -328,7 +328,7 @@ impl PgStore {
                     Pg::int(r, "base")?,
                 ))
             })
-            .collect::<Result<HashMap<_, _>, sqlx::Error>>()
+            .collect::<Result<append::Map<_, _>, sqlx::Error>>()
             .db()?;
         // Conversations are never deleted, so none can vanish between the plan and the
         // statement; if one did, its messages were not inserted and their senders get an

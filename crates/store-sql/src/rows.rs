@@ -219,8 +219,8 @@ pub fn group_members<D: Dialect>(
 /// Groups `(conversation_id, user_id)` rows into member ids per conversation.
 pub fn group_member_ids<D: Dialect>(
     rows: &[D::Row<'_>],
-) -> Result<HashMap<ConversationId, Vec<UserId>>, sqlx::Error> {
-    let mut out: HashMap<ConversationId, Vec<UserId>> = HashMap::new();
+) -> Result<crate::append::Map<ConversationId, Vec<UserId>>, sqlx::Error> {
+    let mut out: crate::append::Map<ConversationId, Vec<UserId>> = crate::append::map(rows.len());
     for r in rows {
         out.entry(ConversationId(D::uuid(r, "conversation_id")?))
             .or_default()

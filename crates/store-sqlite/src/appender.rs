@@ -38,7 +38,7 @@ use chatsync_core::ports::chat::{
     AppendBatch, Appended, Attachment, LinkPreview, Message, NewMessage, now_millis,
 };
 use chatsync_core::ports::{Conflict, StoreError};
-use chatsync_store_sql::append::{self, Look};
+use chatsync_store_sql::append::{self, Look, Map};
 use chatsync_store_sql::message_columns;
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chrono::{DateTime, Utc};
@@ -46,7 +46,6 @@ use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
@@ -411,7 +410,7 @@ fn append_batch(
 /// entry yet, or the row changed some other way) the append reads the row as before.
 #[derive(Default)]
 struct Seqs {
-    last: HashMap<ConversationId, i64>,
+    last: Map<ConversationId, i64>,
 }
 
 impl Seqs {
@@ -423,7 +422,7 @@ impl Seqs {
     }
 
     /// What a committed transaction left in the rows it reserved seqs in.
-    fn committed(&mut self, last_seq: &HashMap<ConversationId, i64>) {
+    fn committed(&mut self, last_seq: &Map<ConversationId, i64>) {
         if self.last.len() + last_seq.len() > Self::MAX {
             self.last.clear();
         }
@@ -457,7 +456,7 @@ fn try_append(
     // `last_seq` in between. One `UPDATE … RETURNING` did both, but SQLite runs such a
     // statement through a result table and a statement journal, which cost more than the
     // two plain ones.
-    let mut last_seq = HashMap::new();
+    let mut last_seq = append::map(plan.reservations().len());
     {
         let mut read = tx
             .prepare_cached("SELECT last_seq FROM conversation WHERE conversation_id = ?1")
@@ -551,9 +550,9 @@ fn earlier_sends(db: &Connection, batch: &[NewMessage]) -> rusqlite::Result<Vec<
 fn members(
     db: &Connection,
     ids: &[ConversationId],
-) -> rusqlite::Result<HashMap<ConversationId, Vec<UserId>>> {
+) -> rusqlite::Result<Map<ConversationId, Vec<UserId>>> {
     let mut stmt = db.prepare_cached("SELECT user_id FROM member WHERE conversation_id = ?1")?;
-    let mut out = HashMap::with_capacity(ids.len());
+    let mut out = append::map(ids.len());
     for cid in ids {
         let users = stmt
             .query_map([TextId::new(cid.0)], |r| {
