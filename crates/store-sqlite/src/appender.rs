@@ -204,7 +204,7 @@ fn run(
 ) {
     // Messages this thread queued for the index since it last indexed.
     let mut queued = 0;
-    let mut seqs = Seqs::default();
+    let mut known = Known::default();
     let mut checkpoint = Checkpoint::Waiting {
         at: CHECKPOINT_PAGES,
     };
@@ -217,7 +217,7 @@ fn run(
         };
         match job {
             Ok(Job::Append { batch, reply }) => {
-                let result = guarded("the append", || append_batch(&mut conn, &mut seqs, &batch));
+                let result = guarded("the append", || append_batch(&mut conn, &mut known, &batch));
                 if let Ok(done) = &result {
                     queued += done
                         .outcomes
@@ -393,15 +393,22 @@ fn index_queued(conn: &mut Connection) -> Result<(), StoreError> {
 #[inline(never)]
 fn append_batch(
     conn: &mut Connection,
-    seqs: &mut Seqs,
+    known: &mut Known,
     batch: &[NewMessage],
 ) -> Result<AppendBatch, StoreError> {
-    match try_append(conn, seqs, batch, Look::IfNeeded) {
+    match try_append(conn, known, batch, Look::IfNeeded) {
         Err(StoreError::Conflict(Conflict::DuplicateClientId)) => {
-            try_append(conn, seqs, batch, Look::First)
+            try_append(conn, known, batch, Look::First)
         }
         done => done,
     }
+}
+
+/// What the appender remembers between batches instead of reading it again for each.
+#[derive(Default)]
+struct Known {
+    seqs: Seqs,
+    members: Members,
 }
 
 /// Each conversation's `last_seq` as this thread last committed it, so that a batch moves it
@@ -430,9 +437,61 @@ impl Seqs {
     }
 }
 
+/// The members of the conversations the appender appended to, valid while `member_version`
+/// (moved by triggers on every join and leave, see its migration) holds `version`: read in
+/// the append's write transaction, so nobody joins or leaves between that read and the
+/// append. Conversations without members (unknown ids) are not kept.
+#[derive(Default)]
+struct Members {
+    version: Option<i64>,
+    of: Map<ConversationId, Vec<UserId>>,
+}
+
+impl Members {
+    /// Conversations kept at most; beyond it the map starts over.
+    const MAX: usize = 10_000;
+
+    /// The members of each of `ids`, from memory where `member_version` has not moved.
+    fn of(
+        &mut self,
+        db: &Connection,
+        ids: &[ConversationId],
+    ) -> rusqlite::Result<Map<ConversationId, Vec<UserId>>> {
+        let version: i64 = db
+            .prepare_cached("SELECT version FROM member_version WHERE member_version_id = 1")?
+            .query_row([], |r| r.get(0))?;
+        if self.version != Some(version) {
+            self.of.clear();
+            self.version = Some(version);
+        }
+        let mut out = append::map(ids.len());
+        let mut unknown = Vec::new();
+        for cid in ids {
+            match self.of.get(cid) {
+                Some(users) => {
+                    out.insert(*cid, users.clone());
+                }
+                None => unknown.push(*cid),
+            }
+        }
+        if !unknown.is_empty() {
+            if self.of.len() + unknown.len() > Self::MAX {
+                self.of.clear();
+            }
+            for (cid, users) in members(db, &unknown)? {
+                if !users.is_empty() {
+                    self.of.insert(cid, users.clone());
+                }
+                out.insert(cid, users);
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn try_append(
     conn: &mut Connection,
-    seqs: &mut Seqs,
+    known: &mut Known,
     batch: &[NewMessage],
     look: Look,
 ) -> Result<AppendBatch, StoreError> {
@@ -440,7 +499,7 @@ fn try_append(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .db()?;
     let now = now_millis();
-    let members = members(&tx, &append::conversations(batch)).db()?;
+    let members = known.members.of(&tx, &append::conversations(batch)).db()?;
     let existing = if look.needed(batch, &members) {
         earlier_sends(&tx, batch).db()?
     } else {
@@ -475,7 +534,7 @@ fn try_append(
             .db()?;
         for (cid, n) in plan.reservations() {
             let id = TextId::new(cid.0);
-            if let Some(seq) = seqs.get(*cid)
+            if let Some(seq) = known.seqs.get(*cid)
                 && reserve_after
                     .execute(params![seq + n, millis(now), id, seq])
                     .db()?
@@ -496,7 +555,7 @@ fn try_append(
     // An error rolls the transaction back (dropping `tx` does), seqs and all.
     insert(&tx, &stored, now).db()?;
     tx.commit().db()?;
-    seqs.committed(&last_seq);
+    known.seqs.committed(&last_seq);
     Ok(plan.finish(stored))
 }
 

@@ -452,6 +452,48 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The appender remembers the members of the conversations it appended to; whoever joins
+    /// or leaves (on another connection) is seen by the very next append: a member who left
+    /// is refused, one who joined is let in, and their fan-out lists follow.
+    #[tokio::test]
+    async fn joins_and_leaves_reach_the_next_append_although_members_are_remembered() {
+        use chatsync_core::ids::UserId;
+        use chatsync_core::ports::ChatStore;
+        use chatsync_core::ports::chat::Appended;
+        let (store, dir) = chat_store("members").await;
+        let (ann, bob, cid) = (UserId::new(), UserId::new(), UserId::new());
+        let chat = store
+            .create_group(ann, "team", &[bob])
+            .await
+            .expect("group");
+        let sent = async |from: UserId, client_id: &str| {
+            let batch = store
+                .append(&[text(chat.id, from, client_id, "hi")])
+                .await
+                .expect("append");
+            let new = matches!(&batch.outcomes[..], [Appended::New(_)]);
+            let mut members = batch
+                .members
+                .into_iter()
+                .flat_map(|(_, m)| m)
+                .collect::<Vec<_>>();
+            members.sort();
+            (new, members)
+        };
+        let sorted = |mut v: Vec<UserId>| {
+            v.sort();
+            v
+        };
+        assert_eq!(sent(bob, "b1").await, (true, sorted(vec![ann, bob])));
+        store.remove_member(chat.id, bob).await.expect("bob leaves");
+        assert_eq!(sent(bob, "b2").await, (false, vec![]), "bob left");
+        assert_eq!(sent(ann, "a1").await, (true, vec![ann]));
+        store.add_members(chat.id, &[cid]).await.expect("cid joins");
+        assert_eq!(sent(cid, "c1").await, (true, sorted(vec![ann, cid])));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Messages reach the search index in batches (issue 10), yet a search finds every
     /// committed message, as its body is now: edits and deletes of a message not indexed yet
     /// leave the index consistent, edits of an indexed one update it, and an idle appender
