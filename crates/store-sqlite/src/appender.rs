@@ -445,11 +445,14 @@ impl Seqs {
 struct Members {
     version: Option<i64>,
     of: Map<ConversationId, Vec<UserId>>,
+    /// User ids in `of`, over all its conversations.
+    ids: usize,
 }
 
 impl Members {
-    /// Conversations kept at most; beyond it the map starts over.
-    const MAX: usize = 10_000;
+    /// User ids kept at most (16 bytes each; groups have no size limit, so the bound is on
+    /// ids, not conversations); beyond it the map starts over.
+    const MAX_IDS: usize = 100_000;
 
     /// The members of each of `ids`, from memory where `member_version` has not moved.
     fn of(
@@ -461,7 +464,7 @@ impl Members {
             .prepare_cached("SELECT version FROM member_version WHERE member_version_id = 1")?
             .query_row([], |r| r.get(0))?;
         if self.version != Some(version) {
-            self.of.clear();
+            self.forget();
             self.version = Some(version);
         }
         let mut out = append::map(ids.len());
@@ -475,17 +478,23 @@ impl Members {
             }
         }
         if !unknown.is_empty() {
-            if self.of.len() + unknown.len() > Self::MAX {
-                self.of.clear();
-            }
             for (cid, users) in members(db, &unknown)? {
-                if !users.is_empty() {
+                if !users.is_empty() && users.len() <= Self::MAX_IDS {
+                    if self.ids + users.len() > Self::MAX_IDS {
+                        self.forget();
+                    }
+                    self.ids += users.len();
                     self.of.insert(cid, users.clone());
                 }
                 out.insert(cid, users);
             }
         }
         Ok(out)
+    }
+
+    fn forget(&mut self) {
+        self.of.clear();
+        self.ids = 0;
     }
 }
 
