@@ -45,6 +45,12 @@ struct Job {
     reply: oneshot::Sender<ChatResult<Sent>>,
 }
 
+/// A [`Job`] whose message is in the batch being appended.
+struct Waiting {
+    origin: Option<Sid>,
+    reply: oneshot::Sender<ChatResult<Sent>>,
+}
+
 /// The outcome of a send.
 pub(crate) struct Sent {
     /// The stored message.
@@ -177,7 +183,19 @@ async fn commit_loop(
                 }
             }
         }
-        let batch: Vec<NewMessage> = jobs.iter().map(|j| j.msg.clone()).collect();
+        // The messages move into the batch; who waits for each stays behind, in order.
+        let (batch, waiting): (Vec<NewMessage>, Vec<Waiting>) = jobs
+            .drain(..)
+            .map(|j| {
+                (
+                    j.msg,
+                    Waiting {
+                        origin: j.origin,
+                        reply: j.reply,
+                    },
+                )
+            })
+            .unzip();
         meters::SEND.batch_size.record(batch.len() as f64);
         let started = Instant::now();
         let appended = shard.store.append(&batch).await;
@@ -192,7 +210,7 @@ async fn commit_loop(
                     .map(|(c, m)| (c, Arc::new(m)))
                     .collect();
                 let mut out = Vec::new();
-                for (job, outcome) in jobs.drain(..).zip(result.outcomes) {
+                for (job, outcome) in waiting.into_iter().zip(result.outcomes) {
                     let reply = match outcome {
                         Appended::New(mut m) => {
                             meters::SEND.messages.increment(1);
@@ -236,7 +254,7 @@ async fn commit_loop(
             Err(e) => {
                 tracing::warn!(error = %chatsync_core::error_chain(&e), size = batch.len(), "message batch failed");
                 let e = ChatError::from(e);
-                for job in jobs.drain(..) {
+                for job in waiting {
                     let _ = job.reply.send(Err(match &e {
                         ChatError::Unavailable(s) => ChatError::Unavailable(s.clone()),
                         other => ChatError::Internal(other.to_string()),

@@ -123,7 +123,11 @@ pub fn plan<'a>(
                 return Fate::Repeat(first);
             }
             first_of.insert(key, i);
-            if let Some(found) = existing.remove(&(m.sender_id, m.client_id.clone())) {
+            // The map's key is owned: look only when there is something to find.
+            if let Some(found) = (!existing.is_empty())
+                .then(|| existing.remove(&(m.sender_id, m.client_id.clone())))
+                .flatten()
+            {
                 Fate::Duplicate(Box::new(found))
             } else if is_member(m, &members) {
                 *reservations.entry(m.conversation_id).or_default() += 1;
