@@ -13,6 +13,9 @@ struct Row {
     pointer: Option<&'static str>,
     /// (numerator, denominator) target names.
     ratios: &'static [(&'static str, &'static str)],
+    /// The sweep's result: a target that failed the sweep's first step is shown as below it
+    /// (see [`below_the_first_step`]), not as 0.
+    sweep: bool,
 }
 
 const SQLITE_NODE: (&str, &str) = ("chatsync-sqlite", "node");
@@ -24,41 +27,49 @@ const ROWS: &[Row] = &[
         figure: "sustainable rate, msgs/s (every rate from the first up keeps p99 < 50 ms)",
         pointer: Some("/sweep/sustainable_rate"),
         ratios: &[SQLITE_NODE, PG_NODE_PG],
+        sweep: true,
     },
     Row {
         figure: "server CPU per message at the CPU rate, µs",
         pointer: Some("/cpu/server_cpu_us_per_msg"),
         ratios: &[SQLITE_NODE, PG_NODE, PG_NODE_PG],
+        sweep: false,
     },
     Row {
         figure: "PostgreSQL CPU per message at the CPU rate, µs",
         pointer: Some("/cpu/postgres_cpu_us_per_msg"),
         ratios: &[PG_NODE_PG],
+        sweep: false,
     },
     Row {
         figure: "server + PostgreSQL CPU per message at the CPU rate, µs",
         pointer: None,
         ratios: &[SQLITE_NODE, PG_NODE_PG],
+        sweep: false,
     },
     Row {
         figure: "delivery p99 at the CPU rate, ms",
         pointer: Some("/cpu/p99_ms"),
         ratios: &[SQLITE_NODE, PG_NODE_PG],
+        sweep: false,
     },
     Row {
         figure: "bytes per idle authenticated socket",
         pointer: Some("/sockets/bytes_per_socket"),
         ratios: &[SQLITE_NODE, PG_NODE],
+        sweep: false,
     },
     Row {
         figure: "connect rate, sockets/s",
         pointer: Some("/sockets/connect_per_sec"),
         ratios: &[SQLITE_NODE, PG_NODE],
+        sweep: false,
     },
     Row {
         figure: "group fan-out, deliveries/s",
         pointer: Some("/group/deliveries_per_sec"),
         ratios: &[SQLITE_NODE, PG_NODE_PG],
+        sweep: false,
     },
 ];
 
@@ -75,6 +86,19 @@ fn value(results: &Map<String, Value>, target: &str, row: &Row) -> Option<f64> {
             Some(server + db)
         }
     }
+}
+
+/// Where `target`'s sweep failed its very first step, the rate of that step: its sustainable
+/// rate is somewhere below it (0 in the results), so a ratio over it is a lower bound only.
+fn below_the_first_step(results: &Map<String, Value>, target: &str) -> Option<f64> {
+    let sweep = results.get(target)?.get("sweep")?;
+    let start = sweep.pointer("/plan/start")?.as_f64()?;
+    let failed_at = sweep.get("first_failing_rate")?.as_f64()?;
+    (sweep.get("sustainable_rate")?.as_f64()? == 0.0 && failed_at <= start).then_some(start)
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
 }
 
 fn number(v: f64) -> String {
@@ -127,12 +151,26 @@ pub(crate) fn summary(results: &Map<String, Value>) -> (Value, String) {
         if values.is_empty() {
             continue;
         }
+        let below = |t: &str| {
+            row.sweep
+                .then(|| below_the_first_step(results, t))
+                .flatten()
+        };
         let mut ratios = Map::new();
+        // Ratios over a target that failed the sweep's first step: at least this much.
+        let mut at_least = Map::new();
         for (a, b) in row.ratios {
-            if let (Some(x), Some(y)) = (value(results, a, row), value(results, b, row))
-                && y > 0.0
-            {
-                ratios.insert(format!("{a} / {b}"), json!((x / y * 100.0).round() / 100.0));
+            let Some(x) = value(results, a, row) else {
+                continue;
+            };
+            match (value(results, b, row), below(b)) {
+                (_, Some(limit)) if x > 0.0 && below(a).is_none() => {
+                    at_least.insert(format!("{a} / {b}"), json!(round2(x / limit)));
+                }
+                (Some(y), None) if y > 0.0 => {
+                    ratios.insert(format!("{a} / {b}"), json!(round2(x / y)));
+                }
+                _ => {}
             }
         }
         md.push_str(&format!(
@@ -140,19 +178,29 @@ pub(crate) fn summary(results: &Map<String, Value>) -> (Value, String) {
             row.figure,
             targets
                 .iter()
-                .map(|t| value(results, t, row).map_or("—".to_owned(), number))
+                .map(|t| match below(t) {
+                    Some(limit) => format!("< {}", number(limit)),
+                    None => value(results, t, row).map_or("—".to_owned(), number),
+                })
                 .collect::<Vec<_>>()
                 .join(" | "),
             row.ratios
                 .iter()
                 .filter_map(|(a, b)| {
                     let k = format!("{a} / {b}");
-                    ratios.get(&k).map(|v| format!("{k}: {v}×"))
+                    ratios
+                        .get(&k)
+                        .map(|v| format!("{k}: {v}×"))
+                        .or_else(|| at_least.get(&k).map(|v| format!("{k}: > {v}×")))
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        rows.push(json!({"figure": row.figure, "values": values, "ratios": ratios}));
+        let mut out = json!({"figure": row.figure, "values": values, "ratios": ratios});
+        if !at_least.is_empty() {
+            out["ratios_at_least"] = Value::Object(at_least);
+        }
+        rows.push(out);
     }
     let fault_cells: Vec<String> = targets
         .iter()
@@ -218,8 +266,35 @@ mod tests {
             .unwrap();
         assert_eq!(both["values"]["chatsync-postgres"], json!(100.0));
         assert_eq!(both["ratios"]["chatsync-postgres / node-pg"], json!(0.25));
+        assert!(rate.get("ratios_at_least").is_none());
         // Figures no target measured are left out rather than shown empty.
         assert!(!md.contains("bytes per idle"));
         assert!(md.contains("| acked but not delivered within 15 s / duplicated / out of order, every measurement | 0 / 0 / 0 | 0 / 0 / 0 | 0 / 0 / 0 | 0 / 2 / 0 | |"));
+    }
+
+    #[test]
+    fn a_peer_that_fails_the_first_step_is_shown_below_it_and_the_ratio_as_a_lower_bound() {
+        let plan = json!({"start": 1000, "factor": 1.5});
+        let results: Map<String, Value> = serde_json::from_value(json!({
+            "chatsync-postgres": {
+                "sweep": {"sustainable_rate": 12000, "first_failing_rate": 12600, "plan": plan},
+            },
+            "node-pg": {
+                "sweep": {"sustainable_rate": 0, "first_failing_rate": 1000, "plan": plan},
+            },
+        }))
+        .unwrap();
+        let (rows, md) = summary(&results);
+        let rate = &rows[0];
+        assert_eq!(rate["values"]["node-pg"], json!(0.0));
+        assert!(rate["ratios"].as_object().unwrap().is_empty());
+        assert_eq!(
+            rate["ratios_at_least"]["chatsync-postgres / node-pg"],
+            json!(12.0)
+        );
+        assert!(
+            md.contains("| 12000 | < 1000 | chatsync-postgres / node-pg: > 12.0×"),
+            "{md}"
+        );
     }
 }
