@@ -57,9 +57,14 @@ impl ChatError {
         }
     }
 
-    /// The Socket.IO ack body.
+    /// Whether [`ChatError::ack`] logs it: the server's own failures, not the client's.
+    pub fn is_logged(&self) -> bool {
+        matches!(self, Self::Internal(_) | Self::Unavailable(_))
+    }
+
+    /// The Socket.IO ack body; logs the error where [`ChatError::is_logged`].
     pub fn ack(&self) -> ErrorAck {
-        if matches!(self, Self::Internal(_) | Self::Unavailable(_)) {
+        if self.is_logged() {
             tracing::error!(error = %self, "chat event failed");
         }
         let retry_after_ms = match self {

@@ -324,9 +324,9 @@ async fn handle<A: Adapter, T, R, F, Fut>(
     let sent = match reply {
         Ok(v) => ack.send(&v),
         Err(e) => {
-            // `ChatError::ack` logs internal failures: with the event's request id, whatever
-            // the level.
-            let span = if span.is_disabled() {
+            // `ChatError::ack` logs the server's own failures: with the event's request id,
+            // whatever the level.
+            let span = if span.is_disabled() && e.is_logged() {
                 event_span!(tracing::Level::INFO)
             } else {
                 span
