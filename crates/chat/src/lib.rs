@@ -165,6 +165,8 @@ impl ChatService {
             // `max_payload` closes the socket instead of being buffered.
             .ws_read_buffer_size(cfg.ws_read_buffer_bytes)
             .max_buffer_size(cfg.socket_queue_packets)
+            .ping_interval(Duration::from_secs(cfg.ping_interval_secs))
+            .ping_timeout(Duration::from_secs(cfg.ping_timeout_secs))
             .max_payload(cfg.max_payload_bytes)
             .ws_max_message_size(usize::try_from(cfg.max_payload_bytes).unwrap_or(usize::MAX))
             .ws_max_frame_size(usize::try_from(cfg.max_payload_bytes).unwrap_or(usize::MAX))

@@ -561,6 +561,12 @@ pub struct ChatConfig {
     pub events_per_sec: u32,
     /// A typing indicator without a refresh or stop ends after this long.
     pub typing_timeout_secs: u64,
+    /// The server pings each socket this often (Engine.IO's `pingInterval`).
+    pub ping_interval_secs: u64,
+    /// A socket whose pong does not come within this long of a ping is closed (Engine.IO's
+    /// `pingTimeout`); so is one whose client has stopped reading, once a write to it has
+    /// waited `ping_interval_secs + ping_timeout_secs`.
+    pub ping_timeout_secs: u64,
     /// Largest Socket.IO packet accepted, in bytes; a bigger one closes the socket.
     pub max_payload_bytes: u64,
     /// WebSocket read buffer per socket; small keeps idle sockets cheap (SPEC §7).
@@ -604,6 +610,8 @@ impl Default for ChatConfig {
             send_burst: 40,
             events_per_sec: 50,
             typing_timeout_secs: 6,
+            ping_interval_secs: 25,
+            ping_timeout_secs: 20,
             max_payload_bytes: 64 * 1024,
             ws_read_buffer_bytes: 256,
             socket_queue_packets: 4096,
@@ -792,6 +800,11 @@ impl Config {
         if self.chat.max_batch == 0 || self.chat.max_page == 0 {
             return Err(ConfigError::Invalid(
                 "chat.max_batch and chat.max_page must be positive".into(),
+            ));
+        }
+        if self.chat.ping_interval_secs == 0 || self.chat.ping_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "chat.ping_interval_secs and chat.ping_timeout_secs must be positive".into(),
             ));
         }
         self.http.validate()?;

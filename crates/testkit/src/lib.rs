@@ -19,7 +19,7 @@ pub mod socket;
 pub use process::{PrivateRedis, Process, S3Server, TlsRabbit, certificates, free_port};
 pub use resources::{PgDatabase, RabbitVhost, RedisPrefix, rabbitmqctl};
 pub use smtp::SmtpSink;
-pub use socket::Sock;
+pub use socket::{Sock, Unread};
 
 use chatsync_core::config::{Config, ConnUrl, DataDir};
 use chatsync_mail::DevOutbox;

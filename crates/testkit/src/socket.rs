@@ -31,6 +31,27 @@ enum Incoming {
 /// How long to wait for an ack or an event before failing the test.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// A socket whose client stops reading once it is connected, the server's pings included:
+/// what the server sends it piles up in the TCP buffers until the server's writes to it block.
+/// Dropping it closes the connection.
+pub struct Unread {
+    _out: chatsync_sio_client::Outgoing,
+    _incoming: chatsync_sio_client::Incoming<chatsync_sio_client::WsStream>,
+}
+
+impl Unread {
+    /// Connects with `{token}` as the handshake, then reads nothing more.
+    pub async fn connect(addr: SocketAddr, token: &str) -> Result<Self, String> {
+        let c = chatsync_sio_client::connect(addr, &json!({ "token": token }).to_string(), &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            _out: c.out,
+            _incoming: c.incoming,
+        })
+    }
+}
+
 impl Sock {
     /// Connects with `{token}` as the handshake; `Err` carries the `connect_error` message.
     pub async fn connect(addr: SocketAddr, token: &str) -> Result<Self, String> {

@@ -1302,3 +1302,51 @@ async fn sends_that_follow_a_commit_closely_share_one_and_a_lone_send_does_not_w
         .collect();
     assert_eq!(seqs, [1, 2, 3], "in arrival order, without gaps");
 }
+
+/// A client that stops reading (its TCP window shut while its host still acknowledges) is
+/// disconnected once a write to it has waited `ping_interval + ping_timeout`, as a client that
+/// stops answering pings is. The socket's writer, which also runs the heartbeat, used to wait
+/// on that write until TCP gave up, which it never does while the host answers: the socket
+/// stayed open and its user online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected() {
+    let app = TestApp::spawn_with(Backends::EMBEDDED, |c| {
+        c.chat.ping_interval_secs = 3;
+        c.chat.ping_timeout_secs = 2;
+        c.chat.send_per_sec = 100_000;
+        c.chat.send_burst = 100_000;
+        c.chat.send_per_account = chatsync_core::config::RateLimit::new(1_000_000, 1);
+    })
+    .await;
+    let (ann, bob) = (app.signup("Ann").await, app.signup("Bob").await);
+    let conv = app.direct(&ann, &bob).await;
+    let mut bob_s = app.socket(&bob).await;
+    let ann_unread = chatsync_testkit::Unread::connect(app.addr, &ann.access)
+        .await
+        .unwrap();
+    let p = bob_s.event("presence").await;
+    assert_eq!(
+        (p["user_id"].as_str(), p["online"].as_bool()),
+        (Some(ann.id.as_str()), Some(true))
+    );
+    // 16 KB per message (4,000 four-byte characters); about 300 fill the connection's buffers
+    // (the server's send buffer grows to 4 MiB, an unread receive buffer stays near 128 KiB),
+    // well before Ann's unanswered ping would time out.
+    let body = "\u{1F600}".repeat(4000);
+    for i in 0..400 {
+        let ack = bob_s
+            .emit("message:send", send(&conv, &format!("m{i}"), &body))
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    let p = bob_s
+        .event_within("presence", Duration::from_secs(30))
+        .await
+        .expect("Ann's unread socket was never closed");
+    assert_eq!(
+        (p["user_id"].as_str(), p["online"].as_bool()),
+        (Some(ann.id.as_str()), Some(false)),
+        "{p}"
+    );
+    drop(ann_unread);
+}

@@ -4,7 +4,7 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc, task::Poll, time::Duration};
 
 use futures_util::{
     FutureExt as _, SinkExt, StreamExt, TryFutureExt as _, TryStreamExt,
@@ -235,7 +235,13 @@ where
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx, heartbeat));
+    let stall = engine.config.ping_interval + engine.config.ping_timeout;
+    tokio::spawn(forward_to_socket::<H, S>(
+        socket.clone(),
+        tx,
+        heartbeat,
+        stall,
+    ));
     Ok((engine, socket, rx))
 }
 
@@ -294,10 +300,15 @@ where
 /// Forwards all packets waiting to be sent to the websocket
 ///
 /// The websocket stream is flushed only when the internal channel is drained
+///
+/// ChatSync's patch (see `vendor/README.md`): a write that stays blocked for `stall` (the
+/// heartbeat's interval and timeout: as long as a client that answers no ping is given) closes
+/// the socket, and the session's close ends a blocked write ([`write_within`]).
 async fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
     mut tx: SplitSink<WebSocketStream<S>, Message>,
     mut heartbeat: Option<Heartbeat>,
+    stall: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -355,30 +366,97 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 }
             },
         };
-        // Boxed: inline, the feeding's state (an iterator, a packet, the sink's future) would
-        // sit in this task's state for as long as the socket lives.
-        Box::pin(feed_packets(&mut tx, &socket, packets)).await;
+        // Boxed: inline, the feeding's state (an iterator, a packet, the sink's future, the
+        // stall's timer) would sit in this task's state for as long as the socket lives.
+        let mut wrote = Box::pin(write_within(
+            feed_packets(&mut tx, &socket, packets),
+            &socket,
+            stall,
+        ))
+        .await;
         if buffered {
             // Until the channel is empty, or the heartbeat has something due (ChatSync's
             // patch: on a socket whose channel never empties, pings would wait for ever).
-            while heartbeat.is_none() || !timer.is_elapsed() {
+            while matches!(wrote, Wrote::Done) && (heartbeat.is_none() || !timer.is_elapsed()) {
                 let Ok(packets) = buffered_rx.try_recv() else {
                     break;
                 };
-                Box::pin(feed_packets(&mut tx, &socket, *packets)).await;
+                let feed = feed_packets(&mut tx, &socket, *packets);
+                wrote = Box::pin(write_within(feed, &socket, stall)).await;
             }
         }
-
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
+        if matches!(wrote, Wrote::Done) {
+            #[cfg(feature = "tracing")]
+            tracing::trace!(sid = %socket.id, "ws flush");
+            let flush = async {
+                tx.flush().await.ok();
+            };
+            wrote = Box::pin(write_within(flush, &socket, stall)).await;
+        }
+        match wrote {
+            Wrote::Done => {}
+            // A write was waiting when the session closed: the rest would wait as well.
+            Wrote::Closed => return,
+            Wrote::Stalled => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(sid = ?socket.id, "ws write stalled, closing session");
+                socket.close(DisconnectReason::HeartbeatTimeout);
+                // Nothing more can be written: no closing flush.
+                return;
+            }
+        }
     }
 
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
 
-    tx.flush().await.ok();
-    tx.close().await.ok();
+    // ChatSync's patch: bounded, as a client that stopped reading would hold it for ever, and
+    // what was queued before the close (a Socket.IO disconnect, say) still goes out. Boxed,
+    // with its timer, for the task's size.
+    let closing = async {
+        while let Ok(packets) = buffered_rx.try_recv() {
+            feed_packets(&mut tx, &socket, *packets).await;
+        }
+        tx.flush().await.ok();
+        tx.close().await.ok();
+    };
+    Box::pin(tokio::time::timeout(stall, closing)).await.ok();
+}
+
+/// How [`write_within`] ended.
+enum Wrote {
+    Done,
+    /// The session was closed while the write waited.
+    Closed,
+    /// The write waited for the whole stall limit.
+    Stalled,
+}
+
+/// Runs `write`, unless it waits for `stall` or the session is closed while it waits.
+///
+/// ChatSync's patch (see `vendor/README.md`): a client that stops reading fills its TCP window,
+/// and a write to it then waits until TCP gives up, which it never does while the client's host
+/// still acknowledges; meanwhile the writer, which runs the heartbeat, noticed neither missed
+/// pongs nor the session's close, and the socket lived on.
+async fn write_within<D, F>(write: F, socket: &Socket<D>, stall: Duration) -> Wrote
+where
+    D: Default + Send + Sync + 'static,
+    F: Future<Output = ()>,
+{
+    let mut write = std::pin::pin!(write);
+    // Nearly every write completes at once: only one that waits sets a timer.
+    if std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx)))
+        .await
+        .is_ready()
+    {
+        return Wrote::Done;
+    }
+    tokio::select! {
+        biased;
+        () = &mut write => Wrote::Done,
+        () = socket.cancellation_token.cancelled() => Wrote::Closed,
+        () = tokio::time::sleep(stall) => Wrote::Stalled,
+    }
 }
 /// Engine.IO v4's heartbeat, run by the writer of a socket opened over WebSocket: a ping at
 /// once and then every `interval`, and the socket closed when a pong does not come within
@@ -615,6 +693,8 @@ mod tests {
     use super::*;
 
     const TIMEOUT: Duration = Duration::from_secs(1);
+    /// A stall limit the tests that are not about it never reach.
+    const STALL: Duration = Duration::from_secs(600);
 
     #[derive(Debug)]
     struct StubHandler;
@@ -664,6 +744,7 @@ mod tests {
             socket.clone(),
             tx,
             Some(heartbeat),
+            STALL,
         ));
 
         assert_eq!(next_text(&mut client).await, Message::text("2"));
@@ -695,6 +776,7 @@ mod tests {
             socket.clone(),
             tx,
             Some(heartbeat),
+            STALL,
         ));
         let producer = tokio::spawn({
             let socket = socket.clone();
@@ -740,6 +822,7 @@ mod tests {
             socket.clone(),
             tx,
             Some(heartbeat),
+            STALL,
         ));
 
         for _ in 0..3 {
@@ -766,6 +849,66 @@ mod tests {
             .unwrap();
     }
 
+    /// A server stream whose every frame is written at once into a 64-byte pipe, and the
+    /// client's end, which a test may leave unread: writes then block.
+    async fn narrow_ws_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
+        let (server, client) = tokio::io::duplex(64);
+        let config = WebSocketConfig::default().write_buffer_size(0);
+        (
+            WebSocketStream::from_raw_socket(server, Role::Server, Some(config)).await,
+            WebSocketStream::from_raw_socket(client, Role::Client, None).await,
+        )
+    }
+
+    /// ChatSync's patch: a client that stops reading no longer holds its writer, and so its
+    /// heartbeat, for ever.
+    #[tokio::test]
+    async fn writer_closes_a_socket_whose_write_stays_blocked() {
+        let closed = Arc::default();
+        let socket = socket_closed_into(Arc::clone(&closed));
+        let (server, _unread) = narrow_ws_pair().await;
+        let (tx, _rx) = server.split();
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            None,
+            Duration::from_millis(100),
+        ));
+        socket.emit(Str::from("x".repeat(1000))).unwrap();
+        tokio::time::timeout(TIMEOUT, writer)
+            .await
+            .expect("the writer should give up on the blocked write")
+            .unwrap();
+        assert_eq!(
+            *closed.lock().unwrap(),
+            Some(DisconnectReason::HeartbeatTimeout)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_blocked_write_ends_with_the_session() {
+        let closed = Arc::default();
+        let socket = socket_closed_into(Arc::clone(&closed));
+        let (server, _unread) = narrow_ws_pair().await;
+        let (tx, _rx) = server.split();
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            None,
+            STALL,
+        ));
+        socket.emit(Str::from("x".repeat(1000))).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!writer.is_finished(), "the write should be blocked");
+
+        socket.cancellation_token.cancel();
+        tokio::time::timeout(TIMEOUT, writer)
+            .await
+            .expect("the writer should stop with the session")
+            .unwrap();
+        assert_eq!(*closed.lock().unwrap(), None);
+    }
+
     async fn ws_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
         let (server, client) = tokio::io::duplex(1024);
         (
@@ -786,6 +929,7 @@ mod tests {
             socket.clone(),
             tx,
             None,
+            STALL,
         ));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!writer.is_finished(), "the writer should wait for the lock");
@@ -811,6 +955,7 @@ mod tests {
             socket.clone(),
             tx,
             None,
+            STALL,
         ));
         tokio::time::sleep(Duration::from_millis(20)).await;
 
