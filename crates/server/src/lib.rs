@@ -426,6 +426,10 @@ fn dedup_health(checks: &mut Vec<Arc<dyn HealthCheck>>) {
 
 /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(cfg: Config, only: Services) -> anyhow::Result<()> {
+    // Caught before anything listens: a SIGTERM sent as soon as the port answers (a quick
+    // restart by a supervisor, a test) found no handler yet while the services started, and
+    // the default action ended the process at once, with no drain.
+    let signalled = shutdown_signal();
     let bind = format!("{}:{}", cfg.http.host, cfg.http.port);
     let listener = chatsync_platform::listener::bind(&bind)
         .await
@@ -433,32 +437,41 @@ pub async fn serve(cfg: Config, only: Services) -> anyhow::Result<()> {
     let running = start(cfg, only, listener).await?;
     let shutdown = running.shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signalled.await;
         tracing::info!("shutting down: finishing in-flight work");
         shutdown.cancel();
     });
     running.handle.await?
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves at SIGINT or SIGTERM; both are caught from the moment this is called, not from the
+/// first poll (`tokio::signal::ctrl_c` registers only then).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let caught = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        async move {
+            match caught {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
