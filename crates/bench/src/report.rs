@@ -13,9 +13,14 @@ struct Row {
     pointer: Option<&'static str>,
     /// (numerator, denominator) target names.
     ratios: &'static [(&'static str, &'static str)],
+}
+
+impl Row {
     /// The sweep's result: a target that failed the sweep's first step is shown as below it
     /// (see [`below_the_first_step`]), not as 0.
-    sweep: bool,
+    fn is_sweep(&self) -> bool {
+        self.pointer == Some("/sweep/sustainable_rate")
+    }
 }
 
 const SQLITE_NODE: (&str, &str) = ("chatsync-sqlite", "node");
@@ -27,49 +32,41 @@ const ROWS: &[Row] = &[
         figure: "sustainable rate, msgs/s (every rate from the first up keeps p99 < 50 ms)",
         pointer: Some("/sweep/sustainable_rate"),
         ratios: &[SQLITE_NODE, PG_NODE_PG],
-        sweep: true,
     },
     Row {
         figure: "server CPU per message at the CPU rate, µs",
         pointer: Some("/cpu/server_cpu_us_per_msg"),
         ratios: &[SQLITE_NODE, PG_NODE, PG_NODE_PG],
-        sweep: false,
     },
     Row {
         figure: "PostgreSQL CPU per message at the CPU rate, µs",
         pointer: Some("/cpu/postgres_cpu_us_per_msg"),
         ratios: &[PG_NODE_PG],
-        sweep: false,
     },
     Row {
         figure: "server + PostgreSQL CPU per message at the CPU rate, µs",
         pointer: None,
         ratios: &[SQLITE_NODE, PG_NODE_PG],
-        sweep: false,
     },
     Row {
         figure: "delivery p99 at the CPU rate, ms",
         pointer: Some("/cpu/p99_ms"),
         ratios: &[SQLITE_NODE, PG_NODE_PG],
-        sweep: false,
     },
     Row {
         figure: "bytes per idle authenticated socket",
         pointer: Some("/sockets/bytes_per_socket"),
         ratios: &[SQLITE_NODE, PG_NODE],
-        sweep: false,
     },
     Row {
         figure: "connect rate, sockets/s",
         pointer: Some("/sockets/connect_per_sec"),
         ratios: &[SQLITE_NODE, PG_NODE],
-        sweep: false,
     },
     Row {
         figure: "group fan-out, deliveries/s",
         pointer: Some("/group/deliveries_per_sec"),
         ratios: &[SQLITE_NODE, PG_NODE_PG],
-        sweep: false,
     },
 ];
 
@@ -152,7 +149,7 @@ pub(crate) fn summary(results: &Map<String, Value>) -> (Value, String) {
             continue;
         }
         let below = |t: &str| {
-            row.sweep
+            row.is_sweep()
                 .then(|| below_the_first_step(results, t))
                 .flatten()
         };

@@ -40,13 +40,12 @@ pub(crate) struct Writer {
 
 struct Job {
     msg: NewMessage,
-    /// The sending socket, which gets the ack instead of `message:new`.
-    origin: Option<Sid>,
-    reply: oneshot::Sender<ChatResult<Sent>>,
+    waiting: Waiting,
 }
 
-/// A [`Job`] whose message is in the batch being appended.
+/// Who waits for a [`Job`]'s message, kept apart while the message is in the batch.
 struct Waiting {
+    /// The sending socket, which gets the ack instead of `message:new`.
     origin: Option<Sid>,
     reply: oneshot::Sender<ChatResult<Sent>>,
 }
@@ -136,7 +135,10 @@ impl Writer {
     pub(crate) async fn send(&self, msg: NewMessage, origin: Option<Sid>) -> ChatResult<Sent> {
         let (reply, rx) = oneshot::channel();
         self.shard(msg.conversation_id)
-            .send(Job { msg, origin, reply })
+            .send(Job {
+                msg,
+                waiting: Waiting { origin, reply },
+            })
             .await
             .map_err(|_| ChatError::Unavailable("chat writer stopped".into()))?;
         rx.await
@@ -184,18 +186,8 @@ async fn commit_loop(
             }
         }
         // The messages move into the batch; who waits for each stays behind, in order.
-        let (batch, waiting): (Vec<NewMessage>, Vec<Waiting>) = jobs
-            .drain(..)
-            .map(|j| {
-                (
-                    j.msg,
-                    Waiting {
-                        origin: j.origin,
-                        reply: j.reply,
-                    },
-                )
-            })
-            .unzip();
+        let (batch, waiting): (Vec<NewMessage>, Vec<Waiting>) =
+            jobs.drain(..).map(|j| (j.msg, j.waiting)).unzip();
         meters::SEND.batch_size.record(batch.len() as f64);
         let started = Instant::now();
         let appended = shard.store.append(&batch).await;

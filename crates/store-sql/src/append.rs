@@ -105,13 +105,11 @@ pub fn plan<'a>(
     existing: Vec<Message>,
     members: Map<ConversationId, Vec<UserId>>,
 ) -> Plan<'a> {
-    let mut found: Map<(UserId, String), Message> = map(existing.len());
-    found.extend(
-        existing
-            .into_iter()
-            .map(|m| ((m.sender_id, m.client_id.clone()), m)),
-    );
-    let mut existing = found;
+    // `collect` sizes the map from the iterator.
+    let mut existing: Map<(UserId, String), Message> = existing
+        .into_iter()
+        .map(|m| ((m.sender_id, m.client_id.clone()), m))
+        .collect();
     let mut first_of: Map<(UserId, &str), usize> = map(batch.len());
     let mut reservations: BTreeMap<ConversationId, i64> = BTreeMap::new();
     let fates = batch
@@ -124,9 +122,8 @@ pub fn plan<'a>(
             }
             first_of.insert(key, i);
             // The map's key is owned: look only when there is something to find.
-            if let Some(found) = (!existing.is_empty())
-                .then(|| existing.remove(&(m.sender_id, m.client_id.clone())))
-                .flatten()
+            if !existing.is_empty()
+                && let Some(found) = existing.remove(&(m.sender_id, m.client_id.clone()))
             {
                 Fate::Duplicate(Box::new(found))
             } else if is_member(m, &members) {
@@ -201,8 +198,7 @@ impl Plan<'_> {
     /// reserves seqs and inserts in one statement: its SQL adds each conversation's `last_seq`
     /// before the reservation, and [`renumber`] does the same here once it is known.
     pub fn draft(&self, now: DateTime<Utc>) -> Result<Vec<Message>, StoreError> {
-        let mut counts = map(self.reservations.len());
-        counts.extend(self.reservations.iter().map(|(c, n)| (*c, *n)));
+        let counts: Map<_, _> = self.reservations.iter().map(|(c, n)| (*c, *n)).collect();
         self.assign(&counts, now)
     }
 
