@@ -86,6 +86,18 @@ const INDEX_AFTER: usize = 1024;
 /// How long without batches after which the appender indexes what is queued.
 const INDEX_WHEN_IDLE: Duration = Duration::from_millis(200);
 
+/// The appender's page cache, in KiB (SQLite's default is 2,000 KiB, about 500 pages).
+///
+/// Every append walks from the root to a leaf of each of the message table's b-trees: the
+/// table's and the id index's last leaf, the leaf of the message's conversation in
+/// `(conversation_id, seq)` and the one of its sender in `(sender_id, client_id)`, and the
+/// pages in between. Once the table holds a few hundred thousand rows, the pages a hundred
+/// busy conversations keep coming back to outgrow the default cache, and each append reads
+/// several of them back from the operating system (issue 10, sixteenth pass: `pread` was a
+/// sixth of the appender's time after a benchmark sweep). The cache fills only as pages are
+/// read, so a small database never takes all of it.
+const CACHE_KIB: i64 = 32 * 1024;
+
 /// The write-ahead log's length, in pages, at which the appender checkpoints it (16 MiB with
 /// 4 KiB pages; SQLite's own automatic checkpoint uses 1,000).
 pub(crate) const CHECKPOINT_PAGES: i32 = 4096;
@@ -120,6 +132,7 @@ impl Appender {
     /// pool) with the pool's durability settings, and starts the thread that owns it.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = connect(path).db()?;
+        conn.pragma_update(None, "cache_size", -CACHE_KIB).db()?;
         let checkpointer = Checkpointer::open(path)?;
         let copies = Arc::new(Copies::default());
         let (tx, rx) = mpsc::channel::<Job>();
