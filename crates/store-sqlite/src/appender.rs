@@ -92,11 +92,13 @@ const INDEX_WHEN_IDLE: Duration = Duration::from_millis(200);
 /// table's and the id index's last leaf, the leaf of the message's conversation in
 /// `(conversation_id, seq)` and the one of its sender in `(sender_id, client_id)`, and the
 /// pages in between. Once the table holds a few hundred thousand rows, the pages a hundred
-/// busy conversations keep coming back to outgrow the default cache, and each append reads
-/// several of them back from the operating system (issue 10, sixteenth pass: `pread` was a
-/// sixth of the appender's time after a benchmark sweep). The cache fills only as pages are
-/// read, so a small database never takes all of it.
-const CACHE_KIB: i64 = 32 * 1024;
+/// busy conversations keep coming back to outgrow the default cache, and each append read
+/// about four of them back from the operating system (issue 10, sixteenth pass). Not larger:
+/// while the database is under 1 GiB, nearly every commit makes SQLite scan the whole of the
+/// cache's hash table (a page split parks a page at the lock-byte page's number, and the
+/// commit then truncates the cache above the database's size), which at 32 MiB took a twelfth
+/// of the appender's time. The cache fills only as pages are read.
+const CACHE_KIB: i64 = 8 * 1024;
 
 /// The write-ahead log's length, in pages, at which the appender checkpoints it (16 MiB with
 /// 4 KiB pages; SQLite's own automatic checkpoint uses 1,000).
