@@ -19,9 +19,12 @@ impl Row {
     /// The sweep's result: a target that failed the sweep's first step is shown as below it
     /// (see [`below_the_first_step`]), not as 0.
     fn is_sweep(&self) -> bool {
-        self.pointer == Some("/sweep/sustainable_rate")
+        self.pointer == Some(SUSTAINABLE_RATE)
     }
 }
+
+/// Where a target's result holds the sweep's sustainable rate.
+const SUSTAINABLE_RATE: &str = "/sweep/sustainable_rate";
 
 const SQLITE_NODE: (&str, &str) = ("chatsync-sqlite", "node");
 const PG_NODE: (&str, &str) = ("chatsync-postgres", "node");
@@ -30,7 +33,7 @@ const PG_NODE_PG: (&str, &str) = ("chatsync-postgres", "node-pg");
 const ROWS: &[Row] = &[
     Row {
         figure: "sustainable rate, msgs/s (every rate from the first up keeps p99 < 50 ms)",
-        pointer: Some("/sweep/sustainable_rate"),
+        pointer: Some(SUSTAINABLE_RATE),
         ratios: &[SQLITE_NODE, PG_NODE_PG],
     },
     Row {
