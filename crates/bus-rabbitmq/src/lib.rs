@@ -10,7 +10,9 @@
 //!
 //! Consumers acknowledge manually, after handling. If the connection drops, unacknowledged
 //! deliveries return to their queue (the broker does this) and the consumer reconnects with
-//! back-off; publishing reconnects on the next call.
+//! back-off; publishing reconnects on the next call. Connecting and setting up are bounded in
+//! time: a broker that accepts a connection and never answers fails the attempt, which is then
+//! retried like any other failure.
 //!
 //! Must not depend on any service crate.
 #![warn(missing_docs)]
@@ -72,6 +74,25 @@ struct Link {
 
 const TOPIC_HEADER: &str = "x-topic";
 const ATTEMPT_HEADER: &str = "x-attempt";
+
+/// How long connecting and setting up (a channel, the topology, a consumer) may take. A broker
+/// that is going down or coming up can accept a connection and never answer it; without a
+/// bound the publishing link's lock stays held by that attempt for good, and every publish and
+/// readiness check after it waits behind it.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `setup`, or [`BusError::Unavailable`] if the broker has not answered within [`SETUP_TIMEOUT`].
+async fn within_setup_timeout<T>(
+    setup: impl Future<Output = Result<T, BusError>>,
+) -> Result<T, BusError> {
+    tokio::time::timeout(SETUP_TIMEOUT, setup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(unavailable(format!(
+                "the broker did not answer within {SETUP_TIMEOUT:?}"
+            )))
+        })
+}
 
 /// The port's error for anything the broker client reports, kept as its source: every
 /// failure here (connection, channel, declare, publish, confirm) means the broker is not
@@ -217,7 +238,7 @@ impl Inner {
         {
             return Ok(l.clone());
         }
-        let l = self.open().await?;
+        let l = within_setup_timeout(self.open()).await?;
         *guard = Some(l.clone());
         Ok(l)
     }
@@ -423,7 +444,7 @@ impl RabbitBus {
         buffer: usize,
     ) -> Result<Box<dyn Subscription>, BusError> {
         let (tx, rx) = mpsc::channel(buffer);
-        let first = connect_consumer(&self.inner, &source).await?;
+        let first = within_setup_timeout(connect_consumer(&self.inner, &source)).await?;
         tokio::spawn(consume_loop(self.inner.clone(), source, first, tx));
         Ok(Box::new(RabbitSubscription { rx }))
     }
@@ -449,7 +470,7 @@ async fn consume_loop(
         }
         let attempt = match connected.take() {
             Some(c) => Ok(c),
-            None => connect_consumer(&inner, &source).await,
+            None => within_setup_timeout(connect_consumer(&inner, &source)).await,
         };
         match attempt {
             Ok(c) => match pump(&inner, &source, c, &tx).await {

@@ -270,6 +270,97 @@ async fn the_app_recovers_when_rabbitmq_drops_its_connections() {
     assert_eq!(app.get("/api/users/me", &after.access).await.status, 200);
 }
 
+/// A TCP relay to the shared RabbitMQ that the test can turn mute: it then cuts the relayed
+/// connections and accepts new ones without ever answering, as a broker does in the moments it
+/// is going down or coming up.
+struct MuteableBroker {
+    port: u16,
+    mute: tokio::sync::watch::Sender<bool>,
+}
+
+impl MuteableBroker {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (mute, _) = tokio::sync::watch::channel(false);
+        let muted = mute.clone();
+        tokio::spawn(async move {
+            let mut silent = Vec::new(); // accepted while mute, held open, never read
+            while let Ok((mut client, _)) = listener.accept().await {
+                if *muted.borrow() {
+                    silent.push(client);
+                    continue;
+                }
+                let mut until_mute = muted.subscribe();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = until_mute.wait_for(|m| *m) => {}
+                    }
+                });
+            }
+        });
+        Self { port, mute }
+    }
+
+    fn set_mute(&self, mute: bool) {
+        self.mute.send_replace(mute);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_waits_a_bounded_time_for_a_broker_that_does_not_answer_and_then_recovers() {
+    use chatsync_bus_rabbitmq::{RabbitBus, RabbitConfig};
+    use chatsync_core::ports::bus::EventBus;
+    init();
+    let vhost = RabbitVhost::create().await;
+    let (upstream, path) = vhost
+        .url
+        .rsplit_once('@')
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .expect("amqp://user:pass@host:port/vhost");
+    let broker = MuteableBroker::start(upstream.to_owned()).await;
+    let bus = RabbitBus::connect(RabbitConfig {
+        url: format!("amqp://guest:guest@127.0.0.1:{}/{path}", broker.port),
+        exchange: "chatsync.events".into(),
+        max_attempts: 2,
+        prefetch: 8,
+        ca_pem: None,
+    })
+    .await
+    .unwrap();
+    bus.ping().await.unwrap();
+
+    // The link breaks and every reconnect meets silence: each call must give up in bounded
+    // time (a reconnect that waited for ever would hold the link's lock, and every readiness
+    // check and publish after it would wait behind it, as seen while RabbitMQ restarted).
+    broker.set_mute(true);
+    let bounded = Duration::from_secs(20);
+    let mut failed = false;
+    for _ in 0..4 {
+        let r = tokio::time::timeout(bounded, bus.ping())
+            .await
+            .unwrap_or_else(|_| panic!("ping still waiting after {bounded:?} on a mute broker"));
+        failed |= r.is_err();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(failed, "a mute broker was reported as available");
+    let r = tokio::time::timeout(bounded, bus.publish("user.test", "{}".into()))
+        .await
+        .unwrap_or_else(|_| panic!("publish still waiting after {bounded:?} on a mute broker"));
+    assert!(r.is_err(), "a publish was confirmed by a mute broker");
+
+    // The broker answers again: the bus reconnects on its own.
+    broker.set_mute(false);
+    eventually(Duration::from_secs(30), || async { bus.ping().await.ok() }).await;
+    bus.publish("user.test", "{}".into()).await.unwrap();
+    bus.close().await;
+}
+
 #[tokio::test]
 async fn the_app_recovers_when_postgres_drops_its_connections() {
     let app = TestApp::spawn(Backends::PRODUCTION).await;
