@@ -318,14 +318,17 @@ async fn the_bus_waits_a_bounded_time_for_a_broker_that_does_not_answer_and_then
     use chatsync_core::ports::bus::EventBus;
     init();
     let vhost = RabbitVhost::create().await;
-    let (upstream, path) = vhost
+    // The vhost's URL with the relay in place of the broker's host:port.
+    let (upstream, _) = vhost
         .url
         .rsplit_once('@')
         .and_then(|(_, rest)| rest.split_once('/'))
         .expect("amqp://user:pass@host:port/vhost");
     let broker = MuteableBroker::start(upstream.to_owned()).await;
     let bus = RabbitBus::connect(RabbitConfig {
-        url: format!("amqp://guest:guest@127.0.0.1:{}/{path}", broker.port),
+        url: vhost
+            .url
+            .replacen(upstream, &format!("127.0.0.1:{}", broker.port), 1),
         exchange: "chatsync.events".into(),
         max_attempts: 2,
         prefetch: 8,
