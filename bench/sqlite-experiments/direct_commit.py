@@ -13,8 +13,9 @@ durable (it needs not be). This prints each mode's CPU time per commit; run it u
     python3 bench/sqlite-experiments/direct_commit.py buffered|direct [--commits 500]
         [--kib 92] [--interval-ms 4] [--dir .]
 
-Not what ChatSync does: a measurement for a VFS that would (see bench/RESULTS.md, eighteenth
-pass, for what such a VFS must get right).
+Not what ChatSync does: a VFS that wrote the log so was built and measured in the server, where
+it bought nothing (the checkpoints then read the log's pages from the device instead of the
+page cache); see bench/RESULTS.md, eighteenth pass.
 """
 import argparse, mmap, os, resource, tempfile, time
 
