@@ -7,9 +7,9 @@
 //! message arrives, so nearly every message paid a transaction, an fsync and a new full-text
 //! segment of its own (issue 10: the SQLite appender spent 120 µs of kernel time per message).
 //! So when commits follow each other closely, a small batch waits a short window
-//! (`commit_window`, two milliseconds by default) for company before it commits. Only then: a
-//! node that commits rarely commits at once, and a batch that filled during the previous
-//! commit goes straight in.
+//! (`commit_window`, two milliseconds by default) for company before it commits, or less once
+//! it has company enough (`COMPANY`). Only then: a node that commits rarely commits at once,
+//! and a batch that filled during the previous commit goes straight in.
 //!
 //! Conversations are spread over shards (as many as the store can usefully run at once, see
 //! [`ChatStore::parallel_appends`]); a conversation always goes to the same shard. So each
@@ -157,9 +157,9 @@ impl Shard {
     }
 }
 
-/// A batch this big already shares its commit well: it never waits for more. Under heavy
-/// load batches fill while the previous one commits, and waiting would only leave the
-/// database idle.
+/// A batch this big already shares its commit well: it never waits for more, and a batch
+/// waiting for company commits as soon as it is this big. Under heavy load batches fill
+/// while the previous one commits, and waiting would only leave the database idle.
 const COMPANY: usize = 16;
 
 async fn commit_loop(
@@ -176,8 +176,10 @@ async fn commit_loop(
             && jobs.len() < COMPANY
             && last_commit.is_some_and(|t| t.elapsed() < frequent)
         {
+            // Until the window ends or the batch has company enough (waiting on for a full
+            // batch only added the whole window to every message at middling rates).
             let until = Instant::now() + shard.commit_window;
-            while jobs.len() < shard.max_batch {
+            while jobs.len() < COMPANY.min(shard.max_batch) {
                 let room = shard.max_batch - jobs.len();
                 match tokio::time::timeout_at(until, rx.recv_many(&mut jobs, room)).await {
                     Ok(n) if n > 0 => {}

@@ -1303,6 +1303,65 @@ async fn sends_that_follow_a_commit_closely_share_one_and_a_lone_send_does_not_w
     assert_eq!(seqs, [1, 2, 3], "in arrival order, without gaps");
 }
 
+/// A batch that waits for company commits as soon as it has company enough (16 sends, the
+/// writer's `COMPANY`), not at the end of the window: at middling rates waiting on for a full
+/// batch (512) added the whole window to every message (issue 10, nineteenth pass). The
+/// window is long (3 s) so that only a wait of that order is asserted, never a speed.
+#[tokio::test]
+async fn a_batch_with_company_enough_does_not_wait_out_the_commit_window() {
+    const WINDOW: Duration = Duration::from_secs(3);
+    const COMPANY: usize = 16;
+    let app = TestApp::spawn_with(Backends::EMBEDDED, |c| {
+        c.chat.commit_window_us = u64::try_from(WINDOW.as_micros()).unwrap();
+        c.chat.send_per_sec = 100_000;
+        c.chat.send_burst = 100_000;
+        c.chat.send_per_account = chatsync_core::config::RateLimit::new(1_000_000, 1);
+    })
+    .await;
+    let ann = app.signup("Ann").await;
+    let bob = app.signup("Bob").await;
+    let conv = app.direct(&ann, &bob).await;
+    let ann_sock = app.socket(&ann).await;
+    let msg =
+        |client_id: String| json!({"conversation_id": conv, "client_id": client_id, "body": "hi"});
+
+    // A first commit, so that the sends below follow one closely and wait for company.
+    let first = ann_sock.emit("message:send", msg("first".into())).await;
+    assert_eq!(first["ok"], true, "{first}");
+
+    // One send that starts a batch waiting for company, and 200 ms later the rest of its
+    // company at once.
+    let started = std::time::Instant::now();
+    let acks = futures::future::join_all((0..COMPANY).map(|i| {
+        let send = ann_sock.emit("message:send", msg(format!("c{i}")));
+        async move {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            send.await
+        }
+    }))
+    .await;
+    let took = started.elapsed();
+    for ack in &acks {
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    let mut seqs: Vec<i64> = acks
+        .iter()
+        .map(|a| a["message"]["seq"].as_i64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (2..=17).collect::<Vec<i64>>(),
+        "every send stored once"
+    );
+    assert!(
+        took < WINDOW * 3 / 4,
+        "{COMPANY} sends waited out the commit window ({took:?}) though they had company enough"
+    );
+}
+
 /// A client that stops reading (its TCP window shut while its host still acknowledges) is
 /// disconnected once a write to it has waited `ping_interval + ping_timeout`, as a client that
 /// stops answering pings is. The socket's writer, which also runs the heartbeat, used to wait
