@@ -13,13 +13,9 @@ srv=$1
 window=${2:-2000}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-CHATSYNC__CHAT__COMMIT_WINDOW_US=$window taskset -c 1 target/release/chatsync-bench \
-  --targets chatsync-sqlite --scenarios cpu --cpu-secs 14 --server "$srv" --server-cpu 0 \
-  >"$out/run.json" 2>"$out/run.err" &
-bench=$!
-for _ in $(seq 1 240); do grep -q 'cpu…' "$out/run.err" 2>/dev/null && break; sleep 0.5; done
-sleep 3
-pid=$(pgrep -n -x "$(basename "$srv" | cut -c1-15)")
+. bench/cpu-scenario.sh
+export CHATSYNC__CHAT__COMMIT_WINDOW_US=$window
+start_cpu_scenario "$srv" "$out"
 perf stat --per-thread -x, -e task-clock,context-switches,syscalls:sys_enter_fdatasync \
   -p "$pid" -- sleep 5 2>"$out/stat.csv"
 wait "$bench"

@@ -11,12 +11,8 @@ cd "$(dirname "$0")/.."
 srv=$1
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-taskset -c 1 target/release/chatsync-bench --targets chatsync-sqlite --scenarios cpu --cpu-secs 14 \
-  --server "$srv" --server-cpu 0 >"$out/run.json" 2>"$out/run.err" &
-bench=$!
-for _ in $(seq 1 240); do grep -q 'cpu…' "$out/run.err" 2>/dev/null && break; sleep 0.5; done
-sleep 3
-pid=$(pgrep -n -x "$(basename "$srv" | cut -c1-15)")
+. bench/cpu-scenario.sh
+start_cpu_scenario "$srv" "$out"
 # Per thread (id and name), so a thread that ends between the two readings (tokio's blocking
 # pool) drops out instead of taking its ticks out of its name's sum.
 snap() {
