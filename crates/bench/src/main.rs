@@ -172,7 +172,13 @@ async fn open_sockets(
     for _ in 0..n {
         match rx.recv().await {
             Some(Ok(s)) => open.push(s),
-            _ => failed += 1,
+            Some(Err(e)) => {
+                if failed == 0 {
+                    eprintln!("a socket failed to connect: {e:#}");
+                }
+                failed += 1;
+            }
+            None => failed += 1,
         }
     }
     (open, failed)

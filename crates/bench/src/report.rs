@@ -67,6 +67,11 @@ const ROWS: &[Row] = &[
         ratios: &[SQLITE_NODE, PG_NODE],
     },
     Row {
+        figure: "sockets that failed to connect (either figure above is void unless 0)",
+        pointer: Some("/sockets/failed"),
+        ratios: &[],
+    },
+    Row {
         figure: "group fan-out, deliveries/s",
         pointer: Some("/group/deliveries_per_sec"),
         ratios: &[SQLITE_NODE, PG_NODE_PG],
