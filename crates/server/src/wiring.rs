@@ -8,7 +8,7 @@ use chatsync_auth::{AuthDeps, AuthService};
 use chatsync_chat::directory::{HttpDirectory, UserDirectory};
 use chatsync_chat::{ChatDeps, ChatService};
 use chatsync_core::UserId;
-use chatsync_core::config::{Config, DatabaseKind};
+use chatsync_core::config::{Config, ConnUrl, DatabaseKind};
 use chatsync_core::memory::{MemoryBus, MemoryPresence, MemorySessions, MemoryThrottle};
 use chatsync_core::ports::chat::Profile;
 use chatsync_core::ports::outbox::OutboxStore;
@@ -19,6 +19,7 @@ use chatsync_core::ports::{
 use chatsync_media::MediaService;
 use chatsync_platform::http::Authenticator;
 use chatsync_platform::tokens::AccessTokens;
+use chatsync_store_sqlite::SqliteStore;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct Shared {
     closers: std::sync::Mutex<Vec<Closer>>,
     /// Closes the Socket.IO server, when this process runs the chat service.
     socket_closer: std::sync::Mutex<Option<Closer>>,
+    /// The SQLite databases this process's services opened.
+    sqlite: SqliteStores,
 }
 
 impl Shared {
@@ -96,6 +99,7 @@ impl Shared {
             state_check: state.check,
             closers: std::sync::Mutex::new(closers),
             socket_closer: std::sync::Mutex::new(None),
+            sqlite: SqliteStores::default(),
         })
     }
 
@@ -111,7 +115,7 @@ impl Shared {
 
     /// The user service's adapters; connects and migrates its database.
     pub async fn auth_deps(&self, cfg: &Config) -> anyhow::Result<AuthDeps> {
-        let (store, outbox, check) = user_store(cfg).await?;
+        let (store, outbox, check) = user_store(cfg, &self.sqlite).await?;
         let mut health = vec![check];
         health.extend(self.bus_health());
         health.extend(self.state_health());
@@ -132,7 +136,7 @@ impl Shared {
         cfg: &Config,
         local_auth: Option<AuthService>,
     ) -> anyhow::Result<(ChatDeps, MediaService)> {
-        let (store, media_repo, check) = chat_store(cfg).await?;
+        let (store, media_repo, check) = chat_store(cfg, &self.sqlite).await?;
         let auth = Authenticator::new(
             Arc::new(AccessTokens::new(
                 &self.signing_secret,
@@ -226,21 +230,42 @@ impl Shared {
     }
 }
 
+/// The SQLite databases a process has open, by URL. Services that name the same database (the
+/// user and chat services on the embedded default) share one store, so one file has one
+/// appender thread and one checkpointer, not one of each per service.
+#[derive(Default)]
+struct SqliteStores(tokio::sync::Mutex<Vec<(String, Arc<SqliteStore>)>>);
+
+impl SqliteStores {
+    /// The store of the database at `url`: the one already open, or a new one. (Each service
+    /// migrates its own tables in it.)
+    async fn open(&self, url: &ConnUrl) -> anyhow::Result<Arc<SqliteStore>> {
+        let mut open = self.0.lock().await;
+        if let Some((_, s)) = open.iter().find(|(u, _)| u == url.expose()) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(
+            SqliteStore::connect(url.expose())
+                .await
+                .with_context(|| format!("opening {}", url.redacted()))?,
+        );
+        open.push((url.expose().to_owned(), s.clone()));
+        Ok(s)
+    }
+}
+
 type UserStores = (
     Arc<dyn UserStore>,
     Arc<dyn OutboxStore>,
     Arc<dyn HealthCheck>,
 );
 
-async fn user_store(cfg: &Config) -> anyhow::Result<UserStores> {
+async fn user_store(cfg: &Config, sqlite: &SqliteStores) -> anyhow::Result<UserStores> {
     match cfg.user_database()? {
         DatabaseKind::Sqlite(url) => {
-            let s = chatsync_store_sqlite::SqliteStore::connect(url.expose())
-                .await
-                .with_context(|| format!("opening {}", url.redacted()))?;
+            let s = sqlite.open(&url).await?;
             s.migrate_user().await?;
-            let s = Arc::new(s);
-            sample_pool("user", &s, chatsync_store_sqlite::SqliteStore::pool_use);
+            sample_pool("user", &s, SqliteStore::pool_use);
             Ok((s.clone(), s.clone(), s))
         }
         DatabaseKind::Postgres(url) => postgres_user_store(cfg, url.expose()).await,
@@ -266,15 +291,12 @@ async fn postgres_user_store(_: &Config, _: &str) -> anyhow::Result<UserStores> 
 
 type ChatStores = (Arc<dyn ChatStore>, Arc<dyn MediaRepo>, Arc<dyn HealthCheck>);
 
-async fn chat_store(cfg: &Config) -> anyhow::Result<ChatStores> {
+async fn chat_store(cfg: &Config, sqlite: &SqliteStores) -> anyhow::Result<ChatStores> {
     match cfg.chat_database()? {
         DatabaseKind::Sqlite(url) => {
-            let s = chatsync_store_sqlite::SqliteStore::connect(url.expose())
-                .await
-                .with_context(|| format!("opening {}", url.redacted()))?;
+            let s = sqlite.open(&url).await?;
             s.migrate_chat().await?;
-            let s = Arc::new(s);
-            sample_pool("chat", &s, chatsync_store_sqlite::SqliteStore::pool_use);
+            sample_pool("chat", &s, SqliteStore::pool_use);
             Ok((s.clone(), s.clone(), s))
         }
         DatabaseKind::Postgres(url) => postgres_chat_store(cfg, url.expose()).await,
@@ -351,9 +373,10 @@ fn sample_queues(bus: &Arc<dyn EventBus>) {
 
 /// Runs every service's migrations (`chatsync migrate`).
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    user_store(cfg).await?;
+    let sqlite = SqliteStores::default();
+    user_store(cfg, &sqlite).await?;
     tracing::info!("user service tables are up to date");
-    chat_store(cfg).await?;
+    chat_store(cfg, &sqlite).await?;
     tracing::info!("chat service tables are up to date");
     Ok(())
 }
@@ -506,4 +529,38 @@ fn redis(url: &str, prefix: &str) -> anyhow::Result<StateStores> {
 #[cfg(not(feature = "redis"))]
 fn redis(_: &str, _: &str) -> anyhow::Result<StateStores> {
     anyhow::bail!("this build has no Redis support; rebuild with the `redis` feature")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chatsync_core::config::DataDir;
+
+    fn same<A: ?Sized, B: ?Sized>(a: &Arc<A>, b: &Arc<B>) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+    }
+
+    #[tokio::test]
+    async fn services_naming_one_sqlite_database_share_its_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config {
+            data_dir: DataDir(dir.path().to_owned()),
+            ..Config::default()
+        };
+        let sqlite = SqliteStores::default();
+        let (users, _, _) = user_store(&cfg, &sqlite).await.unwrap();
+        let (chats, _, _) = chat_store(&cfg, &sqlite).await.unwrap();
+        assert!(
+            same(&users, &chats),
+            "one file, one store (one appender, one checkpointer)"
+        );
+
+        // A database of its own gets a store of its own.
+        cfg.database.chat_url = Some(ConnUrl::new(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("chat.db").display()
+        )));
+        let (other, _, _) = chat_store(&cfg, &sqlite).await.unwrap();
+        assert!(!same(&users, &other));
+    }
 }
