@@ -232,9 +232,9 @@ pub(crate) async fn start(target: Target, launch: &Launch, purge: Purge) -> anyh
             // The load is many messages per user and a hundred idle sockets per user.
             .env("CHATSYNC__CHAT__SEND_PER_ACCOUNT__LIMIT", "1000000000")
             .env("CHATSYNC__CHAT__MAX_SOCKETS_PER_ACCOUNT", "1000000")
-            // The sockets scenario holds `--sockets` and a tenth more at once; the default cap
-            // (10,000) refused the last thousand of the default 11,000. The open-file limit
-            // bounds them instead.
+            // The sockets scenario holds `--sockets` and a tenth more (at least 1,000) at once;
+            // the default cap (10,000) refused the last thousand of the default 11,000. The
+            // open-file limit bounds them instead.
             .env("CHATSYNC__HTTP__MAX_CONNECTIONS", "1000000")
             .env("CHATSYNC__AUTH__REGISTER_PER_IP__LIMIT", "1000000")
             .env("CHATSYNC__AUTH__VERIFY_PER_IP__LIMIT", "1000000")
