@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use chatsync_core::ids::{SessionId, UserId};
 use chatsync_core::ports::Attachments;
 use chatsync_core::ports::chat::Message;
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::socket::Sid;
+use socketioxide::{BroadcastError, SocketError, SocketIo};
 use std::sync::Arc;
 
 /// The room every socket of a user joins.
@@ -105,6 +105,34 @@ pub(crate) async fn emit_message(
     }
 }
 
+/// What went wrong in a broadcast, as one log line. A socket that closed while the broadcast
+/// was under way (its user signed out or went offline, often the very event that causes a
+/// `presence` broadcast) is not a fault: such sockets are counted at debug level, not listed
+/// one `Closed` after another in a warning. A socket whose queue was full (a client that
+/// reads too slowly, see `chat.socket_queue_packets`) missed the event: a warning with the
+/// count. Anything else (serializing, the adapter) is a warning with its error.
+fn log_emit_failure(event: &'static str, e: &BroadcastError) {
+    let BroadcastError::Socket(errors) = e else {
+        tracing::warn!(error = %e, event, "emit failed");
+        return;
+    };
+    let closed = errors
+        .iter()
+        .filter(|e| matches!(e, SocketError::Closed))
+        .count();
+    let full = errors.len() - closed;
+    if full == 0 {
+        tracing::debug!(closed, event, "emit skipped sockets that had closed");
+    } else {
+        tracing::warn!(
+            full,
+            closed,
+            event,
+            "emit failed: sockets whose queue was full missed the event"
+        );
+    }
+}
+
 /// [`Fanout`] over a socketioxide server.
 pub(crate) struct IoFanout<A: Adapter>(pub(crate) SocketIo<A>);
 
@@ -128,7 +156,7 @@ impl<A: Adapter> Fanout for IoFanout<A> {
             None => self.0.to(rooms),
         };
         if let Err(e) = op.emit(event, &data).await {
-            tracing::warn!(error = %e, event, "emit failed");
+            log_emit_failure(event, &e);
         }
     }
 
@@ -152,5 +180,59 @@ impl<A: Adapter> Fanout for IoFanout<A> {
                 Some((s.id.to_string(), (*u).clone()))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// The log lines `f` writes, at every level.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let out = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn sockets_that_had_closed_are_counted_at_debug_level_not_listed_in_a_warning() {
+        let closed = BroadcastError::Socket((0..40).map(|_| SocketError::Closed).collect());
+        let log = logged(|| log_emit_failure("presence", &closed));
+        assert!(log.contains("DEBUG"), "{log}");
+        assert!(log.contains("closed=40"), "{log}");
+        assert!(!log.contains("WARN"), "{log}");
+        assert!(!log.contains("Closed, Closed"), "{log}");
+    }
+
+    #[test]
+    fn sockets_whose_queue_was_full_are_a_warning_with_their_count() {
+        let mixed = BroadcastError::Socket(vec![
+            SocketError::Closed,
+            SocketError::InternalChannelFull,
+            SocketError::InternalChannelFull,
+        ]);
+        let log = logged(|| log_emit_failure("message:new", &mixed));
+        assert!(log.contains("WARN"), "{log}");
+        assert!(log.contains("full=2"), "{log}");
+        assert!(log.contains("closed=1"), "{log}");
+        assert!(log.contains("message:new"), "{log}");
     }
 }
