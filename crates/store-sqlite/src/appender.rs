@@ -191,13 +191,18 @@ pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // The same settings as the pool's connections (see `SqliteStore::connect` for why):
     // FULL, so an acknowledged message survives power loss (and a checkpoint syncs the
     // database file before the log starts over); checkpoints only by the appender and the
-    // checkpointer; statement journals in memory.
+    // checkpointer; statement journals in memory. Except foreign keys, which the append proves
+    // itself in the same transaction instead: it moves the conversation's `last_seq` before it
+    // inserts messages, mentions or attachments naming that conversation, and it checks that
+    // an attached file's row is still there (`insert`). SQLite checking them again cost each
+    // message a search of the conversation ids' index (3 % of the appender's instructions,
+    // issue 10).
     conn.busy_timeout(Duration::from_secs(10))?;
     // Room for every statement the appender prepares (rusqlite keeps 16 by default).
     conn.set_prepared_statement_cache_capacity(32);
     let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // After the pragma, which clears any hook: SQLite's own checkpoint is the same hook.
@@ -468,29 +473,38 @@ struct Known {
     members: Members,
 }
 
-/// Each conversation's `last_seq` as this thread last committed it, so that a batch moves it
-/// with one statement instead of a read and a write (issue 10). Only ever a guess: the update
-/// is made only where the row still holds the remembered value, and where it does not (no
-/// entry yet, or the row changed some other way) the append reads the row as before.
+/// Each conversation's `last_seq` as this thread last committed it, and its row's rowid, so
+/// that a batch moves it with one statement that finds the row by rowid instead of a read and
+/// a write through the conversation id's index (issue 10). Only ever a guess: the update is
+/// made only where the row with that rowid is still the conversation's and still holds the
+/// remembered value (a `VACUUM` may renumber rowids), and where it is not (no entry yet, or
+/// the row changed some other way) the append reads the row as before.
 #[derive(Default)]
 struct Seqs {
-    last: Map<ConversationId, i64>,
+    last: Map<ConversationId, Row>,
+}
+
+/// A conversation's row as the appender last committed it.
+#[derive(Clone, Copy)]
+struct Row {
+    rowid: i64,
+    last_seq: i64,
 }
 
 impl Seqs {
-    /// Entries kept at most (about 40 bytes each); beyond it the map starts over.
+    /// Entries kept at most (about 50 bytes each); beyond it the map starts over.
     const MAX: usize = 100_000;
 
-    fn get(&self, cid: ConversationId) -> Option<i64> {
+    fn get(&self, cid: ConversationId) -> Option<Row> {
         self.last.get(&cid).copied()
     }
 
     /// What a committed transaction left in the rows it reserved seqs in.
-    fn committed(&mut self, last_seq: &Map<ConversationId, i64>) {
-        if self.last.len() + last_seq.len() > Self::MAX {
+    fn committed(&mut self, rows: &Map<ConversationId, Row>) {
+        if self.last.len() + rows.len() > Self::MAX {
             self.last.clear();
         }
-        self.last.extend(last_seq);
+        self.last.extend(rows);
     }
 }
 
@@ -574,44 +588,68 @@ fn try_append(
         tx.commit().db()?;
         return Ok(plan.finish(Vec::new()));
     }
-    // Where the remembered `last_seq` still holds (see `Seqs`), one conditional update;
-    // elsewhere read, then write: this transaction holds the write lock, so nobody moves
-    // `last_seq` in between. One `UPDATE … RETURNING` did both, but SQLite runs such a
-    // statement through a result table and a statement journal, which cost more than the
-    // two plain ones.
+    // Where the remembered row still holds the remembered `last_seq` (see `Seqs`), one
+    // conditional update by rowid; elsewhere read, then write: this transaction holds the
+    // write lock, so nobody moves `last_seq` in between. One `UPDATE … RETURNING` did both,
+    // but SQLite runs such a statement through a result table and a statement journal, which
+    // cost more than the two plain ones. A conversation without a row gets no seqs, and the
+    // batch fails (`Plan::assign`): this is what proves the foreign keys (see `connect`).
+    let mut rows = append::map(plan.reservations().len());
     let mut last_seq = append::map(plan.reservations().len());
     {
         let mut read = tx
-            .prepare_cached("SELECT last_seq FROM conversation WHERE conversation_id = ?1")
+            .prepare_cached("SELECT rowid, last_seq FROM conversation WHERE conversation_id = ?1")
             .db()?;
         let mut reserve = tx
             .prepare_cached(
-                "UPDATE conversation SET last_seq = ?1, last_activity_at = ?2
-                 WHERE conversation_id = ?3",
+                "UPDATE conversation SET last_seq = ?1, last_activity_at = ?2 WHERE rowid = ?3",
             )
             .db()?;
         let mut reserve_after = tx
             .prepare_cached(
                 "UPDATE conversation SET last_seq = ?1, last_activity_at = ?2
-                 WHERE conversation_id = ?3 AND last_seq = ?4",
+                 WHERE rowid = ?3 AND conversation_id = ?4 AND last_seq = ?5",
             )
             .db()?;
         for (cid, n) in plan.reservations() {
             let id = TextId::new(cid.0);
-            if let Some(seq) = known.seqs.get(*cid)
+            if let Some(row) = known.seqs.get(*cid)
                 && reserve_after
-                    .execute(params![seq + n, millis(now), id, seq])
+                    .execute(params![
+                        row.last_seq + n,
+                        millis(now),
+                        row.rowid,
+                        id,
+                        row.last_seq
+                    ])
                     .db()?
                     == 1
             {
-                last_seq.insert(*cid, seq + n);
+                last_seq.insert(*cid, row.last_seq + n);
+                rows.insert(
+                    *cid,
+                    Row {
+                        last_seq: row.last_seq + n,
+                        ..row
+                    },
+                );
                 continue;
             }
-            let seq: Option<i64> = read.query_row([&id], |r| r.get(0)).optional().db()?;
-            if let Some(seq) = seq {
+            let row: Option<(i64, i64)> = read
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .db()?;
+            if let Some((rowid, seq)) = row {
                 let last = seq + n;
-                reserve.execute(params![last, millis(now), id]).db()?;
+                reserve.execute(params![last, millis(now), rowid]).db()?;
                 last_seq.insert(*cid, last);
+                rows.insert(
+                    *cid,
+                    Row {
+                        rowid,
+                        last_seq: last,
+                    },
+                );
             }
         }
     }
@@ -619,7 +657,7 @@ fn try_append(
     // An error rolls the transaction back (dropping `tx` does), seqs and all.
     insert(&tx, &stored, now).db()?;
     tx.commit().db()?;
-    known.seqs.committed(&last_seq);
+    known.seqs.committed(&rows);
     Ok(plan.finish(stored))
 }
 
@@ -752,7 +790,15 @@ fn insert(db: &Connection, stored: &[Message], now: DateTime<Utc>) -> rusqlite::
                     TextId::new(m.conversation_id.0),
                     TextId::new(m.id.0)
                 ])?;
-                attached.execute(params![media, millis(now)])?;
+                if attached.execute(params![media, millis(now)])? == 0 {
+                    // The file's row went (an orphan cleaned up since the send resolved it):
+                    // the batch fails as it would on the foreign key this connection does not
+                    // check (see `connect`).
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                        Some("FOREIGN KEY constraint failed: media_attachment.media_id".into()),
+                    ));
+                }
             }
         }
     }

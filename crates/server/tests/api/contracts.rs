@@ -88,6 +88,17 @@ async fn only_old_unattached_private_uploads_are_orphans(#[case] db: Db) {
         .await;
 }
 
+#[rstest]
+#[case::sqlite(Db::Sqlite)]
+#[case::postgres(Db::Postgres)]
+#[tokio::test]
+async fn an_attachment_whose_file_is_gone_is_not_stored(#[case] db: Db) {
+    init();
+    let (store, _guard) = adapters::store(db).await;
+    media::an_attachment_whose_file_is_gone_is_not_stored(store.clone().chat(), store.media())
+        .await;
+}
+
 #[tokio::test]
 async fn memory_bus_keeps_the_bus_contract() {
     init();

@@ -146,3 +146,73 @@ pub async fn only_old_unattached_private_uploads_are_orphans(
     assert!(!media.delete_orphan(old.id).await.unwrap(), "already gone");
     assert_eq!(media.orphans(cutoff, 10).await.unwrap(), vec![older.id]);
 }
+
+/// A file cleaned up as an orphan between the send that resolved it and the append is not
+/// attached to nothing: the append fails and stores nothing, and the conversation's next
+/// message takes the seq the failed one would have had.
+pub async fn an_attachment_whose_file_is_gone_is_not_stored(
+    chat: Arc<dyn ChatStore>,
+    media: Arc<dyn MediaRepo>,
+) {
+    let (ann, bob) = (person(&chat, "Ann").await, person(&chat, "Bob").await);
+    let gone = record(ann, false, Duration::hours(2));
+    media.insert_media(&gone).await.unwrap();
+    let (direct, _) = chat.direct_conversation(ann, bob).await.unwrap();
+    let send = |client_id: &str, attachments| NewMessage {
+        conversation_id: direct.id,
+        sender_id: ann,
+        client_id: client_id.into(),
+        body: "look".into(),
+        attachments,
+        reply_to: None,
+        mentions: Vec::new(),
+    };
+    // Twice, so that the second append runs where the store remembers the conversation.
+    for round in 0..2 {
+        let kept = chat
+            .append(&[send(&format!("kept-{round}"), Vec::new())])
+            .await
+            .unwrap();
+        let Appended::New(kept) = &kept.outcomes[0] else {
+            panic!("not appended: {:?}", kept.outcomes[0]);
+        };
+        assert!(media.delete_orphan(gone.id).await.unwrap() || round > 0);
+        let refused = chat
+            .append(&[send(&format!("gone-{round}"), vec![gone.attachment()])])
+            .await;
+        assert!(refused.is_err(), "attached a deleted file: {refused:?}");
+        let next = chat
+            .append(&[send(&format!("next-{round}"), Vec::new())])
+            .await
+            .unwrap();
+        let Appended::New(next) = &next.outcomes[0] else {
+            panic!("not appended: {:?}", next.outcomes[0]);
+        };
+        assert_eq!(
+            next.seq,
+            kept.seq + 1,
+            "the failed append left no seq behind"
+        );
+    }
+    let history = chat
+        .messages(
+            direct.id,
+            ann,
+            chatsync_core::ports::chat::Page {
+                before_seq: None,
+                after_seq: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|m| m.client_id.as_str())
+            .collect::<Vec<_>>(),
+        ["kept-0", "next-0", "kept-1", "next-1"]
+    );
+    assert!(history.iter().all(|m| m.attachments.is_empty()));
+    assert!(!media.can_read(gone.id, bob).await.unwrap());
+}
