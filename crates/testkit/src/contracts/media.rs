@@ -167,7 +167,12 @@ pub async fn an_attachment_whose_file_is_gone_is_not_stored(
         reply_to: None,
         mentions: Vec::new(),
     };
-    // Twice, so that the second append runs where the store remembers the conversation.
+    assert!(
+        media.delete_orphan(gone.id).await.unwrap(),
+        "an orphan until attached"
+    );
+    // Twice: the second time after a failed append, with the conversation's row as the store
+    // last left it.
     for round in 0..2 {
         let kept = chat
             .append(&[send(&format!("kept-{round}"), Vec::new())])
@@ -176,7 +181,6 @@ pub async fn an_attachment_whose_file_is_gone_is_not_stored(
         let Appended::New(kept) = &kept.outcomes[0] else {
             panic!("not appended: {:?}", kept.outcomes[0]);
         };
-        assert!(media.delete_orphan(gone.id).await.unwrap() || round > 0);
         let refused = chat
             .append(&[send(&format!("gone-{round}"), vec![gone.attachment()])])
             .await;
