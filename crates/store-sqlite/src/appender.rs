@@ -595,7 +595,6 @@ fn try_append(
     // cost more than the two plain ones. A conversation without a row gets no seqs, and the
     // batch fails (`Plan::assign`): this is what proves the foreign keys (see `connect`).
     let mut rows = append::map(plan.reservations().len());
-    let mut last_seq = append::map(plan.reservations().len());
     {
         let mut read = tx
             .prepare_cached("SELECT rowid, last_seq FROM conversation WHERE conversation_id = ?1")
@@ -625,7 +624,6 @@ fn try_append(
                     .db()?
                     == 1
             {
-                last_seq.insert(*cid, row.last_seq + n);
                 rows.insert(
                     *cid,
                     Row {
@@ -642,7 +640,6 @@ fn try_append(
             if let Some((rowid, seq)) = row {
                 let last = seq + n;
                 reserve.execute(params![last, millis(now), rowid]).db()?;
-                last_seq.insert(*cid, last);
                 rows.insert(
                     *cid,
                     Row {
@@ -653,6 +650,7 @@ fn try_append(
             }
         }
     }
+    let last_seq = rows.iter().map(|(cid, row)| (*cid, row.last_seq)).collect();
     let stored = plan.assign(&last_seq, now)?;
     // An error rolls the transaction back (dropping `tx` does), seqs and all.
     insert(&tx, &stored, now).db()?;

@@ -23,7 +23,7 @@ async fn person(store: &Arc<dyn ChatStore>, name: &str) -> UserId {
     id
 }
 
-fn msg(c: ConversationId, from: UserId, client_id: &str, body: &str) -> NewMessage {
+pub(crate) fn msg(c: ConversationId, from: UserId, client_id: &str, body: &str) -> NewMessage {
     NewMessage {
         conversation_id: c,
         sender_id: from,
@@ -72,7 +72,12 @@ async fn sync_new(
 /// Reactions allowed per person per message in this suite.
 const MAX: u32 = 3;
 
-async fn send(store: &Arc<dyn ChatStore>, c: ConversationId, from: UserId, id: &str) -> Message {
+pub(crate) async fn send(
+    store: &Arc<dyn ChatStore>,
+    c: ConversationId,
+    from: UserId,
+    id: &str,
+) -> Message {
     new(&store
         .append(&[msg(c, from, id, id)])
         .await

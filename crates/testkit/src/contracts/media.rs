@@ -1,6 +1,7 @@
 //! The media records (`MediaRepo`), next to the messages that attach them (`ChatStore`): both
 //! SQL stores, the same cases. Each case is its own function, so one failure hides no other.
 
+use super::chat::{msg, send};
 use chatsync_core::ids::{MediaId, UserId};
 use chatsync_core::ports::chat::{Appended, ChatStore, NewMessage, Profile};
 use chatsync_core::ports::media::{MediaRecord, MediaRepo};
@@ -158,15 +159,6 @@ pub async fn an_attachment_whose_file_is_gone_is_not_stored(
     let gone = record(ann, false, Duration::hours(2));
     media.insert_media(&gone).await.unwrap();
     let (direct, _) = chat.direct_conversation(ann, bob).await.unwrap();
-    let send = |client_id: &str, attachments| NewMessage {
-        conversation_id: direct.id,
-        sender_id: ann,
-        client_id: client_id.into(),
-        body: "look".into(),
-        attachments,
-        reply_to: None,
-        mentions: Vec::new(),
-    };
     assert!(
         media.delete_orphan(gone.id).await.unwrap(),
         "an orphan until attached"
@@ -174,24 +166,16 @@ pub async fn an_attachment_whose_file_is_gone_is_not_stored(
     // Twice: the second time after a failed append, with the conversation's row as the store
     // last left it.
     for round in 0..2 {
-        let kept = chat
-            .append(&[send(&format!("kept-{round}"), Vec::new())])
-            .await
-            .unwrap();
-        let Appended::New(kept) = &kept.outcomes[0] else {
-            panic!("not appended: {:?}", kept.outcomes[0]);
-        };
+        let kept = send(&chat, direct.id, ann, &format!("kept-{round}")).await;
+        let gone_id = format!("gone-{round}");
         let refused = chat
-            .append(&[send(&format!("gone-{round}"), vec![gone.attachment()])])
+            .append(&[NewMessage {
+                attachments: vec![gone.attachment()],
+                ..msg(direct.id, ann, &gone_id, "look")
+            }])
             .await;
         assert!(refused.is_err(), "attached a deleted file: {refused:?}");
-        let next = chat
-            .append(&[send(&format!("next-{round}"), Vec::new())])
-            .await
-            .unwrap();
-        let Appended::New(next) = &next.outcomes[0] else {
-            panic!("not appended: {:?}", next.outcomes[0]);
-        };
+        let next = send(&chat, direct.id, ann, &format!("next-{round}")).await;
         assert_eq!(
             next.seq,
             kept.seq + 1,
