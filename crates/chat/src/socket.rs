@@ -348,7 +348,20 @@ fn payload_error(e: &socketioxide::ParserError) -> String {
     s.rsplit(": ").next().unwrap_or(&s).to_owned()
 }
 
-async fn on_send<A: Adapter>(
+/// `message:send`, boxed: socketioxide spawns a task for every event, and a task's future is
+/// copied whole on its way into the runtime and again when it ends. The send's future (its
+/// payload, the stored message, its ack) is a couple of kilobytes: four copies of it per
+/// message cost more than the box (issue 10).
+fn on_send<A: Adapter>(
+    s: SocketRef<A>,
+    chat: Extension<Arc<Chat>>,
+    p: TryData<SendPayload>,
+    ack: AckSender<A>,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(send(s, chat, p, ack))
+}
+
+async fn send<A: Adapter>(
     s: SocketRef<A>,
     Extension(chat): Extension<Arc<Chat>>,
     TryData(p): TryData<SendPayload>,
