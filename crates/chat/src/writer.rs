@@ -126,6 +126,10 @@ impl Writer {
     }
 
     fn shard(&self, conversation: ConversationId) -> &mpsc::Sender<Job> {
+        // SQLite has one writer, so one shard: no hash to compute.
+        if let [only] = self.shards.as_slice() {
+            return only;
+        }
         let h = self.hasher.hash_one(conversation);
         let i = usize::try_from(h % self.shards.len() as u64).unwrap_or(0);
         &self.shards[i]
