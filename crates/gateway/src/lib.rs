@@ -101,22 +101,26 @@ pub fn with_protections(app: Router, cors_origins: &[String]) -> Router {
     let set = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    let app = app
-        .layer(set(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set(header::REFERRER_POLICY, "no-referrer"))
-        .layer(set(
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=()",
-        ))
-        .layer(set(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ));
+    // One stack, one `Router::layer` (see `standard_layers` for why: every call is another
+    // boxed service per route, cloned at each level a request passes).
+    let app = app.layer(
+        tower::ServiceBuilder::new()
+            .layer(set(
+                HeaderName::from_static("cross-origin-opener-policy"),
+                "same-origin",
+            ))
+            .layer(set(
+                HeaderName::from_static("permissions-policy"),
+                "camera=(), microphone=(), geolocation=()",
+            ))
+            .layer(set(header::REFERRER_POLICY, "no-referrer"))
+            .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+            .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .layer(set(
+                header::CONTENT_SECURITY_POLICY,
+                CONTENT_SECURITY_POLICY,
+            )),
+    );
     if cors_origins.is_empty() {
         return app;
     }

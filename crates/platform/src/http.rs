@@ -493,47 +493,55 @@ pub async fn method_not_allowed_fallback() -> ApiError {
     )
 }
 
-/// The layers every public router gets, innermost first: client address, a body limit for
-/// JSON, a request timeout (so a stuck request cannot hold shutdown forever), metrics and a
-/// trace span per request.
+/// The layers every public router gets, outermost first: a request id (the caller's, e.g. the
+/// gateway's, if it sent a usable one; logged in the request's span, answered in the response
+/// and carried onto the bus by the commands it causes, `RequestId`), a trace span per request,
+/// metrics, a request timeout (so a stuck request cannot hold shutdown forever), a body limit
+/// for JSON, the client's address.
+///
+/// One stack, applied with one `Router::layer`: axum wraps every route in a boxed service per
+/// `layer` call, and a request clones the whole chain of boxes at each level it passes, so
+/// eight separate calls cost a WebSocket handshake (one request per connect) about 190 boxed
+/// clones instead of a handful (issue 10, twenty-second pass). Per route, not around the
+/// router: the span and the metrics name the matched route.
 pub fn standard_layers(
     router: axum::Router,
     cfg: &chatsync_core::config::HttpConfig,
 ) -> axum::Router {
+    use tower::ServiceBuilder;
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     use tower_http::timeout::TimeoutLayer;
     use tower_http::trace::TraceLayer;
     let proxies = Arc::new(TrustedProxies::from_config(cfg));
-    router
-        .layer(axum::middleware::from_fn(move |req, next| {
-            client_ip(proxies.clone(), req, next)
-        }))
-        .layer(axum::extract::DefaultBodyLimit::max(cfg.json_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(cfg.request_timeout_secs.max(1)),
-        ))
-        .layer(axum::middleware::from_fn(crate::telemetry::http_metrics))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let route = req
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map_or("", |p| p.as_str());
-                let request_id = req
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!("http", method = %req.method(), route, uri = %req.uri().path(), request_id)
-            }),
-        )
-        // Outermost: every request has an id (the caller's, e.g. the gateway's, if it sent a
-        // usable one), logged in its span, answered in the response, and carried onto the
-        // bus by the commands it causes (`RequestId`).
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(axum::middleware::from_fn(drop_unusable_request_id))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(axum::middleware::from_fn(drop_unusable_request_id))
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or("", |p| p.as_str());
+                    let request_id = req
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("http", method = %req.method(), route, uri = %req.uri().path(), request_id)
+                }),
+            )
+            .layer(axum::middleware::from_fn(crate::telemetry::http_metrics))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(cfg.request_timeout_secs.max(1)),
+            ))
+            .layer(axum::extract::DefaultBodyLimit::max(cfg.json_limit_bytes))
+            .layer(axum::middleware::from_fn(move |req, next| {
+                client_ip(proxies.clone(), req, next)
+            })),
+    )
 }
 
 /// The request id header.
