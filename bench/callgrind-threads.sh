@@ -29,12 +29,9 @@ wait
 EOF
 chmod +x "$out/server.sh"
 
-taskset -c 1 target/release/chatsync-bench --targets chatsync-sqlite --scenarios cpu \
-  --cpu-rate "$rate" --cpu-secs 40 --server "$out/server.sh" --server-cpu 0 \
-  >"$out/run.json" 2>"$out/run.err" &
-bench=$!
-for _ in $(seq 1 1200); do grep -q 'cpu…' "$out/run.err" 2>/dev/null && break; sleep 0.5; done
-sleep 4
+. bench/cpu-scenario.sh
+CPU_RATE=$rate CPU_SECS=40 start_cpu_scenario "$out/server.sh" "$out"
+sleep 1
 pid=$(cat "$out/valgrind.pid")
 # vgdb names its pipes after the user and host of the process's environment; the bench starts
 # the server with HOST=127.0.0.1 and without USER.
@@ -50,7 +47,7 @@ python3 - "$out" <<'EOF'
 import glob, re, sys
 
 def calls_to(path, pattern):
-    names, target, n, pending = {}, None, 0, False
+    names, target, n = {}, None, 0
     for line in open(path):
         m = re.match(r'(c?fn)=\((\d+)\)(?: (.*))?', line)
         if m:
