@@ -45,6 +45,10 @@ def main(argv):
         colour = COLOURS.get(name, None)
         sustainable = sweep.get("sustainable_rate", 0)
         label = f"{name} (sustainable {sustainable:,} msgs/s)"
+        if sweep.get("rate_below_start"):
+            start = sweep.get("plan", {}).get("start", 0)
+            label = (f"{name} (< {start:,} msgs/s; {sweep['rate_below_start']:,} passed,"
+                     " swept down)")
         ax.plot(rates, [p["p99_ms"] for p in points], "-", color=colour, marker="o",
                 label=f"{label}: p99")
         ax.plot(rates, [p["p50_ms"] for p in points], "--", color=colour, marker=".",

@@ -12,7 +12,8 @@
 #   NOTE="…" bench/run.sh                 # a note kept in the JSON and put in the plot's title
 #
 # Settings (environment, default): STEP_SECS (5) and WARMUP_SECS (1) per sweep step;
-# SWEEP_START (1000), SWEEP_FACTOR (1.5), SWEEP_PRECISION (0.05), SWEEP_MAX (60000) msgs/s;
+# SWEEP_START (1000), SWEEP_FLOOR (100: how far down a sweep whose first rate failed goes),
+# SWEEP_FACTOR (1.5), SWEEP_PRECISION (0.05), SWEEP_MAX (60000) msgs/s;
 # CPU_RATE (2000) msgs/s measured for CPU_SECS (10); SOCKETS (10000) idle sockets; GROUP_RATE
 # (600) msgs/s to a group of 100 for DURATION (10) s; RATE (15000) for the direct scenario;
 # SERVER_CPU (0) and BENCH_CPU (1).
@@ -100,7 +101,7 @@ taskset -c "$BENCH_CPU" target/release/chatsync-bench \
   --scenarios "${SCENARIOS:-sockets,sweep,cpu,group}" \
   --server-cpu "$SERVER_CPU" --pg "$PG_URL" \
   --step-secs "${STEP_SECS:-5}" --warmup-secs "${WARMUP_SECS:-1}" \
-  --sweep-start "${SWEEP_START:-1000}" --sweep-factor "${SWEEP_FACTOR:-1.5}" \
+  --sweep-start "${SWEEP_START:-1000}" --sweep-floor "${SWEEP_FLOOR:-100}" --sweep-factor "${SWEEP_FACTOR:-1.5}" \
   --sweep-precision "${SWEEP_PRECISION:-0.05}" --sweep-max "${SWEEP_MAX:-60000}" \
   --cpu-rate "${CPU_RATE:-2000}" --cpu-secs "${CPU_SECS:-10}" \
   --sockets "${SOCKETS:-10000}" --group-rate "${GROUP_RATE:-600}" \

@@ -73,6 +73,9 @@ struct Args {
     /// The sweep's first rate, msgs/s.
     #[arg(long, default_value_t = 1_000)]
     sweep_start: u64,
+    /// When the first rate fails, the lowest rate the sweep goes down to, msgs/s.
+    #[arg(long, default_value_t = 100)]
+    sweep_floor: u64,
     /// The sweep multiplies the last passing rate by this until a rate fails.
     #[arg(long, default_value_t = 1.5)]
     sweep_factor: f64,
@@ -612,10 +615,12 @@ fn brief(v: &Value) -> String {
 }
 
 /// SPEC §7's sustainable rate: sweeps from `--sweep-start` upward and bisects the first
-/// failure (see [`sweep::Sweep`]).
+/// failure; below the start (down to `--sweep-floor`) only when the start itself fails, for
+/// the rate reported apart as `rate_below_start` (see [`sweep::Sweep`]).
 async fn run_sweep(server: &Server, load: &mut Load, args: &Args) -> anyhow::Result<Value> {
     let plan = sweep::Plan {
         start: args.sweep_start,
+        floor: args.sweep_floor,
         factor: args.sweep_factor,
         precision: args.sweep_precision,
         max: args.sweep_max,
@@ -641,8 +646,9 @@ async fn run_sweep(server: &Server, load: &mut Load, args: &Args) -> anyhow::Res
     Ok(json!({
         "sustainable_rate": s.sustainable(),
         "first_failing_rate": s.first_failure(),
+        "rate_below_start": s.below_start(),
         "stopped_at_ceiling": s.capped(),
-        "plan": {"start": plan.start, "factor": plan.factor, "precision": plan.precision,
+        "plan": {"start": plan.start, "floor": plan.floor, "factor": plan.factor, "precision": plan.precision,
                  "max": plan.max, "warmup_secs": args.warmup_secs, "step_secs": args.step_secs,
                  "p99_limit_ms": sweep::P99_LIMIT_MS},
         "points": points,

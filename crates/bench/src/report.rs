@@ -16,8 +16,8 @@ struct Row {
 }
 
 impl Row {
-    /// The sweep's result: a target that failed the sweep's first step is shown as below it
-    /// (see [`below_the_first_step`]), not as 0.
+    /// The sweep's result: a target that failed the sweep's first step is shown as below it,
+    /// with the rate its sweep found further down if any (see [`Below`]), not as 0.
     fn is_sweep(&self) -> bool {
         self.pointer == Some(SUSTAINABLE_RATE)
     }
@@ -93,13 +93,31 @@ fn value(results: &Map<String, Value>, target: &str, row: &Row) -> Option<f64> {
     }
 }
 
-/// Where `target`'s sweep failed its very first step, the rate of that step: its sustainable
-/// rate is somewhere below it (0 in the results), so a ratio over it is a lower bound only.
-fn below_the_first_step(results: &Map<String, Value>, target: &str) -> Option<f64> {
+/// How a target's sweep ended when its very first step failed: its sustainable rate is 0 in
+/// the results (SPEC §7 counts from the first rate up), and what is known below it.
+#[derive(Clone, Copy)]
+enum Below {
+    /// The sweep went down from the first rate and this rate passed (the highest that did,
+    /// bisected as above the start): a ratio over it is a ratio like any other.
+    Measured { rate: f64, start: f64 },
+    /// Every rate down to this one failed: the rate is below it, a ratio over it is a lower
+    /// bound only.
+    Under(f64),
+}
+
+fn below_the_first_step(results: &Map<String, Value>, target: &str) -> Option<Below> {
     let sweep = results.get(target)?.get("sweep")?;
     let start = sweep.pointer("/plan/start")?.as_f64()?;
     let failed_at = sweep.get("first_failing_rate")?.as_f64()?;
-    (sweep.get("sustainable_rate")?.as_f64()? == 0.0 && failed_at <= start).then_some(start)
+    if sweep.get("sustainable_rate")?.as_f64()? != 0.0 || failed_at > start {
+        return None;
+    }
+    Some(
+        match sweep.get("rate_below_start").and_then(Value::as_f64) {
+            Some(rate) if rate > 0.0 => Below::Measured { rate, start },
+            _ => Below::Under(failed_at),
+        },
+    )
 }
 
 fn round2(v: f64) -> f64 {
@@ -162,18 +180,25 @@ pub(crate) fn summary(results: &Map<String, Value>) -> (Value, String) {
                 .flatten()
         };
         let mut ratios = Map::new();
-        // Ratios over a target that failed the sweep's first step: at least this much.
+        // Ratios over a target that failed every step it was offered: at least this much.
         let mut at_least = Map::new();
+        // Ratios over a target's rate below the sweep's first step.
+        let mut over_below = Vec::new();
         for (a, b) in row.ratios {
             let Some(x) = value(results, a, row) else {
                 continue;
             };
+            let key = format!("{a} / {b}");
             match (value(results, b, row), below(b)) {
-                (_, Some(limit)) if x > 0.0 && below(a).is_none() => {
-                    at_least.insert(format!("{a} / {b}"), json!(round2(x / limit)));
+                (_, Some(Below::Under(limit))) if x > 0.0 && below(a).is_none() => {
+                    at_least.insert(key, json!(round2(x / limit)));
+                }
+                (_, Some(Below::Measured { rate, .. })) if x > 0.0 && below(a).is_none() => {
+                    ratios.insert(key.clone(), json!(round2(x / rate)));
+                    over_below.push(key);
                 }
                 (Some(y), None) if y > 0.0 => {
-                    ratios.insert(format!("{a} / {b}"), json!(round2(x / y)));
+                    ratios.insert(key, json!(round2(x / y)));
                 }
                 _ => {}
             }
@@ -184,7 +209,9 @@ pub(crate) fn summary(results: &Map<String, Value>) -> (Value, String) {
             targets
                 .iter()
                 .map(|t| match below(t) {
-                    Some(limit) => format!("< {}", number(limit)),
+                    Some(Below::Under(limit)) => format!("< {}", number(limit)),
+                    Some(Below::Measured { rate, start }) =>
+                        format!("< {} ({} passed, swept down)", number(start), number(rate)),
                     None => value(results, t, row).map_or("—".to_owned(), number),
                 })
                 .collect::<Vec<_>>()
@@ -193,9 +220,14 @@ pub(crate) fn summary(results: &Map<String, Value>) -> (Value, String) {
                 .iter()
                 .filter_map(|(a, b)| {
                     let k = format!("{a} / {b}");
+                    let note = if over_below.contains(&k) {
+                        format!(" (over {b}'s rate below the first step)")
+                    } else {
+                        String::new()
+                    };
                     ratios
                         .get(&k)
-                        .map(|v| format!("{k}: {v}×"))
+                        .map(|v| format!("{k}: {v}×{note}"))
                         .or_else(|| at_least.get(&k).map(|v| format!("{k}: > {v}×")))
                 })
                 .collect::<Vec<_>>()
@@ -204,6 +236,16 @@ pub(crate) fn summary(results: &Map<String, Value>) -> (Value, String) {
         let mut out = json!({"figure": row.figure, "values": values, "ratios": ratios});
         if !at_least.is_empty() {
             out["ratios_at_least"] = Value::Object(at_least);
+        }
+        let below_rates: Map<String, Value> = targets
+            .iter()
+            .filter_map(|t| match below(t) {
+                Some(Below::Measured { rate, .. }) => Some(((*t).clone(), json!(rate))),
+                _ => None,
+            })
+            .collect();
+        if !below_rates.is_empty() {
+            out["rates_below_first_step"] = Value::Object(below_rates);
         }
         rows.push(out);
     }
@@ -299,6 +341,60 @@ mod tests {
         );
         assert!(
             md.contains("| 12000 | < 1000 | chatsync-postgres / node-pg: > 12.0×"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_peer_swept_below_the_first_step_is_compared_at_the_rate_it_passed_there() {
+        let plan = json!({"start": 1000, "factor": 1.5, "floor": 100});
+        let results: Map<String, Value> = serde_json::from_value(json!({
+            "chatsync-postgres": {
+                "sweep": {"sustainable_rate": 9360, "first_failing_rate": 9800, "plan": plan},
+            },
+            "node-pg": {
+                "sweep": {"sustainable_rate": 0, "first_failing_rate": 800,
+                          "rate_below_start": 780, "plan": plan},
+            },
+        }))
+        .unwrap();
+        let (rows, md) = summary(&results);
+        let rate = &rows[0];
+        assert_eq!(
+            rate["values"]["node-pg"],
+            json!(0.0),
+            "SPEC §7's figure stays 0"
+        );
+        assert_eq!(rate["rates_below_first_step"]["node-pg"], json!(780.0));
+        assert_eq!(rate["ratios"]["chatsync-postgres / node-pg"], json!(12.0));
+        assert!(rate.get("ratios_at_least").is_none());
+        assert!(
+            md.contains(
+                "| 9360 | < 1000 (780 passed, swept down) | chatsync-postgres / node-pg: 12.0× \
+                 (over node-pg's rate below the first step)"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_failed_down_to_the_floor_gives_a_lower_bound_over_its_lowest_failure() {
+        let plan = json!({"start": 1000, "factor": 1.5, "floor": 100});
+        let results: Map<String, Value> = serde_json::from_value(json!({
+            "chatsync-postgres": {"sweep": {"sustainable_rate": 5000, "plan": plan}},
+            "node-pg": {
+                "sweep": {"sustainable_rate": 0, "first_failing_rate": 100,
+                          "rate_below_start": null, "plan": plan},
+            },
+        }))
+        .unwrap();
+        let (rows, md) = summary(&results);
+        assert_eq!(
+            rows[0]["ratios_at_least"]["chatsync-postgres / node-pg"],
+            json!(50.0)
+        );
+        assert!(
+            md.contains("| 5000 | < 100 | chatsync-postgres / node-pg: > 50.0×"),
             "{md}"
         );
     }

@@ -11,6 +11,13 @@ pub(crate) const P99_LIMIT_US: u64 = 50_000;
 pub(crate) struct Plan {
     /// The first rate (SPEC: 1,000 msgs/s).
     pub start: u64,
+    /// When the first rate fails, the sweep goes down from it (dividing by `factor`) to no
+    /// lower than this, and bisects between the highest pass and the lowest failure as above
+    /// it: a peer that cannot carry the first rate (Node + PostgreSQL on a slow machine) then
+    /// has a measured rate to compare with, not only "below the start". That rate is
+    /// reported apart ([`Sweep::below_start`]); the sustainable rate stays 0, as SPEC §7
+    /// counts from the first rate up.
+    pub floor: u64,
     /// Each rate is the last passing one times this, until one fails.
     pub factor: f64,
     /// Bisecting stops once the first failing rate is within this fraction above the last
@@ -42,12 +49,15 @@ impl Sweep {
         }
     }
 
-    /// The next rate to measure, or `None` when the sweep is over: the first rate failed
-    /// (nothing lower counts), the bisection is within `precision`, or `max` passed.
+    /// The next rate to measure, or `None` when the sweep is over: the bisection is within
+    /// `precision`, `max` passed, or every rate down to `floor` failed.
     pub(crate) fn next_rate(&self) -> Option<u64> {
         match (self.last_pass, self.first_fail) {
             (None, None) => Some(self.plan.start),
-            (None, Some(_)) => None,
+            (None, Some(f)) => {
+                let down = round_rate(f as f64 / self.plan.factor).max(self.plan.floor);
+                (down < f).then_some(down)
+            }
             (Some(lo), None) => {
                 if lo >= self.plan.max {
                     return None;
@@ -80,7 +90,15 @@ impl Sweep {
     /// The sustainable rate: the highest rate such that every rate swept up to it passed;
     /// 0 when even the first rate failed.
     pub(crate) fn sustainable(&self) -> u64 {
-        self.last_pass.unwrap_or(0)
+        self.last_pass
+            .filter(|&p| p >= self.plan.start)
+            .unwrap_or(0)
+    }
+
+    /// When the first rate failed: the highest rate below it that passed, bisected as any
+    /// other (within `precision` of the lowest failure), if one down to `floor` did.
+    pub(crate) fn below_start(&self) -> Option<u64> {
+        self.last_pass.filter(|&p| p < self.plan.start)
     }
 
     /// The lowest rate that failed, if any did.
@@ -186,6 +204,7 @@ mod tests {
 
     const PLAN: Plan = Plan {
         start: 1_000,
+        floor: 100,
         factor: 1.5,
         precision: 0.05,
         max: 100_000,
@@ -223,10 +242,30 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_first_rate_ends_the_sweep_with_nothing_sustainable() {
+    fn a_failing_first_rate_leaves_nothing_sustainable_and_the_sweep_goes_down_to_its_floor() {
         let (s, tried) = run(PLAN, |_| false);
-        assert_eq!(tried, vec![1_000]);
+        assert_eq!(tried, vec![1_000, 670, 450, 300, 200, 130, 100]);
         assert_eq!(s.sustainable(), 0);
+        assert_eq!(s.below_start(), None);
+        assert_eq!(s.first_failure(), Some(100));
+    }
+
+    #[test]
+    fn below_a_failing_first_rate_the_highest_pass_is_bisected_and_reported_apart() {
+        // A peer that carries up to 780 msgs/s: 1,000 fails, 670 passes, then the bisection
+        // between them as above the start: 840 fails, 760 passes, 800 fails, 780 passes, and
+        // 800 is within 5 % of 780.
+        let (s, tried) = run(PLAN, |r| r <= 780);
+        assert_eq!(tried, vec![1_000, 670, 840, 760, 800, 780]);
+        assert_eq!(s.sustainable(), 0, "SPEC §7 counts from the first rate up");
+        assert_eq!(s.below_start(), Some(780));
+        assert_eq!(s.first_failure(), Some(800));
+    }
+
+    #[test]
+    fn a_passing_first_rate_has_nothing_below_the_start() {
+        let (s, _) = run(PLAN, |r| r <= 4_000);
+        assert_eq!(s.below_start(), None);
     }
 
     #[test]
