@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Server CPU per message, per thread, at the benchmark's CPU rate (2,000 msgs/s): runs
+# Server CPU per message, per thread, at the benchmark's CPU rate (2,000 msgs/s, or CPU_RATE): runs
 # `chatsync-bench --scenarios cpu` against one ChatSync binary (server on CPU 0, bench on CPU 1)
 # and reads each server thread's utime+stime from /proc over 8 s of the measurement. Used for
 # the paired runs of bench/RESULTS.md (issue 10, fifth pass), where the appender's own share
@@ -25,8 +25,8 @@ snap >"$out/t0"
 sleep 8
 snap >"$out/t1"
 wait "$bench"
-# Clock ticks (1/100 s) over 8 s at 2,000 msgs/s: µs per message = ticks * 10,000 / 16,000.
+# Clock ticks (1/100 s) over 8 s at CPU_RATE msgs/s: µs per message = ticks * 10,000 / (8 * rate).
 join "$out/t0" "$out/t1" |
-  awk '{split($1, k, ":"); a[k[2]] += ($3 - $2) * 10000 / 16000}
+  awk -v msgs=$((8 * ${CPU_RATE:-2000})) '{split($1, k, ":"); a[k[2]] += ($3 - $2) * 10000 / msgs}
        END {for (n in a) if (a[n] > 0.5) printf "%s %.1f µs/msg\n", n, a[n]}'
 grep -o 'server CPU per message at the CPU rate, µs | [0-9]*' "$out/run.json" | head -1
