@@ -71,12 +71,7 @@ struct Delivery {
 
 /// `m` serialized once for everyone, if everyone sees the same (see [`signed_per_viewer`]).
 fn shared_json(m: &Message) -> Option<MessageJson> {
-    if signed_per_viewer(m) {
-        return None;
-    }
-    MessageJson::new(m)
-        .inspect_err(|e| tracing::warn!(error = %e, "message not serializable"))
-        .ok()
+    (!signed_per_viewer(m)).then(|| MessageJson::new(m))
 }
 
 /// What a shard's tasks share.
