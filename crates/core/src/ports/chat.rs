@@ -429,7 +429,8 @@ pub fn now_millis() -> DateTime<Utc> {
 mod rfc3339 {
     use chrono::{DateTime, SecondsFormat, Utc};
 
-    /// The text, without quotes (only digits, `-`, `:`, `.`, `T` and `Z`).
+    /// The text, without quotes (digits, `-`, `+` before a year past 9999, `:`, `.`, `T`
+    /// and `Z`: nothing JSON escapes, so `Message::to_json` writes it as it is).
     pub(super) fn text(t: &DateTime<Utc>) -> String {
         t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
