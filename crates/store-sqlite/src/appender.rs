@@ -230,12 +230,14 @@ fn run(
     jobs: &mpsc::Receiver<Job>,
     checkpointer: &Checkpointer,
     copies: &Copies,
-    every: i32,
+    checkpoint_pages: i32,
 ) {
     // Messages this thread queued for the index since it last indexed.
     let mut queued = 0;
     let mut known = Known::default();
-    let mut checkpoint = Checkpoint::Waiting { at: every };
+    let mut checkpoint = Checkpoint::Waiting {
+        at: checkpoint_pages,
+    };
     loop {
         let job = if queued == 0 {
             jobs.recv()
@@ -269,7 +271,7 @@ fn run(
             Err(mpsc::RecvTimeoutError::Timeout) => queued = index_in_background(&mut conn),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        checkpoint = next(checkpoint, &conn, checkpointer, copies, every);
+        checkpoint = next(checkpoint, &conn, checkpointer, copies, checkpoint_pages);
     }
     // What is still queued is indexed by the next search, here or after a restart.
 }
@@ -282,20 +284,22 @@ fn next(
     conn: &Connection,
     checkpointer: &Checkpointer,
     copies: &Copies,
-    every: i32,
+    checkpoint_pages: i32,
 ) -> Checkpoint {
     let pages = LOG_PAGES.get();
     match state {
-        Checkpoint::Waiting { at } if pages < at - every => {
+        Checkpoint::Waiting { at } if pages < at - checkpoint_pages => {
             // Started over since a checkpoint left frames behind (another one finished it).
-            Checkpoint::Waiting { at: every }
+            Checkpoint::Waiting {
+                at: checkpoint_pages,
+            }
         }
         Checkpoint::Waiting { at } if pages >= at => {
             if checkpointer.request() {
                 Checkpoint::Copying { pass: 1 }
             } else {
                 Checkpoint::Waiting {
-                    at: copy_the_rest(conn, None, copies, every),
+                    at: copy_the_rest(conn, None, copies, checkpoint_pages),
                 }
             }
         }
@@ -309,7 +313,7 @@ fn next(
                     .by_checkpointer
                     .fetch_add(count(done.copied), Relaxed);
                 Checkpoint::Waiting {
-                    at: done.log.saturating_add(every),
+                    at: done.log.saturating_add(checkpoint_pages),
                 }
             }
             Some(Ok(done)) => {
@@ -325,13 +329,13 @@ fn next(
                         .fetch_add(count(done.copied), Relaxed);
                 }
                 Checkpoint::Waiting {
-                    at: copy_the_rest(conn, (!done.busy).then_some(done), copies, every),
+                    at: copy_the_rest(conn, (!done.busy).then_some(done), copies, checkpoint_pages),
                 }
             }
             Some(Err(e)) => {
                 tracing::warn!(error = %chatsync_core::error_chain(&e), "WAL checkpoint failed");
                 Checkpoint::Waiting {
-                    at: copy_the_rest(conn, None, copies, every),
+                    at: copy_the_rest(conn, None, copies, checkpoint_pages),
                 }
             }
         },
@@ -346,10 +350,15 @@ fn count(frames: i32) -> u64 {
 /// on this, the writer's, connection between two batches, so the next commit starts the log
 /// over; `before` is the checkpointer's pass, if any, that copied the rest. Returns the log
 /// length for the next checkpoint: when a reader's snapshot kept some frames in the log, the
-/// log cannot start over and goes on growing, so the next try comes `every` pages later, not
+/// log cannot start over and goes on growing, so the next try comes `checkpoint_pages` pages later, not
 /// after every batch. A failure is logged; the checkpointer's pass every second
 /// goes on as well.
-fn copy_the_rest(conn: &Connection, before: Option<Copied>, copies: &Copies, every: i32) -> i32 {
+fn copy_the_rest(
+    conn: &Connection,
+    before: Option<Copied>,
+    copies: &Copies,
+    checkpoint_pages: i32,
+) -> i32 {
     match checkpointer::passive(conn) {
         Ok(done) => {
             let from = before.map_or(0, |b| b.copied);
@@ -357,14 +366,14 @@ fn copy_the_rest(conn: &Connection, before: Option<Copied>, copies: &Copies, eve
                 .by_appender
                 .fetch_add(count(done.copied - from), Relaxed);
             if done.copied < done.log {
-                done.log.saturating_add(every)
+                done.log.saturating_add(checkpoint_pages)
             } else {
-                every
+                checkpoint_pages
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-            LOG_PAGES.get().saturating_add(every)
+            LOG_PAGES.get().saturating_add(checkpoint_pages)
         }
     }
 }
