@@ -609,6 +609,107 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The upgrade to an index without token counts (`columnsize=0`) indexes every message
+    /// once: those indexed before it and those still queued, whose queue it empties.
+    #[tokio::test]
+    async fn the_index_made_again_without_counts_holds_every_message_once() {
+        use chatsync_core::ids::UserId;
+        use chatsync_core::ports::ChatStore;
+        use chatsync_core::ports::chat::{SearchQuery, search_terms};
+        const WITHOUT_COUNTS: i64 = 20_261_207_000_001;
+        let dir = crate::scratch_dir("fts-upgrade");
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
+            .await
+            .expect("open");
+        let before = sqlx::migrate::Migrator {
+            migrations: CHAT_MIGRATIONS
+                .iter()
+                .filter(|m| m.version < WITHOUT_COUNTS)
+                .cloned()
+                .collect(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        chatsync_store_sql::run_migrations(&before, "_sqlx_migrations_chat", &store.pool)
+            .await
+            .expect("the migrations before");
+        let count = async |sql: &str| -> i64 {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&store.pool)
+                .await
+                .expect(sql)
+        };
+        let ann = UserId::new();
+        let found = async |words: &str| -> Vec<String> {
+            let q = SearchQuery {
+                terms: search_terms(words),
+                conversation_id: None,
+                before: None,
+                limit: 20,
+            };
+            store
+                .search(ann, &q)
+                .await
+                .expect("search")
+                .into_iter()
+                .map(|h| h.message.body)
+                .collect()
+        };
+        let chat = store.create_group(ann, "team", &[]).await.expect("group");
+        store
+            .append(&[text(chat.id, ann, "1", "alpha one")])
+            .await
+            .expect("append");
+        assert_eq!(
+            found("alpha").await,
+            ["alpha one"],
+            "indexed before the upgrade"
+        );
+        // Queued, not indexed, when the upgrade comes: written as the appender writes it.
+        let id = chatsync_core::ids::MessageId::new().to_string();
+        sqlx::query(
+            "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id, body,
+                                  created_at)
+             VALUES (?1, ?2, 2, ?3, '2', 'bravo two', 0)",
+        )
+        .bind(&id)
+        .bind(chat.id.to_string())
+        .bind(ann.to_string())
+        .execute(&store.pool)
+        .await
+        .expect("a message");
+        sqlx::query(
+            "INSERT INTO message_fts_queue (message_rowid)
+             SELECT rowid FROM message WHERE message_id = ?1",
+        )
+        .bind(&id)
+        .execute(&store.pool)
+        .await
+        .expect("queued");
+        let docsize = "SELECT count(*) FROM sqlite_master WHERE name = 'message_fts_docsize'";
+        assert_eq!(count(docsize).await, 1, "the index before kept counts");
+
+        store.migrate_chat().await.expect("the upgrade");
+        assert_eq!(count(docsize).await, 0, "the index keeps no counts");
+        assert_eq!(
+            count("SELECT count(*) FROM message_fts_queue").await,
+            0,
+            "the rebuild indexed the queue"
+        );
+        sqlx::query("INSERT INTO message_fts (message_fts, rank) VALUES ('integrity-check', 1)")
+            .execute(&store.pool)
+            .await
+            .expect("the index agrees with the messages");
+        assert_eq!(found("alpha").await, ["alpha one"]);
+        assert_eq!(found("bravo").await, ["bravo two"]);
+        assert_eq!(
+            count("SELECT count(*) FROM message_fts WHERE message_fts MATCH 'one OR two'").await,
+            2,
+            "each message once"
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// With SQLite's own checkpoints off, the checkpointer's pass every second moves what the
     /// pool writes into the database file: without it, the file would stay empty and the log
     /// would grow forever.
