@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 srv=$(realpath "$1")
+[[ -x $srv && -f $srv ]] || { echo "no server binary at $1 (target/release/chatsync?)" >&2; exit 2; }
 out=$(realpath -m "${2:-$(mktemp -d)}")
 mkdir -p "$out"
 rm -f "$out"/cg.* "$out"/vgdb*

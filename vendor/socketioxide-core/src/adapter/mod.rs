@@ -572,7 +572,7 @@ struct BroadcastRooms<'a> {
     rooms_map: &'a HashMap<Room, HashSet<Sid>>,
     /// The sockets to skip: the excluded ones, and the
     /// already returned ones when there are several rooms.
-    except: HashSet<Sid>,
+    except: SidSet,
     /// A socket can be in several rooms. With a single room there is nothing to track.
     dedupe: bool,
     flatten_iter: Option<hash_set::Iter<'a, Sid>>,
@@ -581,7 +581,7 @@ impl<'a> BroadcastRooms<'a> {
     fn new(
         rooms: &'a [Room],
         rooms_map: &'a HashMap<Room, HashSet<Sid>>,
-        except: HashSet<Sid>,
+        except: SidSet,
     ) -> Self {
         BroadcastRooms {
             rooms: rooms.iter(),
@@ -648,14 +648,62 @@ impl<E: SocketEmitter> CoreLocalAdapter<E> {
 }
 
 #[inline]
-fn get_except_sids(except: &[Room], rooms: &HashMap<Room, HashSet<Sid>>) -> HashSet<Sid> {
-    let mut except_sids = HashSet::new();
+fn get_except_sids(except: &[Room], rooms: &HashMap<Room, HashSet<Sid>>) -> SidSet {
+    let mut except_sids = SidSet::default();
     for room in except {
         if let Some(sockets) = rooms.get(room) {
-            except_sids.extend(sockets);
+            for sid in sockets {
+                except_sids.insert(*sid);
+            }
         }
     }
     except_sids
+}
+
+/// ChatSync's patch (see `vendor/README.md`): the sockets a broadcast skips, kept in a short
+/// array while they are few and in a `HashSet` beyond. A broadcast nearly always skips one
+/// socket (its sender's) and returns a few (a user's sockets), and a `HashSet` hashed each
+/// of them with SipHash and allocated its table for every broadcast.
+#[derive(Debug)]
+enum SidSet {
+    Few(SmallVec<[Sid; SidSet::FEW]>),
+    Many(HashSet<Sid>),
+}
+
+impl Default for SidSet {
+    fn default() -> Self {
+        SidSet::Few(SmallVec::new())
+    }
+}
+
+impl SidSet {
+    /// At most this many sids are searched one by one.
+    const FEW: usize = 8;
+
+    fn contains(&self, sid: &Sid) -> bool {
+        match self {
+            SidSet::Few(sids) => sids.contains(sid),
+            SidSet::Many(sids) => sids.contains(sid),
+        }
+    }
+
+    /// Adds `sid`; false if it was there already.
+    fn insert(&mut self, sid: Sid) -> bool {
+        match self {
+            SidSet::Few(sids) if sids.contains(&sid) => false,
+            SidSet::Few(sids) if sids.len() < Self::FEW => {
+                sids.push(sid);
+                true
+            }
+            SidSet::Few(sids) => {
+                let mut many: HashSet<Sid> = sids.drain(..).collect();
+                many.insert(sid);
+                *self = SidSet::Many(many);
+                true
+            }
+            SidSet::Many(sids) => sids.insert(sid),
+        }
+    }
 }
 
 /// Remove a field from a HashSet value and remove it if empty.
@@ -895,6 +943,22 @@ pub(crate) mod test {
         assert_eq!(ids.len(), all.len());
         let ids: HashSet<Sid> = ids.into_iter().collect();
         assert_eq!(ids, all.into_iter().collect());
+    }
+
+    /// ChatSync's patch: the set of skipped sockets answers the same below and above the
+    /// size where it moves from an array to a `HashSet`.
+    #[test]
+    fn sid_set_is_a_set_on_both_sides_of_its_array() {
+        let sids: Vec<Sid> = (0..3 * SidSet::FEW).map(|_| Sid::new()).collect();
+        let mut set = SidSet::default();
+        for (i, sid) in sids.iter().enumerate() {
+            assert!(!set.contains(sid));
+            assert!(set.insert(*sid), "{i} is new");
+            assert!(!set.insert(*sid), "{i} is there already");
+            assert!(sids[..=i].iter().all(|s| set.contains(s)));
+            assert!(sids[i + 1..].iter().all(|s| !set.contains(s)));
+            assert_eq!(matches!(set, SidSet::Many(_)), i >= SidSet::FEW);
+        }
     }
 
     #[test]
