@@ -22,7 +22,7 @@ pub fn into_str<T: ?Sized + ser::Serialize>(
 ) -> Result<(Vec<u8>, VecDeque<Bytes>), serde_json::Error> {
     // ChatSync's patch (see `vendor/README.md`): room for a typical event from the start.
     // `Vec::new()` grew 8, 16, 32 … bytes, copying what was written at each step: a chat
-    // message's event (about 500 bytes) was reallocated seven times.
+    // message's event (about 450 bytes) was allocated seven times.
     let mut writer = Vec::with_capacity(INITIAL_CAPACITY);
     let binary_payloads = UnsafeCell::new(VecDeque::new());
     let ser = &mut serde_json::Serializer::new(&mut writer);
