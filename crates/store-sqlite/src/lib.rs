@@ -664,7 +664,8 @@ mod tests {
             ["alpha one"],
             "indexed before the upgrade"
         );
-        // Queued, not indexed, when the upgrade comes: written as the appender writes it.
+        // Queued, not indexed, when the upgrade comes: a row and its queue entry, as an append
+        // leaves them, written by hand so that the idle appender cannot index it first.
         let id = chatsync_core::ids::MessageId::new().to_string();
         sqlx::query(
             "INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id, body,
