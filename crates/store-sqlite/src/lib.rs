@@ -335,6 +335,47 @@ mod tests {
         }
     }
 
+    /// The bodies of `user`'s search hits for `words`, sorted.
+    async fn found(
+        store: &SqliteStore,
+        user: chatsync_core::ids::UserId,
+        words: &str,
+    ) -> Vec<String> {
+        use chatsync_core::ports::ChatStore;
+        use chatsync_core::ports::chat::{SearchQuery, search_terms};
+        let q = SearchQuery {
+            terms: search_terms(words),
+            conversation_id: None,
+            before: None,
+            limit: 20,
+        };
+        let mut bodies: Vec<String> = store
+            .search(user, &q)
+            .await
+            .expect("search")
+            .into_iter()
+            .map(|h| h.message.body)
+            .collect();
+        bodies.sort();
+        bodies
+    }
+
+    /// The count `sql` selects.
+    async fn count(store: &SqliteStore, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&store.pool)
+            .await
+            .expect(sql)
+    }
+
+    /// FTS5's own check that the search index agrees with the messages.
+    async fn integrity(store: &SqliteStore) {
+        sqlx::query("INSERT INTO message_fts (message_fts, rank) VALUES ('integrity-check', 1)")
+            .execute(&store.pool)
+            .await
+            .expect("the index agrees with the messages");
+    }
+
     /// A closed store refuses appends with an error a caller can show, instead of leaving
     /// the sender waiting for a thread that has gone.
     #[tokio::test]
@@ -508,7 +549,7 @@ mod tests {
     async fn messages_are_indexed_in_batches_and_searches_see_every_committed_one() {
         use chatsync_core::ids::UserId;
         use chatsync_core::ports::ChatStore;
-        use chatsync_core::ports::chat::{Appended, SearchQuery, search_terms};
+        use chatsync_core::ports::chat::Appended;
         let (store, dir) = chat_store("fts").await;
         let ann = UserId::new();
         let chat = store.create_group(ann, "team", &[]).await.expect("group");
@@ -522,38 +563,10 @@ mod tests {
                 other => panic!("not stored: {other:?}"),
             }
         };
-        let found = async |words: &str| -> Vec<String> {
-            let q = SearchQuery {
-                terms: search_terms(words),
-                conversation_id: None,
-                before: None,
-                limit: 20,
-            };
-            let mut bodies: Vec<String> = store
-                .search(ann, &q)
-                .await
-                .expect("search")
-                .into_iter()
-                .map(|h| h.message.body)
-                .collect();
-            bodies.sort();
-            bodies
-        };
-        let count = async |sql: &str| -> i64 {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_one(&store.pool)
-                .await
-                .expect(sql)
-        };
+        let found = async |words: &str| found(&store, ann, words).await;
+        let count = async |sql: &str| count(&store, sql).await;
         let queued = "SELECT count(*) FROM message_fts_queue";
-        let integrity = async || {
-            sqlx::query(
-                "INSERT INTO message_fts (message_fts, rank) VALUES ('integrity-check', 1)",
-            )
-            .execute(&store.pool)
-            .await
-            .expect("the index agrees with the messages");
-        };
+        let integrity = async || integrity(&store).await;
 
         let first = send("1", "alpha one").await;
         send("2", "bravo two").await;
@@ -615,7 +628,6 @@ mod tests {
     async fn the_index_made_again_without_counts_holds_every_message_once() {
         use chatsync_core::ids::UserId;
         use chatsync_core::ports::ChatStore;
-        use chatsync_core::ports::chat::{SearchQuery, search_terms};
         const WITHOUT_COUNTS: i64 = 20_261_207_000_001;
         let dir = crate::scratch_dir("fts-upgrade");
         let store = SqliteStore::connect(&format!("sqlite://{}", dir.join("t.db").display()))
@@ -632,28 +644,9 @@ mod tests {
         chatsync_store_sql::run_migrations(&before, "_sqlx_migrations_chat", &store.pool)
             .await
             .expect("the migrations before");
-        let count = async |sql: &str| -> i64 {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_one(&store.pool)
-                .await
-                .expect(sql)
-        };
+        let count = async |sql: &str| count(&store, sql).await;
         let ann = UserId::new();
-        let found = async |words: &str| -> Vec<String> {
-            let q = SearchQuery {
-                terms: search_terms(words),
-                conversation_id: None,
-                before: None,
-                limit: 20,
-            };
-            store
-                .search(ann, &q)
-                .await
-                .expect("search")
-                .into_iter()
-                .map(|h| h.message.body)
-                .collect()
-        };
+        let found = async |words: &str| found(&store, ann, words).await;
         let chat = store.create_group(ann, "team", &[]).await.expect("group");
         store
             .append(&[text(chat.id, ann, "1", "alpha one")])
@@ -696,10 +689,7 @@ mod tests {
             0,
             "the rebuild indexed the queue"
         );
-        sqlx::query("INSERT INTO message_fts (message_fts, rank) VALUES ('integrity-check', 1)")
-            .execute(&store.pool)
-            .await
-            .expect("the index agrees with the messages");
+        integrity(&store).await;
         assert_eq!(found("alpha").await, ["alpha one"]);
         assert_eq!(found("bravo").await, ["bravo two"]);
         assert_eq!(
