@@ -2,15 +2,16 @@
 //! Set operations take arrays (`= ANY($1)`, `UNNEST`), so a batch costs a fixed number of
 //! round trips whatever its size.
 
+use crate::members::Members;
 use crate::{DbResult, Pg, PgStore};
 use async_trait::async_trait;
 use chatsync_core::ids::{ConversationId, MessageId, UserId};
-use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
     AppendBatch, ChatStore, Conversation, ConversationSummary, LinkPreview, Member, Message,
     NewMessage, Notifications, NotifyLevel, Page, Profile, Reacted, ReceiptKind, Role,
     SearchCursor, SearchHit, SearchQuery, SyncBatch, SyncFrom, UNREAD_COUNT_CAP, now_millis,
 };
+use chatsync_core::ports::{Conflict, StoreError};
 use chatsync_store_sql::append::{self, Look};
 use chatsync_store_sql::rows::{self as read, Dialect};
 use chatsync_store_sql::{conversation_columns, message_columns, search};
@@ -168,18 +169,29 @@ async fn insert_members(
 }
 
 impl PgStore {
+    /// The members kept between appends (see [`Members`]).
+    fn kept(&self) -> std::sync::MutexGuard<'_, Members> {
+        self.members.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// One attempt at [`ChatStore::append`]; fails with `Conflict` if one of the batch's
-    /// (sender, client_id) pairs is stored already and was not read first: sent before and
-    /// `look` did not ask for the read, or sent concurrently on another node.
+    /// (sender, client_id) pairs is stored already and was not read first (sent before and
+    /// `look` did not ask for the read, or sent concurrently on another node), and with
+    /// `Conflict::Serialization` if a conversation's members moved since they were kept.
     ///
-    /// Two round trips (issue 10: there were eight, and PostgreSQL's CPU per message at
-    /// ordinary load is mostly per statement and per transaction): the members the plan needs,
-    /// then one statement that locks the conversations, reserves their seqs, and inserts the
-    /// messages with their mentions and attachments; a third, before it, reads earlier sends
-    /// when `look` says so. One statement is one transaction, so it needs no `BEGIN` or
-    /// `COMMIT`. The reads need none either: a repeated key, sent now or before, makes the
-    /// insert fail on the unique key (and the retry, looking first, finds the message), and a
-    /// membership read in a transaction would not have been locked any more than this one.
+    /// One round trip when the batch's conversations' members are kept (issue 10: there were
+    /// eight, and PostgreSQL's CPU per message at ordinary load is mostly per statement and per
+    /// transaction): one statement that locks the conversations, checks that their
+    /// `member_version` is still the one their members were kept at, reserves their seqs and
+    /// inserts the messages with their mentions and attachments, or inserts nothing when a
+    /// `member_version` moved. Before it, the members of conversations not kept are read (with
+    /// their `member_version`, in one statement, so the two agree), and earlier sends when
+    /// `look` says so. One statement is one transaction, so it needs no `BEGIN` or `COMMIT`.
+    /// The reads need none either: a repeated key, sent now or before, makes the insert fail on
+    /// the unique key (and the retry, looking first, finds the message), and a join or leave
+    /// after the read moves `member_version`, which the statement checks under the
+    /// conversation's row lock (a join or leave takes it too, through the trigger that moves
+    /// the count), so none commits between the check and the insert.
     async fn append_once(
         &self,
         batch: &[NewMessage],
@@ -188,14 +200,33 @@ impl PgStore {
         let mut db = self.pool.acquire().await.db()?;
         let now = now_millis();
 
-        let member_rows = sqlx::query(
-            "SELECT conversation_id, user_id FROM member WHERE conversation_id = ANY($1)",
-        )
-        .bind(uuids(&append::conversations(batch)))
-        .fetch_all(&mut *db)
-        .await
-        .db()?;
-        let members = read::group_member_ids::<Pg>(&member_rows).db()?;
+        let known = self.kept().known(batch, &append::conversations(batch));
+        let (mut members, mut versions) = (known.members, known.versions);
+        if !known.unknown.is_empty() {
+            let rows = sqlx::query(
+                "SELECT m.conversation_id, m.user_id, c.member_version
+                 FROM member m JOIN conversation c ON c.conversation_id = m.conversation_id
+                 WHERE m.conversation_id = ANY($1)",
+            )
+            .bind(uuids(&known.unknown))
+            .fetch_all(&mut *db)
+            .await
+            .db()?;
+            for r in &rows {
+                let cid = ConversationId(Pg::uuid(r, "conversation_id").db()?);
+                members
+                    .entry(cid)
+                    .or_default()
+                    .push(UserId(Pg::uuid(r, "user_id").db()?));
+                versions.insert(cid, Pg::int(r, "member_version").db()?);
+            }
+            let mut kept = self.kept();
+            for cid in &known.unknown {
+                if let (Some(users), Some(v)) = (members.get(cid), versions.get(cid)) {
+                    kept.keep(*cid, *v, users);
+                }
+            }
+        }
 
         let existing = if look.needed(batch, &members) {
             let (senders, client_ids): (Vec<Uuid>, Vec<&str>) =
@@ -240,6 +271,13 @@ impl PgStore {
         let mut stored = plan.draft(now)?;
         let (conversations, counts): (Vec<Uuid>, Vec<i64>) =
             plan.reservations().iter().map(|(c, n)| (c.0, *n)).unzip();
+        // Every reserved conversation has members (the plan reserves seqs for members' messages
+        // only), so a version was kept or read with them.
+        let member_versions: Vec<i64> = plan
+            .reservations()
+            .keys()
+            .map(|c| versions.get(c).copied().unwrap_or(-1))
+            .collect();
         let ids: Vec<Uuid> = stored.iter().map(|m| m.id.0).collect();
         let cids: Vec<Uuid> = stored.iter().map(|m| m.conversation_id.0).collect();
         let offsets: Vec<i64> = stored.iter().map(|m| m.seq).collect();
@@ -265,17 +303,26 @@ impl PgStore {
             }
         }
         // `locked` takes the conversations' rows in id order (the plan's order), so concurrent
-        // batches on other nodes cannot deadlock; `reserved` moves their `last_seq` on. The
-        // other sub-statements insert from what those return.
-        let reserved = sqlx::query(
+        // batches on other nodes cannot deadlock; `current` says whether every one's
+        // `member_version` is the one its members were read at; only then `reserved` moves
+        // their `last_seq` on. The other sub-statements insert from what it returns. The answer
+        // is a row per locked conversation, with its `member_version` and, where seqs were
+        // reserved, the `last_seq` before them (`base`).
+        let locked = sqlx::query(
             "WITH locked AS MATERIALIZED (
-                 SELECT conversation_id FROM conversation
+                 SELECT conversation_id, member_version FROM conversation
                  WHERE conversation_id = ANY($1) ORDER BY conversation_id FOR UPDATE
+             ), current AS MATERIALIZED (
+                 SELECT NOT EXISTS (
+                     SELECT 1 FROM locked JOIN UNNEST($1::uuid[], $16::bigint[]) AS w(id, v)
+                          ON w.id = locked.conversation_id
+                     WHERE locked.member_version <> w.v
+                 ) AS ok
              ), reserved AS (
                  UPDATE conversation c SET last_seq = c.last_seq + v.n, last_activity_at = $3
                  FROM locked JOIN UNNEST($1::uuid[], $2::bigint[]) AS v(id, n)
                       ON v.id = locked.conversation_id
-                 WHERE c.conversation_id = v.id
+                 WHERE c.conversation_id = v.id AND (SELECT ok FROM current)
                  RETURNING c.conversation_id, c.last_seq - v.n AS base
              ), inserted AS (
                  INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
@@ -300,7 +347,8 @@ impl PgStore {
                  UPDATE media SET attached_at = COALESCE(attached_at, $3)
                  WHERE media_id = ANY($13) AND EXISTS (SELECT 1 FROM inserted)
              )
-             SELECT conversation_id, base FROM reserved",
+             SELECT l.conversation_id, l.member_version, r.base
+             FROM locked l LEFT JOIN reserved r ON r.conversation_id = l.conversation_id",
         )
         .bind(&conversations)
         .bind(&counts)
@@ -317,19 +365,27 @@ impl PgStore {
         .bind(&attached.0)
         .bind(&attached.1)
         .bind(&attached.2)
+        .bind(&member_versions)
         .fetch_all(&mut *db)
         .await
         .db()?;
-        let base = reserved
-            .iter()
-            .map(|r| {
-                Ok((
-                    ConversationId(Pg::uuid(r, "conversation_id")?),
-                    Pg::int(r, "base")?,
-                ))
-            })
-            .collect::<Result<append::Map<_, _>, sqlx::Error>>()
-            .db()?;
+        let mut base = append::map(locked.len());
+        let mut moved = false;
+        for r in &locked {
+            let cid = ConversationId(Pg::uuid(r, "conversation_id").db()?);
+            let version = Pg::int(r, "member_version").db()?;
+            if versions.get(&cid) != Some(&version) {
+                // Somebody joined or left since the members were read: nothing was inserted.
+                self.kept().forget(cid);
+                moved = true;
+            }
+            if let Some(b) = r.try_get::<Option<i64>, _>("base").db()? {
+                base.insert(cid, b);
+            }
+        }
+        if moved {
+            return Err(StoreError::Conflict(Conflict::Serialization));
+        }
         // Conversations are never deleted, so none can vanish between the plan and the
         // statement; if one did, its messages were not inserted and their senders get an
         // error (a retry with the same client_id is answered as any other).
@@ -633,7 +689,9 @@ impl ChatStore for PgStore {
         // A repeated idempotency key makes the whole statement fail, whether it was sent
         // before (the first try does not look for earlier sends unless it must, see `Look`)
         // or concurrently on another node; the retries look first, find that message and
-        // answer it as a duplicate. A serialization failure or deadlock is retried too. Any
+        // answer it as a duplicate. A serialization failure or deadlock is retried too, and so
+        // is a batch whose conversations' members moved since they were kept (the retry reads
+        // them, and the statement inserted nothing). Any
         // other conflict (a seq taken twice would mean the lock order in `append_once` was
         // broken) is a bug, and retrying would hide it.
         let mut attempt = 0;

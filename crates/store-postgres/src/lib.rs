@@ -9,6 +9,7 @@
 
 mod chat;
 mod media;
+mod members;
 mod users;
 
 use chatsync_core::ports::chat::Attachment;
@@ -24,6 +25,8 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The members of the conversations appended to, shared by the store's clones.
+    members: std::sync::Arc<std::sync::Mutex<members::Members>>,
 }
 
 static USER_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/user");
@@ -44,7 +47,10 @@ impl PgStore {
             .connect_with(opts)
             .await
             .db()?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            members: Default::default(),
+        })
     }
 
     /// Brings the user service's tables up to date.

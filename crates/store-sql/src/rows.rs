@@ -216,19 +216,6 @@ pub fn group_members<D: Dialect>(
     Ok(out)
 }
 
-/// Groups `(conversation_id, user_id)` rows into member ids per conversation.
-pub fn group_member_ids<D: Dialect>(
-    rows: &[D::Row<'_>],
-) -> Result<crate::append::Map<ConversationId, Vec<UserId>>, sqlx::Error> {
-    let mut out: crate::append::Map<ConversationId, Vec<UserId>> = crate::append::map(rows.len());
-    for r in rows {
-        out.entry(ConversationId(D::uuid(r, "conversation_id")?))
-            .or_default()
-            .push(UserId(D::uuid(r, "user_id")?));
-    }
-    Ok(out)
-}
-
 /// Fills each message's reactions from `(message_id, user_id, emoji)` rows, which come in
 /// the order people reacted: emoji in order of their first reaction, people in order of theirs.
 pub fn attach_reactions<D: Dialect>(

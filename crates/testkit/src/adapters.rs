@@ -43,6 +43,39 @@ pub async fn store(db: Db) -> (std::sync::Arc<dyn AnyStore>, Guard) {
     }
 }
 
+/// Two stores on one database, as two nodes (or two processes on one SQLite file) hold it.
+pub async fn two_stores(
+    db: Db,
+) -> (
+    std::sync::Arc<dyn AnyStore>,
+    std::sync::Arc<dyn AnyStore>,
+    Guard,
+) {
+    match db {
+        Db::Sqlite => {
+            let dir = TempDir::new("chatsync-sqlite");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+            let a = SqliteStore::connect(&url).await.unwrap();
+            a.migrate_user().await.unwrap();
+            a.migrate_chat().await.unwrap();
+            let b = SqliteStore::connect(&url).await.unwrap();
+            (
+                std::sync::Arc::new(a),
+                std::sync::Arc::new(b),
+                Box::new(dir),
+            )
+        }
+        Db::Postgres => {
+            let db = PgDatabase::create().await;
+            let a = PgStore::connect(&db.url, 5).await.unwrap();
+            a.migrate_user().await.unwrap();
+            a.migrate_chat().await.unwrap();
+            let b = PgStore::connect(&db.url, 5).await.unwrap();
+            (std::sync::Arc::new(a), std::sync::Arc::new(b), Box::new(db))
+        }
+    }
+}
+
 /// A store implementing every SQL port, for contract tests.
 pub trait AnyStore:
     chatsync_core::ports::UserStore

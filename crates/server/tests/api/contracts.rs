@@ -31,6 +31,16 @@ async fn chat_store_keeps_its_contract(#[case] db: Db) {
 #[case::sqlite(Db::Sqlite)]
 #[case::postgres(Db::Postgres)]
 #[tokio::test]
+async fn joins_and_leaves_through_another_store_count_at_the_next_append(#[case] db: Db) {
+    init();
+    let (a, b, _guard) = adapters::two_stores(db).await;
+    chat::chat_members_across_stores_contract(a.chat(), b.chat()).await;
+}
+
+#[rstest]
+#[case::sqlite(Db::Sqlite)]
+#[case::postgres(Db::Postgres)]
+#[tokio::test]
 async fn sync_changes_keep_their_contract(#[case] db: Db) {
     init();
     let (store, _guard) = adapters::store(db).await;

@@ -3,8 +3,9 @@
 use chatsync_core::ids::{ConversationId, UserId};
 use chatsync_core::ports::StoreError;
 use chatsync_core::ports::chat::{
-    Appended, ChatStore, ConversationKind, LinkPreview, Message, NewMessage, Page, Profile,
-    Reacted, ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, SyncFrom, search_terms,
+    AppendBatch, Appended, ChatStore, ConversationKind, LinkPreview, Message, NewMessage, Page,
+    Profile, Reacted, ReceiptKind, Role, SearchCursor, SearchHit, SearchQuery, SyncFrom,
+    search_terms,
 };
 use chrono::{Duration, Utc};
 use std::sync::Arc;
@@ -589,6 +590,62 @@ pub async fn chat_store_contract(store: Arc<dyn ChatStore>) {
 }
 
 /// Searches as `user` and returns the hits' bodies, newest first.
+/// Joins and leaves made through one store take effect at once in appends through another on
+/// the same database, as on two nodes (a store may keep the members it read between appends,
+/// issue 10): a newcomer may send at once and receives the next message, a leaver may not send
+/// and receives nothing more.
+pub async fn chat_members_across_stores_contract(a: Arc<dyn ChatStore>, b: Arc<dyn ChatStore>) {
+    let (ann, bob, cat) = (
+        person(&a, "Ann").await,
+        person(&a, "Bob").await,
+        person(&a, "Cat").await,
+    );
+    let g = a.create_group(ann, "Team", &[bob]).await.unwrap();
+    let receivers = |r: &AppendBatch| {
+        let mut users: Vec<UserId> = r
+            .members
+            .iter()
+            .flat_map(|(_, users)| users.iter().copied())
+            .collect();
+        users.sort();
+        users
+    };
+    let sorted = |mut users: Vec<UserId>| {
+        users.sort();
+        users
+    };
+
+    let first = a.append(&[msg(g.id, ann, "a1", "hello")]).await.unwrap();
+    assert_eq!(new(&first.outcomes[0]).seq, 1);
+    assert_eq!(receivers(&first), sorted(vec![ann, bob]));
+
+    b.add_members(g.id, &[cat]).await.unwrap();
+    let to_cat = a.append(&[msg(g.id, ann, "a2", "welcome")]).await.unwrap();
+    assert_eq!(new(&to_cat.outcomes[0]).seq, 2);
+    assert_eq!(
+        receivers(&to_cat),
+        sorted(vec![ann, bob, cat]),
+        "a member who joined through the other store receives the next message"
+    );
+    let from_cat = a.append(&[msg(g.id, cat, "c1", "thanks")]).await.unwrap();
+    assert_eq!(new(&from_cat.outcomes[0]).seq, 3, "and may send at once");
+
+    b.remove_member(g.id, bob).await.unwrap();
+    let from_bob = a.append(&[msg(g.id, bob, "b1", "bye")]).await.unwrap();
+    assert!(
+        matches!(from_bob.outcomes[0], Appended::NotMember),
+        "a member who left through the other store may not send: {:?}",
+        from_bob.outcomes[0]
+    );
+    let after = a.append(&[msg(g.id, ann, "a3", "bye bob")]).await.unwrap();
+    assert_eq!(new(&after.outcomes[0]).seq, 4, "seqs stay gap-free");
+    assert_eq!(
+        receivers(&after),
+        sorted(vec![ann, cat]),
+        "nor receives the next message"
+    );
+}
+
 async fn find(
     store: &Arc<dyn ChatStore>,
     user: UserId,
