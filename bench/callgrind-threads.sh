@@ -5,6 +5,10 @@
 # counts do not move with the machine as CPU time does (issue 10, twenty-second pass).
 #
 #   bench/callgrind-threads.sh target/release/chatsync [out-dir]
+#   CPU_TARGET=chatsync-postgres bench/callgrind-threads.sh target/release/chatsync [out-dir]
+#
+# (the second on PostgreSQL at PG_URL, postgres://postgres@127.0.0.1:5432 by default, whose own
+# processes are not counted)
 #
 # Prints one line per busy thread (the tokio runtime thread, the SQLite appender, ...) and keeps
 # the profiles in out-dir (`callgrind_annotate <file>` reads them). About 3 minutes: the server
