@@ -695,10 +695,10 @@ impl ChatStore for PgStore {
         // before (the first try does not look for earlier sends unless it must, see `Look`)
         // or concurrently on another node; the retries look first, find that message and
         // answer it as a duplicate. A serialization failure or deadlock is retried too, and so
-        // is a batch whose conversations' members moved since they were kept (the retry reads
-        // them, and the statement inserted nothing). Any
-        // other conflict (a seq taken twice would mean the lock order in `append_once` was
-        // broken) is a bug, and retrying would hide it.
+        // is a batch whose conversations' members moved since they were kept (the statement
+        // inserted nothing, and the retry reads them). Any other conflict (a seq taken twice
+        // would mean the lock order in `append_once` was broken) is a bug, and retrying would
+        // hide it.
         let mut attempt = 0;
         loop {
             let look = if attempt == 0 {

@@ -108,7 +108,8 @@ pub enum Conflict {
     #[error("duplicate client_id")]
     DuplicateClientId,
     /// The transaction lost a race with another: PostgreSQL's serialization failure (40001)
-    /// or deadlock (40P01). Running it again may succeed.
+    /// or deadlock (40P01), or a join or leave that moved a conversation's members after the
+    /// PostgreSQL append read them. Running it again may succeed.
     #[error("transaction conflict")]
     Serialization,
     /// Any other uniqueness rule, named by the database (PostgreSQL's constraint, SQLite's
