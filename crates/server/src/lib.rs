@@ -150,11 +150,13 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
         );
         api = api.merge(auth.router());
         health.extend(auth.health_checks());
-        let relay = auth.clone();
-        let stop = stop_work.clone();
-        tracker.spawn(async move { relay.run_outbox_relay(stop).await });
         local_auth = Some(auth);
     }
+    // The outbox relay writes to the user service's database from its first pass, which on
+    // SQLite can be the chat service's file too: it starts once the chat service below has
+    // migrated it, or that migration's transaction can find the file changed under its read
+    // and fail with "database is locked".
+    let relay = local_auth.clone();
 
     if only.has(Service::Chat) {
         let (deps, media) = shared.chat_deps(&cfg, local_auth).await?;
@@ -175,6 +177,10 @@ pub async fn start(cfg: Config, only: Services, listener: TcpListener) -> anyhow
         tracker.spawn(chat.start_background(stop_work.clone()).await);
         let stop = stop_work.clone();
         tracker.spawn(async move { media.run_cleanup(stop).await });
+    }
+    if let Some(relay) = relay {
+        let stop = stop_work.clone();
+        tracker.spawn(async move { relay.run_outbox_relay(stop).await });
     }
 
     let mut dev_outbox = None;

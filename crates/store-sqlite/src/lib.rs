@@ -90,14 +90,41 @@ impl SqliteStore {
 
     /// Brings the user service's tables up to date.
     pub async fn migrate_user(&self) -> Result<(), StoreError> {
-        chatsync_store_sql::run_migrations(&USER_MIGRATIONS, "_sqlx_migrations_user", &self.pool)
+        self.migrate(&USER_MIGRATIONS, "_sqlx_migrations_user")
             .await
     }
 
     /// Brings the chat service's tables up to date.
     pub async fn migrate_chat(&self) -> Result<(), StoreError> {
-        chatsync_store_sql::run_migrations(&CHAT_MIGRATIONS, "_sqlx_migrations_chat", &self.pool)
+        self.migrate(&CHAT_MIGRATIONS, "_sqlx_migrations_chat")
             .await
+    }
+
+    /// Runs `migrations`, again when one failed on a locked database: a migration's
+    /// transaction reads before it writes, and a write committed by another connection in
+    /// between (another service of the process, or another process, on the same file) fails
+    /// it at once, whatever the busy timeout (SQLite's `SQLITE_BUSY_SNAPSHOT`). A failed
+    /// migration was rolled back, so running the rest again is safe.
+    async fn migrate(
+        &self,
+        migrations: &sqlx::migrate::Migrator,
+        table: &'static str,
+    ) -> Result<(), StoreError> {
+        let mut tries = 0;
+        loop {
+            match chatsync_store_sql::run_migrations(migrations, table, &self.pool).await {
+                Err(e) if tries < 4 && locked(&e) => {
+                    tries += 1;
+                    tracing::warn!(
+                        table,
+                        tries,
+                        "database locked while migrating; trying again"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// How the pool's connections are used (the appender's own connection not counted).
@@ -302,6 +329,20 @@ pub(crate) fn scratch_dir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
+/// Whether `e` comes of SQLite's `SQLITE_BUSY` or `SQLITE_LOCKED` (any extended code).
+fn locked(e: &StoreError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(sqlx::Error::Database(d)) = c.downcast_ref::<sqlx::Error>()
+            && let Some(code) = d.code().and_then(|c| c.parse::<i32>().ok())
+        {
+            return matches!(code & 0xff, 5 | 6);
+        }
+        cause = c.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +356,41 @@ mod tests {
             .expect("open");
         store.migrate_chat().await.expect("migrate");
         (store, dir)
+    }
+
+    /// What the migrations retry on: SQLite's busy error, as sqlx reports it through a
+    /// `StoreError`, and nothing else.
+    #[tokio::test]
+    async fn a_busy_database_reads_as_locked_and_a_broken_statement_does_not() {
+        let dir = crate::scratch_dir("locked");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let opts = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::ZERO);
+        let holder = SqlitePool::connect_with(opts.clone()).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&holder)
+            .await
+            .unwrap();
+        let mut tx = holder.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let other = SqlitePool::connect_with(opts).await.unwrap();
+        let busy = sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&other)
+            .await
+            .expect_err("the write lock is held");
+        assert!(locked(&StoreError::other("migrating", busy)));
+        tx.rollback().await.unwrap();
+        let broken = sqlx::query("INSERT INTO nowhere VALUES (1)")
+            .execute(&other)
+            .await
+            .expect_err("no such table");
+        assert!(!locked(&StoreError::other("migrating", broken)));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// A plain text message: no attachments, reply or mentions.
