@@ -5,6 +5,7 @@
 -- (so without a row: `member` keeps its foreign key) is refused before it. The foreign key
 -- checked the same again for every message, at the end of the statement: a query of its own
 -- through SPI, which locks the conversation's row (KEY SHARE) the statement holds already
--- (`AfterTriggerEndQuery`, 8.5 % of the append's CPU in PostgreSQL: perf, batches of eight).
+-- (`AfterTriggerEndQuery`: 8.5 % of PostgreSQL's CPU under perf for a pgbench statement of the
+-- same shape, batches of eight; bench/RESULTS.md, twenty-fifth pass, has the real statement).
 -- Conversations are never deleted, so its ON DELETE CASCADE had nothing to do.
 ALTER TABLE message DROP CONSTRAINT message_conversation_id_fkey;
