@@ -13,20 +13,35 @@ pub type Guard = Box<dyn Any + Send>;
 /// An SQLite store in a temp dir.
 pub async fn sqlite() -> (SqliteStore, Guard) {
     let dir = TempDir::new("chatsync-sqlite");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let s = SqliteStore::connect(&url).await.unwrap();
-    s.migrate_user().await.unwrap();
-    s.migrate_chat().await.unwrap();
+    let s = sqlite_on(&sqlite_url(&dir)).await;
     (s, Box::new(dir))
 }
 
 /// A PostgreSQL store in its own database.
 pub async fn postgres() -> (PgStore, Guard) {
     let db = PgDatabase::create().await;
-    let s = PgStore::connect(&db.url, 5).await.unwrap();
+    let s = postgres_on(&db.url).await;
+    (s, Box::new(db))
+}
+
+fn sqlite_url(dir: &TempDir) -> String {
+    format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+}
+
+/// An SQLite store on the file at `url`, its tables up to date.
+async fn sqlite_on(url: &str) -> SqliteStore {
+    let s = SqliteStore::connect(url).await.unwrap();
     s.migrate_user().await.unwrap();
     s.migrate_chat().await.unwrap();
-    (s, Box::new(db))
+    s
+}
+
+/// A PostgreSQL store on the database at `url`, its tables up to date.
+async fn postgres_on(url: &str) -> PgStore {
+    let s = PgStore::connect(url, 5).await.unwrap();
+    s.migrate_user().await.unwrap();
+    s.migrate_chat().await.unwrap();
+    s
 }
 
 /// Both stores behind their ports.
@@ -51,27 +66,18 @@ pub async fn two_stores(
     std::sync::Arc<dyn AnyStore>,
     Guard,
 ) {
+    use std::sync::Arc;
     match db {
         Db::Sqlite => {
             let dir = TempDir::new("chatsync-sqlite");
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-            let a = SqliteStore::connect(&url).await.unwrap();
-            a.migrate_user().await.unwrap();
-            a.migrate_chat().await.unwrap();
-            let b = SqliteStore::connect(&url).await.unwrap();
-            (
-                std::sync::Arc::new(a),
-                std::sync::Arc::new(b),
-                Box::new(dir),
-            )
+            let url = sqlite_url(&dir);
+            let (a, b) = (sqlite_on(&url).await, sqlite_on(&url).await);
+            (Arc::new(a), Arc::new(b), Box::new(dir))
         }
         Db::Postgres => {
             let db = PgDatabase::create().await;
-            let a = PgStore::connect(&db.url, 5).await.unwrap();
-            a.migrate_user().await.unwrap();
-            a.migrate_chat().await.unwrap();
-            let b = PgStore::connect(&db.url, 5).await.unwrap();
-            (std::sync::Arc::new(a), std::sync::Arc::new(b), Box::new(db))
+            let (a, b) = (postgres_on(&db.url).await, postgres_on(&db.url).await);
+            (Arc::new(a), Arc::new(b), Box::new(db))
         }
     }
 }
