@@ -5,10 +5,11 @@
 
 Makes a fresh database with the chat service's migrations (this checkout's
 `crates/store-postgres/migrations/chat`, applied in order with psql), 100 conversations, and
-runs the append statement as this checkout's `crates/store-postgres/src/chat.rs` has it
-(`append_once`), prepared once, then executed for 3,000 batches of eight messages in eight
-conversations with fresh ids, from one psql session with `synchronous_commit=off` (so the
-disk's flushes are not counted). Prints the backend's CPU time (utime + stime, from
+runs the append statement as this checkout has it (`crates/store-postgres/src/append/`,
+the plain shape; before the twenty-sixth pass `chat.rs`'s `append_once`), prepared once, then
+executed for 24,000 messages in batches of eight (`--per-batch`) in as many conversations,
+with fresh ids, from one psql session with `synchronous_commit=off` (so the disk's flushes are
+not counted). Prints the backend's CPU time (utime + stime, from
 /proc/<pid>/stat, so PostgreSQL must run on this machine) per message for each round. Compare
 two versions by running it in each checkout (`git worktree add`), alternated; the figures move
 by about 10 % from round to round on these machines.
@@ -23,17 +24,50 @@ import tempfile
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The parameters' types before the twenty-sixth pass (one shape, in chat.rs) and since (plain.sql).
 TYPES = ("uuid[], bigint[], timestamptz, uuid[], uuid[], bigint[], uuid[], text[], text[], "
          "jsonb[], uuid[], jsonb[], uuid[], uuid[], uuid[], bigint[]")
-BATCHES, PER_BATCH, CONVERSATIONS = 3000, 8, 100
+PLAIN_TYPES = ("uuid[], bigint[], timestamptz, bigint[], uuid[], uuid[], bigint[], uuid[], text[], "
+               "text[], uuid[]")
+# Messages per batch by default, one per conversation (--per-batch; the bench's batches near the
+# top of its PostgreSQL sweep are several times larger).
+MESSAGES, CONVERSATIONS, PER_BATCH = 24000, 100, 8
 
 
 def statement():
+    """The statement's text, its parameters' types, and its arguments for one batch of
+    conversations `cs` (ids, in order), messages `ids()` and `client_ids`, bodies `bodies`."""
+    shapes = os.path.join(ROOT, "crates/store-postgres/src/append")
+    if os.path.isdir(shapes):
+        # Since the twenty-sixth pass: two shapes in files; a bench batch is plain (no
+        # attachments, no mentions).
+        text = "".join(open(os.path.join(shapes, f)).read() for f in ("locked.sql", "plain.sql"))
+
+        def args(cs, n, ids, client_ids, bodies):
+            return [arr(cs, "uuid"), same("1", "bigint", n), "now()", same("0", "bigint", n),
+                    arr(ids(), "uuid"), arr(cs, "uuid"), same("1", "bigint", n), arr(ids(), "uuid"),
+                    arr(client_ids, "text"), arr(bodies, "text"), same("NULL", "uuid", n)]
+        return text, PLAIN_TYPES, args
     src = open(os.path.join(ROOT, "crates/store-postgres/src/chat.rs")).read()
     m = re.search(r'"(WITH locked AS MATERIALIZED \(.*?)",\n\s*\)\n\s*\.bind', src, re.S)
     if not m:
         sys.exit("the append statement was not found in chat.rs")
-    return m.group(1)
+
+    def args(cs, n, ids, client_ids, bodies):
+        return [arr(cs, "uuid"), same("1", "bigint", n), "now()", arr(ids(), "uuid"),
+                arr(cs, "uuid"), same("1", "bigint", n), arr(ids(), "uuid"),
+                arr(client_ids, "text"), arr(bodies, "text"), same("'[]'", "jsonb", n),
+                same("NULL", "uuid", n), same("'[]'", "jsonb", n), "'{}'", "'{}'", "'{}'",
+                same("0", "bigint", n)]
+    return m.group(1), TYPES, args
+
+
+def arr(xs, t):
+    return "ARRAY[%s]::%s[]" % (",".join("'%s'" % x for x in xs), t)
+
+
+def same(v, t, n):
+    return "ARRAY[%s]::%s[]" % (",".join([v] * n), t)
 
 
 def psql(url, *args, **kw):
@@ -48,6 +82,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--per-batch", type=int, default=PER_BATCH, choices=range(1, CONVERSATIONS))
     a = ap.parse_args()
     db = "chatsync_append_cost_" + uuid.uuid4().hex[:12]
     admin = a.pg.rstrip("/") + "/postgres"
@@ -63,34 +98,24 @@ def main():
              " 'direct', gen_random_uuid(), now(), now()")
         stmt = statement()
         for r in range(a.rounds):
-            print(f"round {r + 1}: {run(url, stmt, conv):.1f} µs of PostgreSQL CPU per message",
-                  flush=True)
+            cost = run(url, *stmt, conv, a.per_batch)
+            print(f"round {r + 1}: {cost:.1f} µs of PostgreSQL CPU per message", flush=True)
     finally:
         psql(admin, "-c", f"DROP DATABASE {db}")
 
 
-def run(url, stmt, conv):
-    def arr(xs, t):
-        return "ARRAY[%s]::%s[]" % (",".join("'%s'" % x for x in xs), t)
-
-    def same(v, t, n):
-        return "ARRAY[%s]::%s[]" % (",".join([v] * n), t)
-
+def run(url, stmt, types, args, conv, per_batch):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(f"PREPARE app({TYPES}) AS {stmt};\n")
+        f.write(f"PREPARE app({types}) AS {stmt};\n")
         f.write("SELECT pg_backend_pid() AS pid \\gset\n\\setenv BPID :pid\n\\o /dev/null\n")
-        for _ in range(BATCHES):
-            start = random.randrange(0, CONVERSATIONS - PER_BATCH)
-            cs = sorted(conv[start:start + PER_BATCH])
+        for _ in range(MESSAGES // per_batch):
+            start = random.randrange(0, CONVERSATIONS - per_batch)
+            cs = sorted(conv[start:start + per_batch])
             n = len(cs)
             ids = lambda: [str(uuid.uuid4()) for _ in cs]  # noqa: E731
-            f.write("EXECUTE app(%s);\n" % ", ".join([
-                arr(cs, "uuid"), same("1", "bigint", n), "now()", arr(ids(), "uuid"),
-                arr(cs, "uuid"), same("1", "bigint", n), arr(ids(), "uuid"), arr(ids(), "text"),
-                arr([f"a message of about sixty-four bytes, as in the bench, number {k}"
-                     for k in range(n)], "text"),
-                same("'[]'", "jsonb", n), same("NULL", "uuid", n), same("'[]'", "jsonb", n),
-                "'{}'", "'{}'", "'{}'", same("0", "bigint", n)]))
+            bodies = [f"a message of about sixty-four bytes, as in the bench, number {k}"
+                      for k in range(n)]
+            f.write("EXECUTE app(%s);\n" % ", ".join(args(cs, n, ids, ids(), bodies)))
         f.write("\\o\n\\! awk '{print $14 + $15}' /proc/$BPID/stat\n")
         path = f.name
     try:
@@ -99,7 +124,7 @@ def run(url, stmt, conv):
     finally:
         os.unlink(path)
     ticks = int(out.strip().splitlines()[-1])
-    return ticks / os.sysconf("SC_CLK_TCK") * 1e6 / (BATCHES * PER_BATCH)
+    return ticks / os.sysconf("SC_CLK_TCK") * 1e6 / (MESSAGES // per_batch * per_batch)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,23 @@ async fn insert_members(
     Ok(rows.into_iter().map(UserId).collect())
 }
 
+/// The append statement (see [`PgStore::append_once`]) for a batch without attachments or
+/// mentions, nearly every batch. The other shape's three further statements (set up by the
+/// executor for every batch, whether they write or not), its per-message subquery for the
+/// mentions and its two JSON parameters per message were 13 % of PostgreSQL's CPU for the
+/// statement (issue 10, twenty-sixth pass: `bench/pg-append-cost.py`, 71.6 → 62.2 µs per
+/// message).
+const APPEND_PLAIN: &str = concat!(
+    include_str!("append/locked.sql"),
+    include_str!("append/plain.sql")
+);
+
+/// The append statement for a batch with attachments or mentions.
+const APPEND_FULL: &str = concat!(
+    include_str!("append/locked.sql"),
+    include_str!("append/full.sql")
+);
+
 impl PgStore {
     /// The members kept between appends (see [`Members`]).
     fn kept(&self) -> std::sync::MutexGuard<'_, Members> {
@@ -284,96 +301,47 @@ impl PgStore {
         let senders: Vec<Uuid> = stored.iter().map(|m| m.sender_id.0).collect();
         let client_ids: Vec<&str> = stored.iter().map(|m| m.client_id.as_str()).collect();
         let bodies: Vec<&str> = stored.iter().map(|m| m.body.as_str()).collect();
-        let attachments: Vec<serde_json::Value> = stored
-            .iter()
-            .map(|m| serde_json::to_value(&m.attachments).unwrap_or_default())
-            .collect();
         let replies: Vec<Option<Uuid>> = stored.iter().map(|m| m.reply_to.map(|r| r.0)).collect();
-        // Arrays of arrays do not unnest row by row: each message's mentions go as JSON.
-        let mentions: Vec<serde_json::Value> = stored
+        let plain = stored
             .iter()
-            .map(|m| serde_json::to_value(&m.mentions).unwrap_or_default())
-            .collect();
-        let mut attached: (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = Default::default();
-        for m in &stored {
-            for a in &m.attachments {
-                attached.0.push(a.media_id.0);
-                attached.1.push(m.conversation_id.0);
-                attached.2.push(m.id.0);
+            .all(|m| m.attachments.is_empty() && m.mentions.is_empty());
+        let mut statement = sqlx::query(if plain { APPEND_PLAIN } else { APPEND_FULL })
+            .bind(&conversations)
+            .bind(&counts)
+            .bind(now)
+            .bind(&member_versions)
+            .bind(&ids)
+            .bind(&cids)
+            .bind(&offsets)
+            .bind(&senders)
+            .bind(&client_ids)
+            .bind(&bodies)
+            .bind(&replies);
+        if !plain {
+            let attachments: Vec<serde_json::Value> = stored
+                .iter()
+                .map(|m| serde_json::to_value(&m.attachments).unwrap_or_default())
+                .collect();
+            let mentions: Vec<serde_json::Value> = stored
+                .iter()
+                .map(|m| serde_json::to_value(&m.mentions).unwrap_or_default())
+                .collect();
+            let mut attached: (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) = Default::default();
+            for m in &stored {
+                for a in &m.attachments {
+                    attached.0.push(a.media_id.0);
+                    attached.1.push(m.conversation_id.0);
+                    attached.2.push(m.id.0);
+                }
             }
+            statement = statement
+                .bind(attachments)
+                .bind(mentions)
+                .bind(attached.0)
+                .bind(attached.1)
+                .bind(attached.2);
         }
-        // `locked` takes the conversations' rows in id order (the plan's order), so concurrent
-        // batches on other nodes cannot deadlock, with the `last_seq` each batch's seqs follow
-        // (nobody else can move it while the row is locked) and whether its `member_version` is
-        // still the one the plan's members were read at; `current` says whether that holds for
-        // every conversation, all of them there. Only then does `reserved` move their
-        // `last_seq` on and `inserted` insert. Per-conversation values are looked up in the
-        // arrays by position and a message's base by a scan of the few locked rows, not by
-        // joins: the generic plan made each join a hash table built for every batch (16 % of
-        // PostgreSQL's CPU at 6,000 msgs/s; issue 10). `reserved` runs after `locked` has taken
-        // every lock, since its condition reads `current`, which reads all of `locked`. The
-        // answer is one row per locked conversation.
-        let locked = sqlx::query(
-            "WITH locked AS MATERIALIZED (
-                 SELECT conversation_id, last_seq, member_version,
-                        member_version = $16[array_position($1, conversation_id)] AS current
-                 FROM conversation
-                 WHERE conversation_id = ANY($1) ORDER BY conversation_id FOR UPDATE
-             ), current AS MATERIALIZED (
-                 SELECT count(*) = cardinality($1) AND coalesce(bool_and(current), false) AS ok
-                 FROM locked
-             ), reserved AS (
-                 UPDATE conversation c
-                 SET last_seq = c.last_seq + $2[array_position($1, c.conversation_id)],
-                     last_activity_at = $3
-                 WHERE c.conversation_id = ANY($1) AND (SELECT ok FROM current)
-             ), inserted AS (
-                 INSERT INTO message (message_id, conversation_id, seq, sender_id, client_id,
-                                      body, attachments, reply_to, mentions, created_at)
-                 SELECT t.id, t.cid,
-                        (SELECT l.last_seq FROM locked l WHERE l.conversation_id = t.cid) + t.k,
-                        t.sender, t.client_id, t.body, t.attachments, t.reply_to,
-                        ARRAY(SELECT jsonb_array_elements_text(t.mentioned)::uuid), $3
-                 FROM UNNEST($4::uuid[], $5::uuid[], $6::bigint[], $7::uuid[], $8::text[],
-                             $9::text[], $10::jsonb[], $11::uuid[], $12::jsonb[])
-                      AS t(id, cid, k, sender, client_id, body, attachments, reply_to, mentioned)
-                 WHERE (SELECT ok FROM current)
-                 RETURNING message_id, conversation_id, seq, mentions
-             ), mentioned AS (
-                 INSERT INTO mention (user_id, conversation_id, seq, message_id)
-                 SELECT u, i.conversation_id, i.seq, i.message_id
-                 FROM inserted i CROSS JOIN UNNEST(i.mentions) AS u
-             ), attached AS (
-                 INSERT INTO media_attachment (media_id, conversation_id, message_id)
-                 SELECT * FROM UNNEST($13::uuid[], $14::uuid[], $15::uuid[])
-                 WHERE EXISTS (SELECT 1 FROM inserted)
-                 ON CONFLICT DO NOTHING
-             ), marked AS (
-                 UPDATE media SET attached_at = COALESCE(attached_at, $3)
-                 WHERE media_id = ANY($13) AND EXISTS (SELECT 1 FROM inserted)
-             )
-             SELECT conversation_id, member_version, last_seq, (SELECT ok FROM current) AS ok
-             FROM locked",
-        )
-        .bind(&conversations)
-        .bind(&counts)
-        .bind(now)
-        .bind(&ids)
-        .bind(&cids)
-        .bind(&offsets)
-        .bind(&senders)
-        .bind(&client_ids)
-        .bind(&bodies)
-        .bind(&attachments)
-        .bind(&replies)
-        .bind(&mentions)
-        .bind(&attached.0)
-        .bind(&attached.1)
-        .bind(&attached.2)
-        .bind(&member_versions)
-        .fetch_all(&mut *db)
-        .await
-        .db()?;
+        let locked = statement.fetch_all(&mut *db).await.db()?;
         let mut base = append::map(locked.len());
         let mut moved = false;
         for r in &locked {
