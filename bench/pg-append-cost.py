@@ -5,61 +5,44 @@
 
 Makes a fresh database with the chat service's migrations (this checkout's
 `crates/store-postgres/migrations/chat`, applied in order with psql), 100 conversations, and
-runs the append statement as this checkout has it (`crates/store-postgres/src/append/`,
-the plain shape; before the twenty-sixth pass `chat.rs`'s `append_once`), prepared once, then
-executed for 24,000 messages in batches of eight (`--per-batch`) in as many conversations,
-with fresh ids, from one psql session with `synchronous_commit=off` (so the disk's flushes are
-not counted). Prints the backend's CPU time (utime + stime, from
-/proc/<pid>/stat, so PostgreSQL must run on this machine) per message for each round. Compare
-two versions by running it in each checkout (`git worktree add`), alternated; the figures move
-by about 10 % from round to round on these machines.
+runs the append statement as this checkout has it (`crates/store-postgres/src/append/`, the
+plain shape), prepared once, then executed for 24,000 messages in batches of eight
+(`--per-batch`) in as many conversations, with fresh ids, from one psql session with
+`synchronous_commit=off` (so the disk's flushes are not counted). Prints the backend's CPU time
+(utime + stime, from /proc/<pid>/stat, so PostgreSQL must run on this machine) per message for
+each round. Compare two versions by running each one's own copy of this script in its checkout
+(`git worktree add`), alternated; the figures move by about 10 % from round to round on these
+machines.
 """
 import argparse
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The parameters' types before the twenty-sixth pass (one shape, in chat.rs) and since (plain.sql).
-TYPES = ("uuid[], bigint[], timestamptz, uuid[], uuid[], bigint[], uuid[], text[], text[], "
-         "jsonb[], uuid[], jsonb[], uuid[], uuid[], uuid[], bigint[]")
-PLAIN_TYPES = ("uuid[], bigint[], timestamptz, bigint[], uuid[], uuid[], bigint[], uuid[], text[], "
-               "text[], uuid[]")
+# The plain shape's parameters (crates/store-postgres/src/append/plain.sql).
+TYPES = ("uuid[], bigint[], timestamptz, bigint[], uuid[], uuid[], bigint[], uuid[], text[], "
+         "text[], uuid[]")
 # Messages per batch by default, one per conversation (--per-batch; the bench's batches near the
 # top of its PostgreSQL sweep are several times larger).
 MESSAGES, CONVERSATIONS, PER_BATCH = 24000, 100, 8
 
 
 def statement():
-    """The statement's text, its parameters' types, and its arguments for one batch of
-    conversations `cs` (ids, in order), messages `ids()` and `client_ids`, bodies `bodies`."""
+    """The plain shape's text (a bench batch has no attachments and no mentions)."""
     shapes = os.path.join(ROOT, "crates/store-postgres/src/append")
-    if os.path.isdir(shapes):
-        # Since the twenty-sixth pass: two shapes in files; a bench batch is plain (no
-        # attachments, no mentions).
-        text = "".join(open(os.path.join(shapes, f)).read() for f in ("locked.sql", "plain.sql"))
+    return "".join(open(os.path.join(shapes, f)).read() for f in ("locked.sql", "plain.sql"))
 
-        def args(cs, n, ids, client_ids, bodies):
-            return [arr(cs, "uuid"), same("1", "bigint", n), "now()", same("0", "bigint", n),
-                    arr(ids(), "uuid"), arr(cs, "uuid"), same("1", "bigint", n), arr(ids(), "uuid"),
-                    arr(client_ids, "text"), arr(bodies, "text"), same("NULL", "uuid", n)]
-        return text, PLAIN_TYPES, args
-    src = open(os.path.join(ROOT, "crates/store-postgres/src/chat.rs")).read()
-    m = re.search(r'"(WITH locked AS MATERIALIZED \(.*?)",\n\s*\)\n\s*\.bind', src, re.S)
-    if not m:
-        sys.exit("the append statement was not found in chat.rs")
 
-    def args(cs, n, ids, client_ids, bodies):
-        return [arr(cs, "uuid"), same("1", "bigint", n), "now()", arr(ids(), "uuid"),
-                arr(cs, "uuid"), same("1", "bigint", n), arr(ids(), "uuid"),
-                arr(client_ids, "text"), arr(bodies, "text"), same("'[]'", "jsonb", n),
-                same("NULL", "uuid", n), same("'[]'", "jsonb", n), "'{}'", "'{}'", "'{}'",
-                same("0", "bigint", n)]
-    return m.group(1), TYPES, args
+def args(cs, n, ids, client_ids, bodies):
+    """The plain shape's arguments for one batch: conversations `cs` (ids, in order), one
+    message in each, fresh ids from `ids()`."""
+    return [arr(cs, "uuid"), same("1", "bigint", n), "now()", same("0", "bigint", n),
+            arr(ids(), "uuid"), arr(cs, "uuid"), same("1", "bigint", n), arr(ids(), "uuid"),
+            arr(client_ids, "text"), arr(bodies, "text"), same("NULL", "uuid", n)]
 
 
 def arr(xs, t):
@@ -98,15 +81,15 @@ def main():
              " 'direct', gen_random_uuid(), now(), now()")
         stmt = statement()
         for r in range(a.rounds):
-            cost = run(url, *stmt, conv, a.per_batch)
+            cost = run(url, stmt, conv, a.per_batch)
             print(f"round {r + 1}: {cost:.1f} µs of PostgreSQL CPU per message", flush=True)
     finally:
         psql(admin, "-c", f"DROP DATABASE {db}")
 
 
-def run(url, stmt, types, args, conv, per_batch):
+def run(url, stmt, conv, per_batch):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(f"PREPARE app({types}) AS {stmt};\n")
+        f.write(f"PREPARE app({TYPES}) AS {stmt};\n")
         f.write("SELECT pg_backend_pid() AS pid \\gset\n\\setenv BPID :pid\n\\o /dev/null\n")
         for _ in range(MESSAGES // per_batch):
             start = random.randrange(0, CONVERSATIONS - per_batch)
