@@ -12,10 +12,6 @@ mod checkpointer;
 mod media;
 mod users;
 
-// Named so that its library is linked: SQLite takes its memory from mimalloc (`c/memory.c`),
-// and rustc links only the native libraries of crates that the Rust code names.
-use libmimalloc_sys as _;
-
 use chatsync_core::ports::{Conflict, HealthCheck, StoreError};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::SqlitePool;
