@@ -30,5 +30,5 @@ perf script -i "$out/perf.data" 2>/dev/null | awk -v msgs=$((3 * ${CPU_RATE:-200
     if (commits == 0) { print "no fdatasync seen"; exit 1 }
     printf "%d commits, %.3f per message\n", commits, commits / msgs
     for (k in n) printf "%-4s %.2f per commit\n", k, n[k] / commits
-    for (k in by) printf "  %s: %d\n", k, by[k]
+    for (k in by) printf "  %s: %d (%.2f per commit)\n", k, by[k], by[k] / commits
   }'
