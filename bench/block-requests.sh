@@ -5,7 +5,8 @@
 #
 #   bench/block-requests.sh target/release/chatsync
 #
-# Prints the commits (fdatasync calls) per message and, per commit, the requests of each kind
+# Prints the commits (fdatasync calls, counted system-wide like the requests, so run it on an
+# otherwise quiet machine) per message and, per commit, the requests of each kind
 # (perf's rwbs: WS a synchronous write, WSM a synchronous metadata write, FF a cache flush, R a
 # read), and who issued them. On this machine class each commit cost three: the log's frames
 # (WS), the log's inode (WSM: a new mtime, which ext4 without a journal writes even for
