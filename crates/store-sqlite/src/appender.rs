@@ -50,7 +50,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -85,6 +85,12 @@ enum Job {
 const INDEX_AFTER: usize = 1024;
 /// How long without batches after which the appender indexes what is queued.
 const INDEX_WHEN_IDLE: Duration = Duration::from_millis(200);
+
+/// A job that holds this thread up longer than this, with the checkpoint step after it, is
+/// logged at debug level with what it did (every message behind it waited as long). The
+/// stalls at the top of issue 10's SQLite sweep were looked for this way; in the benchmark,
+/// `--server-log chatsync_store_sqlite=debug` shows them.
+const SLOW_JOB: Duration = Duration::from_millis(15);
 
 /// The appender's page cache, in KiB (SQLite's default is 2,000 KiB, about 500 pages).
 ///
@@ -245,8 +251,13 @@ fn run(
         } else {
             jobs.recv_timeout(INDEX_WHEN_IDLE)
         };
+        let started = Instant::now();
+        let log_before = LOG_PAGES.get();
+        // For the log: what the job was, and how many messages it appended.
+        let (mut kind, mut messages) = ("indexing", 0);
         match job {
             Ok(Job::Append { batch, reply }) => {
+                (kind, messages) = ("append", batch.len());
                 let result = guarded("the append", || append_batch(&mut conn, &mut known, &batch));
                 if let Ok(done) = &result {
                     queued += done
@@ -258,6 +269,7 @@ fn run(
                 // The sender may have gone; what was committed stays committed.
                 let _ = reply.send(result);
                 if queued >= INDEX_AFTER {
+                    kind = "append, then indexing";
                     queued = index_in_background(&mut conn);
                 }
             }
@@ -271,7 +283,20 @@ fn run(
             Err(mpsc::RecvTimeoutError::Timeout) => queued = index_in_background(&mut conn),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+        let job_took = started.elapsed();
         checkpoint = next(checkpoint, &conn, checkpointer, copies, checkpoint_pages);
+        let took = started.elapsed();
+        if took >= SLOW_JOB {
+            tracing::debug!(
+                job = kind,
+                messages,
+                job_ms = millis_f64(job_took),
+                checkpoint_ms = millis_f64(took - job_took),
+                log_pages_before = log_before,
+                log_pages = LOG_PAGES.get(),
+                "slow appender job"
+            );
+        }
     }
     // What is still queued is indexed by the next search, here or after a restart.
 }
@@ -340,6 +365,11 @@ fn next(
             }
         },
     }
+}
+
+/// `d` in milliseconds to a tenth, for the log.
+pub(crate) fn millis_f64(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
 fn count(frames: i32) -> u64 {

@@ -10,14 +10,19 @@
 //! log still starts over (why that must be the writer: `appender`'s module doc).
 
 use crate::DbResult;
+use crate::appender::millis_f64;
 use chatsync_core::ports::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the checkpointer copies the log when nobody asks.
 const EVERY: Duration = Duration::from_secs(1);
+
+/// A pass that takes longer than this is logged at debug level, with its copy and its sync
+/// apart (as the appender's slow jobs are).
+const SLOW_PASS: Duration = Duration::from_millis(15);
 
 /// A checkpoint's outcome, as `PRAGMA wal_checkpoint` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +108,21 @@ pub(crate) fn sync_database(conn: &Connection) -> rusqlite::Result<()> {
 /// the log as the previous pass (`last`) left it, there is nothing to sync, and an idle server
 /// does not sync its file every second.
 fn pass(conn: &Connection, last: &mut Option<Copied>) -> rusqlite::Result<Copied> {
+    let started = Instant::now();
     let done = passive(conn)?;
+    let copied_in = started.elapsed();
     if !done.busy && done.copied > 0 && *last != Some(done) {
         sync_database(conn)?;
+    }
+    let took = started.elapsed();
+    if took >= SLOW_PASS {
+        tracing::debug!(
+            log = done.log,
+            copied = done.copied,
+            copy_ms = millis_f64(copied_in),
+            sync_ms = millis_f64(took - copied_in),
+            "slow checkpoint pass"
+        );
     }
     *last = Some(done);
     Ok(done)
