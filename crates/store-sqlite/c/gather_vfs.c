@@ -197,6 +197,11 @@ static int gather_check_reserved_lock(sqlite3_file *f, int *out) {
  * statement of its own, not a cached one. */
 #define SYNC_PRAGMA "chatsync_sync_database"
 
+/* `PRAGMA chatsync_page_cache` answers how many page-cache truncates `page_cache.c` has
+ * skipped in this process, or -1 if SQLite kept its own cache (for the tests). */
+#define PAGE_CACHE_PRAGMA "chatsync_page_cache"
+long long chatsync_page_cache_skipped(void);
+
 static int gather_file_control(sqlite3_file *f, int op, void *arg) {
   GatherFile *p = (GatherFile *)f;
   int rc;
@@ -207,6 +212,10 @@ static int gather_file_control(sqlite3_file *f, int op, void *arg) {
       if (rc == SQLITE_OK) rc = real_methods(p)->xSync(p->real, SQLITE_SYNC_NORMAL);
       if (rc == SQLITE_OK) words[0] = sqlite3_mprintf("synced");
       return rc;
+    }
+    if (words[1] != 0 && sqlite3_stricmp(words[1], PAGE_CACHE_PRAGMA) == 0) {
+      words[0] = sqlite3_mprintf("%lld", chatsync_page_cache_skipped());
+      return SQLITE_OK;
     }
   }
   if (op == SQLITE_FCNTL_VFSNAME) {

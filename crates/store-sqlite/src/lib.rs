@@ -10,6 +10,8 @@ mod appender;
 mod chat;
 mod checkpointer;
 mod media;
+#[cfg(test)]
+mod page_cache;
 mod users;
 
 use chatsync_core::ports::{Conflict, HealthCheck, StoreError};
