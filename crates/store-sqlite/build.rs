@@ -7,8 +7,7 @@
 //! constructor, which nothing names, so an ordinary static link would drop it.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
-    println!("cargo:rerun-if-changed=c/gather_vfs.c");
-    println!("cargo:rerun-if-changed=c/page_cache.c");
+    println!("cargo:rerun-if-changed=c");
     let include = std::env::var("DEP_SQLITE3_INCLUDE")
         .expect("libsqlite3-sys (bundled) names the directory of its sqlite3.h");
     cc::Build::new()

@@ -30,6 +30,7 @@
  */
 #include <string.h>
 
+#include "page_cache.h"
 #include "sqlite3.h"
 
 #define GATHER_VFS_NAME "chatsync-gather"
@@ -200,7 +201,6 @@ static int gather_check_reserved_lock(sqlite3_file *f, int *out) {
 /* `PRAGMA chatsync_page_cache` answers how many page-cache truncates `page_cache.c` has
  * skipped in this process, or -1 if SQLite kept its own cache (for the tests). */
 #define PAGE_CACHE_PRAGMA "chatsync_page_cache"
-long long chatsync_page_cache_skipped(void);
 
 static int gather_file_control(sqlite3_file *f, int op, void *arg) {
   GatherFile *p = (GatherFile *)f;

@@ -24,6 +24,8 @@
  * SQLite was initialized all the same, `sqlite3_config` refuses (SQLITE_MISUSE) and SQLite
  * keeps its own cache, which works as before.
  */
+#include "page_cache.h"
+
 #include "sqlite3.h"
 
 /* SQLite's lock-byte page starts at this offset (`PENDING_BYTE`; only its test harness moves
@@ -45,9 +47,6 @@ static sqlite3_pcache_methods2 real_cache;
 static int installed;
 static unsigned long long skipped;
 
-/* The truncates skipped so far in this process, or -1 if SQLite kept its own cache. For
- * `PRAGMA chatsync_page_cache` (`gather_vfs.c`) and through it the tests. */
-long long chatsync_page_cache_skipped(void);
 long long chatsync_page_cache_skipped(void) {
   return installed ? (long long)__atomic_load_n(&skipped, __ATOMIC_RELAXED) : -1;
 }
